@@ -1,0 +1,26 @@
+"""sg3rt: StyleGAN3/StyleGAN2 generators as fast, export-friendly PyTorch, ONNX and TensorRT."""
+
+__version__ = "0.1.0"
+
+from .errors import (  # noqa: E402
+    BackendUnavailableError,
+    InputError,
+    NetworkFileError,
+    Sg3rtError,
+    UnsafePickleError,
+    UnsupportedNetworkError,
+)
+from .networks import Generator, load_generator, save_generator  # noqa: E402
+
+__all__ = [
+    "__version__",
+    "Generator",
+    "load_generator",
+    "save_generator",
+    "Sg3rtError",
+    "NetworkFileError",
+    "UnsupportedNetworkError",
+    "UnsafePickleError",
+    "InputError",
+    "BackendUnavailableError",
+]
