@@ -10,13 +10,14 @@ from .errors import (  # noqa: E402
     UnsafePickleError,
     UnsupportedNetworkError,
 )
-from .networks import Generator, load_generator, save_generator  # noqa: E402
+from .networks import Generator, input_transform, load_generator, save_generator  # noqa: E402
 
 __all__ = [
     "__version__",
     "Generator",
     "load_generator",
     "save_generator",
+    "input_transform",
     "Sg3rtError",
     "NetworkFileError",
     "UnsupportedNetworkError",

@@ -1,0 +1,150 @@
+"""Network files: official pickles (read as data) and sg3rt's native `.safetensors` format.
+
+A native file is one safetensors file: the official state dict under the official names, and in
+its metadata the config as JSON ({"format": "sg3rt", "version": 1, "kind": ..., "init_kwargs": ...}).
+Loading it needs no pickle at all; `convert` turns a pickle into it once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import NetworkFileError, UnsupportedNetworkError
+from .generator import KINDS, Generator, kind_of
+from .pickle_reader import NetworkRecord, read_network_pickle
+
+FORMAT_NAME = "sg3rt"  # metadata["format"] of native files
+FORMAT_VERSION = 1  # bumped when the metadata layout changes
+SAFETENSORS_SUFFIXES = (".safetensors",)
+
+# Official classes that make up the generators we implement; anything else is another architecture.
+_STYLEGAN3_CLASSES = {"Generator", "MappingNetwork", "SynthesisNetwork", "SynthesisInput", "SynthesisLayer",
+                      "FullyConnectedLayer"}
+_STYLEGAN2_CLASSES = {"Generator", "MappingNetwork", "SynthesisNetwork", "SynthesisBlock", "SynthesisLayer",
+                      "ToRGBLayer", "FullyConnectedLayer", "Conv2dLayer"}
+
+
+def _sniff(path: Path) -> str:
+    """'pickle' or 'safetensors' from the first bytes (extensions lie; contents do not)."""
+    if not path.exists():
+        raise NetworkFileError(f"{path}: no such file")
+    if path.is_dir():
+        raise NetworkFileError(f"{path}: is a directory, not a network file")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(9)
+    except OSError as e:
+        raise NetworkFileError(f"{path}: cannot read ({e.strerror})") from None
+    if head[:1] == b"\x80":
+        return "pickle"
+    if len(head) == 9 and head[8:9] == b"{":
+        return "safetensors"
+    if not head:
+        raise NetworkFileError(f"{path}: file is empty")
+    raise NetworkFileError(f"{path}: not a network pickle or .safetensors file")
+
+
+def config_from_record(record: NetworkRecord, path: Path) -> tuple[str, dict[str, Any]]:
+    """(kind, init_kwargs) of an official generator, refusing architectures we do not implement."""
+    classes = set(record.child_classes.values()) | {record.class_name}
+    is_stylegan3 = record.child_classes.get("synthesis.input") == "SynthesisInput"
+    is_stylegan2 = record.child_classes.get("synthesis.b4") == "SynthesisBlock"
+    known = _STYLEGAN3_CLASSES if is_stylegan3 else _STYLEGAN2_CLASSES
+    if record.class_name != "Generator" or not (is_stylegan3 or is_stylegan2) or not classes <= known:
+        odd = sorted(classes - known) or [record.class_name]
+        raise UnsupportedNetworkError(f"{path}: unsupported architecture (classes {', '.join(odd)})")
+    return kind_of(record.init_kwargs, is_stylegan3), record.init_kwargs
+
+
+def build_generator(kind: str, init_kwargs: dict[str, Any], state_dict: dict[str, torch.Tensor], source: str) -> Generator:
+    """Our Generator with the given weights; a mismatching state dict is a file error, not a crash."""
+    try:
+        G = Generator(kind, init_kwargs)
+    except (TypeError, ValueError) as e:
+        raise UnsupportedNetworkError(f"{source}: unsupported network options ({e})") from None
+    ours = G.state_dict()
+    missing = sorted(set(ours) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(ours))
+    if missing or unexpected:
+        what = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
+        raise NetworkFileError(f"{source}: weights do not match the config ({what})")
+    for name, tensor in state_dict.items():
+        if tuple(tensor.shape) != tuple(ours[name].shape):
+            raise NetworkFileError(f"{source}: {name} has shape {list(tensor.shape)}, expected {list(ours[name].shape)}")
+    G.load_state_dict({k: v.to(torch.float32) for k, v in state_dict.items()})
+    return G.eval().requires_grad_(False)
+
+
+def _read_safetensors(path: Path) -> tuple[str, dict[str, Any], dict[str, torch.Tensor]]:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            metadata = f.metadata() or {}
+            tensors = {name: f.get_tensor(name) for name in f.keys()}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise NetworkFileError(f"{path}: corrupt .safetensors file ({str(e).splitlines()[0]})") from None
+    if metadata.get("format") != FORMAT_NAME:
+        raise NetworkFileError(f"{path}: .safetensors file without sg3rt metadata (convert it with `sg3rt convert`)")
+    try:
+        version = int(metadata.get("version", "0"))
+        kind = metadata["kind"]
+        init_kwargs = json.loads(metadata["init_kwargs"])
+    except (KeyError, ValueError) as e:
+        raise NetworkFileError(f"{path}: broken sg3rt metadata ({e})") from None
+    if version > FORMAT_VERSION:
+        raise NetworkFileError(f"{path}: written by a newer sg3rt (format {version}); upgrade sg3rt")
+    if kind not in KINDS or not isinstance(init_kwargs, dict):
+        raise NetworkFileError(f"{path}: broken sg3rt metadata (kind {kind!r})")
+    return kind, init_kwargs, tensors
+
+
+def load_generator(path: str | os.PathLike[str], device: str | torch.device = "cpu", key: str | None = None) -> Generator:
+    """Load an official pickle (G_ema, or `key`) or a native .safetensors file as a Generator.
+
+    Nothing in the file is executed: pickles go through a restricted unpickler.
+    """
+    path = Path(path)
+    if _sniff(path) == "pickle":
+        record = read_network_pickle(path, key=key)
+        kind, init_kwargs = config_from_record(record, path)
+        G = build_generator(kind, init_kwargs, record.state_dict, str(path))
+    else:
+        kind, init_kwargs, tensors = _read_safetensors(path)
+        G = build_generator(kind, init_kwargs, tensors, str(path))
+    return G.to(device)
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call write(tmp_path) on a temp file beside `path`, then rename: never a half-written output."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_generator(G: Generator, path: str | os.PathLike[str]) -> Path:
+    """Write G as a native .safetensors file (atomically); returns the path."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    metadata = {
+        "format": FORMAT_NAME,
+        "version": str(FORMAT_VERSION),
+        "kind": G.kind,
+        "init_kwargs": json.dumps(G.init_kwargs, sort_keys=True),
+    }
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in G.state_dict().items()}
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+    return path

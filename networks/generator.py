@@ -1,0 +1,117 @@
+"""The Generator: mapping + synthesis of one architecture, built from official init kwargs.
+
+Submodules keep the official names (`mapping`, `synthesis`, `synthesis.L0_36_512`, `synthesis.b4`...),
+so an official state dict loads as it is and `G.mapping(z, c, psi)` / `G.synthesis(ws)` read as in the
+official tools.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import InputError, UnsupportedNetworkError
+from . import stylegan2, stylegan3
+from .mapping import MappingNetwork
+
+KINDS = ("stylegan3-r", "stylegan3-t", "stylegan2")  # architectures sg3rt implements
+PRECISIONS = ("fp32", "fp16")  # synthesis compute precisions
+
+# Official init kwargs that change nothing at inference; accepted and ignored.
+_TRAINING_ONLY_KWARGS = {"fused_modconv_default", "magnitude_ema_beta", "channels_last", "fp16_channels_last"}
+_MAPPING_KWARGS = {"num_layers", "embed_features", "layer_features", "lr_multiplier", "w_avg_beta", "activation"}
+
+
+def kind_of(init_kwargs: dict[str, Any], is_stylegan3: bool) -> str:
+    """The `kind` name: StyleGAN3 is R when its down-filters are radial, T otherwise."""
+    if not is_stylegan3:
+        return "stylegan2"
+    return "stylegan3-r" if init_kwargs.get("use_radial_filters", False) else "stylegan3-t"
+
+
+class Generator(nn.Module):
+    """z [B, z_dim] (+ c [B, c_dim]) -> ws [B, num_ws, w_dim] -> img [B, C, R, R] float32."""
+
+    def __init__(self, kind: str, init_kwargs: dict[str, Any]):
+        super().__init__()
+        if kind not in KINDS:
+            raise UnsupportedNetworkError(f"unknown network kind {kind!r} (known: {', '.join(KINDS)})")
+        kw = dict(init_kwargs)
+        try:
+            self.z_dim, self.c_dim, self.w_dim = int(kw.pop("z_dim")), int(kw.pop("c_dim")), int(kw.pop("w_dim"))
+            self.img_resolution, self.img_channels = int(kw.pop("img_resolution")), int(kw.pop("img_channels"))
+        except KeyError as e:
+            raise UnsupportedNetworkError(f"network config lacks {e.args[0]!r}") from None
+        self.kind = kind
+        self.init_kwargs = dict(init_kwargs)
+        mapping_kwargs = dict(kw.pop("mapping_kwargs", {}) or {})
+        unknown = set(mapping_kwargs) - _MAPPING_KWARGS
+        if unknown or mapping_kwargs.pop("activation", "lrelu") != "lrelu":
+            raise UnsupportedNetworkError(f"unsupported mapping options: {sorted(unknown) or 'activation'}")
+        synthesis_kwargs = {k: v for k, v in kw.items() if k not in _TRAINING_ONLY_KWARGS}
+        if kind == "stylegan2":
+            self.synthesis = stylegan2.SynthesisNetwork(self.w_dim, self.img_resolution, self.img_channels, **synthesis_kwargs)
+        else:
+            self.synthesis = stylegan3.SynthesisNetwork(self.w_dim, self.img_resolution, self.img_channels, **synthesis_kwargs)
+        mapping_kwargs.setdefault("num_layers", 8 if kind == "stylegan2" else 2)
+        self.num_ws = self.synthesis.num_ws
+        self.mapping = MappingNetwork(self.z_dim, self.c_dim, self.w_dim, self.num_ws, **mapping_kwargs)
+
+    @property
+    def w_avg(self) -> torch.Tensor:  # [w_dim]
+        return self.mapping.w_avg
+
+    @property
+    def is_stylegan3(self) -> bool:
+        return self.kind != "stylegan2"
+
+    @property
+    def precision(self) -> str:
+        return "fp16" if self.synthesis.fp16 else "fp32"
+
+    def set_precision(self, precision: str) -> "Generator":
+        """fp16 runs the high-resolution layers in float16 (as the official networks do on GPU)."""
+        if precision not in PRECISIONS:
+            raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        self.synthesis.fp16 = precision == "fp16"
+        return self
+
+    def forward(
+        self,
+        z: torch.Tensor,  # [B, z_dim]
+        c: torch.Tensor | None = None,  # [B, c_dim] one-hot labels for conditional networks
+        truncation_psi: float = 1.0,  # truncation strength
+        truncation_cutoff: int | None = None,  # number of truncated layers (None = all)
+        transforms: torch.Tensor | None = None,  # StyleGAN3 input transform [3, 3] or [B, 3, 3]
+        noise_mode: str = "const",  # StyleGAN2 noise: const | random | none
+    ) -> torch.Tensor:  # [B, C, R, R]
+        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
+        return self.synthesis(ws, transforms=transforms, noise_mode=noise_mode)
+
+    def summary(self) -> dict[str, Any]:
+        """What `sg3rt info` shows: the architecture in numbers."""
+        layers = []
+        for name, module in self.synthesis.named_children():
+            if name == "input":
+                layers.append({"name": name, "channels": module.channels, "size": module.size})
+            elif isinstance(module, stylegan3.SynthesisLayer):
+                layers.append({"name": name, "channels": module.out_channels, "size": module.out_size,
+                               "up": module.up, "down": module.down,
+                               "fp16": module.use_fp16})
+            elif isinstance(module, stylegan2.SynthesisBlock):
+                layers.append({"name": name, "channels": module.conv1.out_channels, "size": module.resolution,
+                               "convs": module.num_conv, "fp16": module.use_fp16})
+        return {
+            "kind": self.kind,
+            "img_resolution": self.img_resolution,
+            "img_channels": self.img_channels,
+            "z_dim": self.z_dim,
+            "c_dim": self.c_dim,
+            "w_dim": self.w_dim,
+            "num_ws": self.num_ws,
+            "mapping_layers": self.mapping.num_layers,
+            "params": sum(p.numel() for p in self.parameters()),
+            "layers": layers,
+        }

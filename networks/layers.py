@@ -1,0 +1,196 @@
+"""Layers shared by the StyleGAN2 and StyleGAN3 generators, in plain, export-friendly PyTorch.
+
+Rules kept everywhere in this folder (see ARCHITECTURE.md):
+- no Python int is read from a tensor shape inside `forward` (that would freeze the batch in a graph);
+- no grouped convolution with per-sample weights: modulation scales activations instead;
+- FIR up/down-sampling is a depthwise (transposed) convolution with a fixed filter;
+- only ops that ONNX and TensorRT run: conv, conv-transpose, pad, slice, elementwise, matmul, sin, clip.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import InputError
+
+LRELU_SLOPE = 0.2  # leaky ReLU negative slope used by every StyleGAN layer
+LRELU_GAIN = math.sqrt(2.0)  # keeps the activation variance of lrelu layers at one
+EPS = 1e-8  # added before rsqrt in 2nd-moment normalisation and demodulation
+
+
+def assert_shape(t: torch.Tensor, shape: list[int | None], name: str) -> None:
+    """Check a tensor's rank and the given sizes (None = any) at a module edge; raise InputError."""
+    if t.ndim != len(shape) or any(s is not None and int(d) != s for d, s in zip(t.shape, shape)):
+        want = "[" + ", ".join("?" if s is None else str(s) for s in shape) + "]"
+        raise InputError(f"{name} must have shape {want}, got {list(t.shape)}")
+
+
+def normalize_2nd_moment(x: torch.Tensor) -> torch.Tensor:
+    """Scale each row to unit root-mean-square (StyleGAN's pixel norm of z and of the label embedding)."""
+    return x * (x.square().mean(dim=1, keepdim=True) + EPS).rsqrt()
+
+
+def lrelu_clamp(x: torch.Tensor, gain: float, slope: float, clamp: float | None) -> torch.Tensor:
+    """Leaky ReLU times `gain`, then a symmetric clamp (StyleGAN's bias_act without the bias).
+
+    In place: `x` is always a fresh intermediate here, and these tensors are the largest in the
+    network, so saving two allocations per layer matters on a CPU.
+    """
+    if slope != 1.0:
+        x = F.leaky_relu(x, slope, inplace=True)
+    if gain != 1.0:
+        x = x.mul_(gain)
+    if clamp is not None:
+        x = x.clamp_(-clamp, clamp)
+    return x
+
+
+# ------------------------------------------------------------------------------------------------
+# Fully connected layer with equalised learning rate (Karras et al. 2018, section 4.1).
+
+
+class FullyConnected(nn.Module):
+    """y = act(x @ (weight * lr / sqrt(in)).T + bias * lr): weights are stored unscaled, as trained."""
+
+    def __init__(
+        self,
+        in_features: int,  # input width
+        out_features: int,  # output width
+        activation: str = "linear",  # "linear" or "lrelu"
+        lr_multiplier: float = 1.0,  # equalised-lr multiplier (0.01 in mapping networks)
+        bias_init: float | list[float] = 0.0,  # initial bias (1 for style affines)
+    ):
+        super().__init__()
+        assert activation in ("linear", "lrelu")
+        self.in_features = in_features
+        self.out_features = out_features
+        self.activation = activation
+        self.weight = nn.Parameter(torch.randn([out_features, in_features]) / lr_multiplier)
+        bias = np.broadcast_to(np.asarray(bias_init, dtype=np.float32), [out_features])
+        self.bias = nn.Parameter(torch.from_numpy(bias / lr_multiplier))
+        self.weight_gain = lr_multiplier / math.sqrt(in_features)
+        self.bias_gain = lr_multiplier
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, in] -> [B, out]
+        w = self.weight.to(x.dtype) * self.weight_gain
+        b = self.bias.to(x.dtype) * self.bias_gain
+        x = torch.addmm(b.unsqueeze(0), x, w.t())
+        if self.activation == "lrelu":
+            x = lrelu_clamp(x, LRELU_GAIN, LRELU_SLOPE, None)
+        return x
+
+
+# ------------------------------------------------------------------------------------------------
+# Modulated convolution (StyleGAN2 paper, eqs. 1-3), batch-agnostic form.
+
+
+def demodulation_coefficients(weight: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
+    """Eq. 3: 1 / sqrt(sum_{i,k} (s_i w_{o,i,k})^2 + eps) for every sample and output channel.
+
+    weight: [O, I, k, k], styles: [B, I] -> [B, O]. Computed as (s^2) @ (sum_k w^2).T, which equals
+    the per-sample weight norm of the official fused kernel without building per-sample weights.
+    """
+    wsq = weight.square().sum(dim=[2, 3])  # [O, I]
+    return (styles.square() @ wsq.t() + EPS).rsqrt()
+
+
+def modulated_conv2d(
+    x: torch.Tensor,  # [B, I, H, W]
+    weight: torch.Tensor,  # [O, I, k, k], shared by the batch
+    styles: torch.Tensor,  # [B, I]
+    dcoefs: torch.Tensor | None,  # [B, O] demodulation, or None (toRGB layers)
+    padding: int,
+) -> torch.Tensor:  # [B, O, H', W']
+    """Scale input channels by the styles, convolve with the shared weight, scale output channels."""
+    x = x * styles.to(x.dtype).unsqueeze(2).unsqueeze(3)
+    x = F.conv2d(x, weight.to(x.dtype), padding=padding)
+    if dcoefs is not None:
+        x = x * dcoefs.to(x.dtype).unsqueeze(2).unsqueeze(3)
+    return x
+
+
+# ------------------------------------------------------------------------------------------------
+# FIR resampling as depthwise convolutions (the upfirdn2d of the StyleGAN papers without custom ops).
+
+
+def pad_or_crop(x: torch.Tensor, dim: int, lo: int, hi: int) -> torch.Tensor:
+    """Add zeros (positive) or remove samples (negative) at both ends of a spatial dim.
+
+    Crops are slices and pads are constant pads, so the ONNX graph never needs negative Pad values.
+    """
+    if lo < 0 or hi < 0:
+        index = [slice(None)] * 4
+        index[dim] = slice(max(-lo, 0), hi if hi < 0 else None)
+        x = x[tuple(index)]
+        lo, hi = max(lo, 0), max(hi, 0)
+    if lo > 0 or hi > 0:
+        pads = [0, 0, 0, 0]
+        k = 0 if dim == 3 else 2  # F.pad lists the last dim first
+        pads[k], pads[k + 1] = lo, hi
+        x = F.pad(x, pads)
+    return x
+
+
+class FirFilter(nn.Module):
+    """Depthwise FIR filter on [B, C, H, W] with optional zero-insertion upsampling and decimation.
+
+    Semantics of upfirdn2d: insert up-1 zeros after every sample, pad (px0, px1, py0, py1), convolve
+    with f (a true convolution), keep every down-th sample. A 1-D filter runs as two separable passes.
+    Upsampling is a strided transposed convolution, so the zeros are never materialised. The taps are
+    passed to `forward` (they live in the owning layer under their official name); in an exported
+    graph the kernel built from them is a folded constant.
+    """
+
+    def __init__(
+        self,
+        taps: int,  # filter length K
+        separable: bool,  # True: f is [K] applied along x then y; False: f is [K, K]
+        channels: int,  # depthwise: the same filter on every channel
+        up: int = 1,  # zero-insertion factor
+        down: int = 1,  # decimation factor
+        padding: tuple[int, int, int, int] = (0, 0, 0, 0),  # px0, px1, py0, py1
+        gain: float = 1.0,  # overall gain (up**2 keeps the DC level after zero insertion)
+    ):
+        super().__init__()
+        assert up >= 1 and down >= 1
+        if up > 1 and down > 1:
+            raise ValueError("FirFilter does either up or down sampling, not both")
+        self.taps, self.separable, self.channels = taps, separable, channels
+        self.up, self.down, self.gain = up, down, gain
+        self.padding = tuple(int(p) for p in padding)
+
+    def kernels(self, f: torch.Tensor, dtype: torch.dtype) -> list[torch.Tensor]:
+        """Depthwise conv weights: [C,1,1,K] and [C,1,K,1] (separable) or [C,1,K,K]."""
+        f = f.to(torch.float32) * self.gain ** (f.ndim / 2)
+        if self.up == 1:
+            f = f.flip(list(range(f.ndim)))  # conv2d correlates; flip for a true convolution
+        f = f.to(dtype)
+        if self.separable:
+            return [f.reshape(1, 1, 1, -1).expand(self.channels, 1, 1, self.taps),
+                    f.reshape(1, 1, -1, 1).expand(self.channels, 1, self.taps, 1)]
+        return [f.reshape(1, 1, self.taps, self.taps).expand(self.channels, 1, self.taps, self.taps)]
+
+    def forward(self, x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:  # [B, C, H, W] -> [B, C, H', W']
+        px0, px1, py0, py1 = self.padding
+        k, u, s, c = self.taps, self.up, self.down, self.channels
+        ks = self.kernels(f, x.dtype)
+        if u > 1:
+            # conv_transpose(x, f, stride=u)[n] is the zero-inserted, padded, filtered signal at
+            # n + (K - 1 - p0); it has (L - 1) * u + K samples where L * u + p0 + p1 - K + 1 are wanted.
+            if self.separable:
+                x = F.conv_transpose2d(x, ks[0], stride=(1, u), groups=c)
+                x = pad_or_crop(x, 3, px0 - (k - 1), px1 - (k - u))
+                x = F.conv_transpose2d(x, ks[1], stride=(u, 1), groups=c)
+                return pad_or_crop(x, 2, py0 - (k - 1), py1 - (k - u))
+            x = F.conv_transpose2d(x, ks[0], stride=u, groups=c)
+            return pad_or_crop(pad_or_crop(x, 3, px0 - (k - 1), px1 - (k - u)), 2, py0 - (k - 1), py1 - (k - u))
+        x = pad_or_crop(pad_or_crop(x, 3, px0, px1), 2, py0, py1)
+        if self.separable:
+            x = F.conv2d(x, ks[0], stride=(1, s), groups=c)
+            return F.conv2d(x, ks[1], stride=(s, 1), groups=c)
+        return F.conv2d(x, ks[0], stride=s, groups=c)

@@ -1,0 +1,340 @@
+"""StyleGAN3 synthesis network (Karras et al. 2021, "Alias-Free Generative Adversarial Networks").
+
+Configs T (3x3 convs, separable Kaiser filters) and R (1x1 convs, radial jinc down-filters). Plain
+PyTorch, dynamic batch, no custom ops: each layer is modulated conv -> bias -> upsample (transposed
+depthwise conv) -> leaky ReLU + clamp -> low-pass + decimate (strided depthwise conv).
+The input transform is a per-sample `forward` argument instead of the official mutable buffer.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from .layers import (
+    LRELU_GAIN,
+    LRELU_SLOPE,
+    FirFilter,
+    FullyConnected,
+    assert_shape,
+    demodulation_coefficients,
+    lrelu_clamp,
+    modulated_conv2d,
+)
+
+# ------------------------------------------------------------------------------------------------
+# Filter design (paper appendix C and D: Kaiser-windowed sinc, and its radially symmetric jinc twin).
+
+
+def design_lowpass_filter(
+    numtaps: int, cutoff: float, width: float, fs: float, radial: bool = False
+) -> torch.Tensor | None:
+    """Kaiser low-pass with the given cutoff and transition width; None where no filter is needed."""
+    if numtaps == 1:
+        return None
+    import scipy.signal
+    import scipy.special
+
+    if not radial:
+        f = scipy.signal.firwin(numtaps=numtaps, cutoff=cutoff, width=width, fs=fs)
+        return torch.as_tensor(f, dtype=torch.float32)
+    x = (np.arange(numtaps) - (numtaps - 1) / 2) / fs
+    r = np.hypot(*np.meshgrid(x, x))
+    f = scipy.special.j1(2 * cutoff * (np.pi * r)) / (np.pi * r)
+    beta = scipy.signal.kaiser_beta(scipy.signal.kaiser_atten(numtaps, width / (fs / 2)))
+    window = np.kaiser(numtaps, beta)
+    f *= np.outer(window, window)
+    f /= np.sum(f)
+    return torch.as_tensor(f, dtype=torch.float32)
+
+
+# ------------------------------------------------------------------------------------------------
+# Input transforms (official semantics: the buffer holds the inverse of the image-space transform).
+
+
+def input_transform(
+    rotate_deg: float | torch.Tensor = 0.0,  # [] or [B]: image rotation in degrees
+    translate: tuple[float, float] | torch.Tensor = (0.0, 0.0),  # [2] or [B, 2]: in image widths
+) -> torch.Tensor:  # [3, 3] or [B, 3, 3] float32
+    """The `transforms` argument of `synthesis` that rotates and translates the image content.
+
+    Equals inv(M) with M = [[c, s, tx], [-s, c, ty], [0, 0, 1]], the matrix the official
+    gen_images.py builds and inverts, so the same numbers move the picture the same way.
+    """
+    angle = torch.as_tensor(rotate_deg, dtype=torch.float64) * (math.pi / 180)
+    t = torch.as_tensor(translate, dtype=torch.float64)
+    batched = angle.ndim > 0 or t.ndim > 1
+    angle, t = torch.broadcast_tensors(angle.reshape(-1, 1), t.reshape(-1, 2))
+    angle = angle[:, 0]
+    c, s = torch.cos(angle), torch.sin(angle)
+    tx, ty = t[:, 0], t[:, 1]
+    zero, one = torch.zeros_like(c), torch.ones_like(c)
+    m = torch.stack(
+        [
+            torch.stack([c, -s, -(c * tx - s * ty)], dim=1),
+            torch.stack([s, c, -(s * tx + c * ty)], dim=1),
+            torch.stack([zero, zero, one], dim=1),
+        ],
+        dim=1,
+    ).to(torch.float32)
+    return m if batched else m[0]
+
+
+def expand_transforms(transforms: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
+    """Identity, a shared [3, 3] or per-sample [B, 3, 3] transform -> [B, 3, 3] matching `like` [B, ...]."""
+    if transforms is None:
+        return torch.eye(3, dtype=torch.float32, device=like.device).unsqueeze(0).expand(like.shape[0], 3, 3)
+    transforms = transforms.to(device=like.device, dtype=torch.float32)
+    if transforms.ndim == 2:
+        assert_shape(transforms, [3, 3], "transforms")
+        return transforms.unsqueeze(0).expand(like.shape[0], 3, 3)
+    assert_shape(transforms, [None, 3, 3], "transforms")
+    return transforms
+
+
+# ------------------------------------------------------------------------------------------------
+# Fourier-feature input (section 3.1): sinusoids whose phase and frequency follow a per-sample
+# rotation + translation predicted from w, composed with the user's transform.
+
+
+class SynthesisInput(nn.Module):
+    """Sampled Fourier features [B, C, H, W] on a grid built from arange (affine_grid does not export)."""
+
+    def __init__(
+        self,
+        w_dim: int,  # w width
+        channels: int,  # number of Fourier features
+        size: int,  # output size incl. margins, pixels
+        sampling_rate: float,  # samples per unit length
+        bandwidth: float,  # max frequency of the features
+    ):
+        super().__init__()
+        self.w_dim, self.channels, self.size = w_dim, channels, size
+        self.sampling_rate, self.bandwidth = float(sampling_rate), float(bandwidth)
+        freqs = torch.randn([channels, 2])
+        radii = freqs.square().sum(dim=1, keepdim=True).sqrt()
+        freqs = freqs / (radii * radii.square().exp().pow(0.25)) * bandwidth
+        self.weight = nn.Parameter(torch.randn([channels, channels]))
+        self.affine = FullyConnected(w_dim, 4, bias_init=[1.0, 0.0, 0.0, 0.0])
+        self.register_buffer("transform", torch.eye(3))  # official name; unused: transforms are inputs
+        self.register_buffer("freqs", freqs)
+        self.register_buffer("phases", torch.rand([channels]) - 0.5)
+        # Pixel centres of a size x size grid, in units where one sample is 1 / sampling_rate.
+        coords = (torch.arange(size, dtype=torch.float64) + 0.5 - size / 2) / self.sampling_rate
+        gy, gx = torch.meshgrid(coords, coords, indexing="ij")
+        self.register_buffer("grid", torch.stack([gx, gy], dim=-1).reshape(1, size * size, 2).float(), persistent=False)
+
+    def forward(
+        self,
+        w: torch.Tensor,  # [B, w_dim]
+        transforms: torch.Tensor,  # [B, 3, 3] user transforms (inverse image-space transform)
+    ) -> torch.Tensor:  # [B, C, size, size]
+        t = self.affine(w)  # (r_c, r_s, t_x, t_y) per sample
+        t = t / t[:, :2].square().sum(dim=1, keepdim=True).sqrt()
+        c, s, tx, ty = t.unbind(dim=1)
+        zero, one = torch.zeros_like(c), torch.ones_like(c)
+        m_r = torch.stack([c, -s, zero, s, c, zero, zero, zero, one], dim=1).reshape(-1, 3, 3)
+        m_t = torch.stack([one, zero, -tx, zero, one, -ty, zero, zero, one], dim=1).reshape(-1, 3, 3)
+        m = m_r @ m_t @ transforms  # [B, 3, 3]
+
+        freqs = self.freqs.unsqueeze(0)  # [1, C, 2]
+        phases = self.phases.unsqueeze(0) + (freqs @ m[:, :2, 2:]).squeeze(2)  # [B, C]
+        freqs = freqs @ m[:, :2, :2]  # [B, C, 2]
+        # Fade out features that would alias after the transform (eq. in section 3.1).
+        norms = freqs.square().sum(dim=2).sqrt()
+        amplitudes = (1 - (norms - self.bandwidth) / (self.sampling_rate / 2 - self.bandwidth)).clamp(0, 1)
+
+        x = self.grid @ freqs.transpose(1, 2)  # [B, H*W, C]
+        x = torch.sin((x + phases.unsqueeze(1)) * (2 * math.pi)) * amplitudes.unsqueeze(1)
+        x = x @ (self.weight / math.sqrt(self.channels)).t()
+        return x.reshape(-1, self.size, self.size, self.channels).permute(0, 3, 1, 2)
+
+
+# ------------------------------------------------------------------------------------------------
+# Synthesis layer (section 3.2 and appendix F): modulated conv and filtered leaky ReLU.
+
+
+class SynthesisLayer(nn.Module):
+    """One alias-free layer: [B, I, in_size, in_size] -> [B, O, out_size, out_size]."""
+
+    def __init__(
+        self,
+        w_dim: int,  # w width
+        is_torgb: bool,  # last layer: 1x1 conv, no demodulation, no nonlinearity
+        is_critically_sampled: bool,  # last layers: cutoff at Nyquist, Kaiser (not radial) filter
+        use_fp16: bool,  # eligible for fp16 when the network runs in fp16
+        in_channels: int,  # input channels
+        out_channels: int,  # output channels
+        in_size: int,  # input size incl. margins
+        out_size: int,  # output size incl. margins
+        in_sampling_rate: int,  # input sampling rate
+        out_sampling_rate: int,  # output sampling rate
+        in_cutoff: float,  # input cutoff frequency
+        out_cutoff: float,  # output cutoff frequency
+        in_half_width: float,  # input transition band half-width
+        out_half_width: float,  # output transition band half-width
+        conv_kernel: int = 3,  # 3 (config T) or 1 (config R)
+        filter_size: int = 6,  # filter taps per unit of up/down factor
+        lrelu_upsampling: int = 2,  # extra oversampling around the nonlinearity
+        use_radial_filters: bool = False,  # radial jinc down-filter (config R)
+        conv_clamp: float | None = 256,  # clamp of the pre-downsampling activations
+        magnitude_ema_beta: float = 0.999,  # training-time EMA decay of the input magnitude
+    ):
+        super().__init__()
+        self.is_torgb, self.use_fp16 = is_torgb, use_fp16
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.in_size, self.out_size = int(in_size), int(out_size)
+        self.conv_kernel = 1 if is_torgb else conv_kernel
+        self.conv_clamp = conv_clamp
+        tmp_sampling_rate = max(in_sampling_rate, out_sampling_rate) * (1 if is_torgb else lrelu_upsampling)
+
+        self.affine = FullyConnected(w_dim, in_channels, bias_init=1.0)
+        self.weight = nn.Parameter(torch.randn([out_channels, in_channels, self.conv_kernel, self.conv_kernel]))
+        self.bias = nn.Parameter(torch.zeros([out_channels]))
+        self.register_buffer("magnitude_ema", torch.ones([]))
+
+        up = int(np.rint(tmp_sampling_rate / in_sampling_rate))
+        down = int(np.rint(tmp_sampling_rate / out_sampling_rate))
+        up_taps = filter_size * up if up > 1 and not is_torgb else 1
+        down_taps = filter_size * down if down > 1 and not is_torgb else 1
+        down_radial = use_radial_filters and not is_critically_sampled
+        up_filter = design_lowpass_filter(up_taps, in_cutoff, in_half_width * 2, tmp_sampling_rate)
+        down_filter = design_lowpass_filter(down_taps, out_cutoff, out_half_width * 2, tmp_sampling_rate, down_radial)
+        self.register_buffer("up_filter", up_filter)
+        self.register_buffer("down_filter", down_filter)
+
+        # Padding so that output samples sit where the symmetric interpretation puts them (app. C.3).
+        pad_total = (self.out_size - 1) * down + 1
+        pad_total -= (self.in_size + self.conv_kernel - 1) * up
+        pad_total += up_taps + down_taps - 2
+        pad_lo = (pad_total + up) // 2
+        pad_hi = pad_total - pad_lo
+        padding = (pad_lo, pad_hi, pad_lo, pad_hi)
+        # The activation gain sqrt(2) is folded into the upsampling filter: lrelu(g x) = g lrelu(x).
+        self.act_gain = 1.0 if is_torgb else LRELU_GAIN
+        self.upsample = (
+            FirFilter(up_taps, True, out_channels, up=up, padding=padding, gain=up**2 * self.act_gain)
+            if up_filter is not None else None
+        )
+        self.downsample = (
+            FirFilter(down_taps, not down_radial, out_channels, down=down) if down_filter is not None else None
+        )
+        self.up, self.down, self.padding = up, down, padding
+
+    def forward(
+        self,
+        x: torch.Tensor,  # [B, I, in_size, in_size]
+        w: torch.Tensor,  # [B, w_dim]
+        dtype: torch.dtype = torch.float32,  # compute dtype of this layer
+    ) -> torch.Tensor:  # [B, O, out_size, out_size]
+        styles = self.affine(w)  # [B, I]
+        weight = self.weight
+        if self.is_torgb:
+            styles = styles * (1 / math.sqrt(self.in_channels * self.conv_kernel**2))
+            dcoefs = None
+        else:
+            # Pre-normalise (as the official kernel does against fp16 overflow), then eq. 3.
+            weight = weight * weight.square().mean(dim=[1, 2, 3], keepdim=True).rsqrt()
+            styles = styles * styles.square().mean(dim=1, keepdim=True).rsqrt()
+            dcoefs = demodulation_coefficients(weight, styles)
+        styles = styles * self.magnitude_ema.rsqrt()  # input gain: undo the input's running magnitude
+        x = modulated_conv2d(x.to(dtype), weight, styles, dcoefs, padding=self.conv_kernel - 1)
+        x = x + self.bias.to(dtype).reshape(1, -1, 1, 1)
+        gain = self.act_gain
+        if self.upsample is not None:
+            x = self.upsample(x, self.up_filter)
+            gain = 1.0  # already applied by the filter
+        x = lrelu_clamp(x, gain, 1.0 if self.is_torgb else LRELU_SLOPE, self.conv_clamp)
+        if self.downsample is not None:
+            x = self.downsample(x, self.down_filter)
+        return x
+
+
+# ------------------------------------------------------------------------------------------------
+# Synthesis network (section 3 and appendix F: the frequency schedule of every layer).
+
+
+class SynthesisNetwork(nn.Module):
+    """ws [B, num_ws, w_dim] (+ transforms) -> images [B, C, R, R] float32 in about [-1, 1]."""
+
+    def __init__(
+        self,
+        w_dim: int,  # w width
+        img_resolution: int,  # output resolution
+        img_channels: int,  # output channels
+        channel_base: int = 32768,  # overall multiplier for the number of channels
+        channel_max: int = 512,  # max channels in any layer
+        num_layers: int = 14,  # layers excluding the Fourier input and toRGB
+        num_critical: int = 2,  # critically sampled layers at the end
+        first_cutoff: float = 2,  # cutoff of the first layer, f_{c,0}
+        first_stopband: float = 2**2.1,  # stopband of the first layer, f_{t,0}
+        last_stopband_rel: float = 2**0.3,  # last layer's stopband relative to its cutoff
+        margin_size: int = 10,  # pixels of margin around the image in the inner layers
+        output_scale: float = 0.25,  # scale of the toRGB output
+        num_fp16_res: int = 4,  # fp16 in layers whose sampling rate x 2^n exceeds the resolution
+        **layer_kwargs,  # conv_kernel, use_radial_filters, conv_clamp, filter_size, ...
+    ):
+        super().__init__()
+        self.w_dim, self.img_resolution, self.img_channels = w_dim, img_resolution, img_channels
+        self.num_ws = num_layers + 2
+        self.num_layers, self.output_scale = num_layers, output_scale
+        self.fp16 = False  # set by Generator.set_precision; fp32 by default
+
+        last_cutoff = img_resolution / 2
+        last_stopband = last_cutoff * last_stopband_rel
+        exponents = np.minimum(np.arange(num_layers + 1) / (num_layers - num_critical), 1)
+        cutoffs = first_cutoff * (last_cutoff / first_cutoff) ** exponents
+        stopbands = first_stopband * (last_stopband / first_stopband) ** exponents
+        sampling_rates = np.exp2(np.ceil(np.log2(np.minimum(stopbands * 2, img_resolution))))
+        half_widths = np.maximum(stopbands, sampling_rates / 2) - cutoffs
+        sizes = sampling_rates + margin_size * 2
+        sizes[-2:] = img_resolution
+        channels = np.rint(np.minimum((channel_base / 2) / cutoffs, channel_max))
+        channels[-1] = img_channels
+
+        self.input = SynthesisInput(w_dim, int(channels[0]), int(sizes[0]), sampling_rates[0], cutoffs[0])
+        self.layer_names = []
+        for idx in range(num_layers + 1):
+            prev = max(idx - 1, 0)
+            layer = SynthesisLayer(
+                w_dim=w_dim,
+                is_torgb=(idx == num_layers),
+                is_critically_sampled=(idx >= num_layers - num_critical),
+                use_fp16=bool(sampling_rates[idx] * (2**num_fp16_res) > img_resolution),
+                in_channels=int(channels[prev]),
+                out_channels=int(channels[idx]),
+                in_size=int(sizes[prev]),
+                out_size=int(sizes[idx]),
+                in_sampling_rate=int(sampling_rates[prev]),
+                out_sampling_rate=int(sampling_rates[idx]),
+                in_cutoff=cutoffs[prev],
+                out_cutoff=cutoffs[idx],
+                in_half_width=half_widths[prev],
+                out_half_width=half_widths[idx],
+                **layer_kwargs,
+            )
+            name = f"L{idx}_{layer.out_size}_{layer.out_channels}"
+            setattr(self, name, layer)
+            self.layer_names.append(name)
+
+    def forward(
+        self,
+        ws: torch.Tensor,  # [B, num_ws, w_dim]
+        transforms: torch.Tensor | None = None,  # None, [3, 3] or [B, 3, 3]
+        noise_mode: str = "const",  # accepted for a uniform interface; StyleGAN3 has no noise inputs
+    ) -> torch.Tensor:  # [B, img_channels, R, R] float32
+        assert_shape(ws, [None, self.num_ws, self.w_dim], "ws")
+        ws = ws.to(torch.float32)
+        w_list = ws.unbind(dim=1)
+        x = self.input(w_list[0], expand_transforms(transforms, ws))
+        for name, w in zip(self.layer_names, w_list[1:]):
+            layer = getattr(self, name)
+            dtype = torch.float16 if (self.fp16 and layer.use_fp16) else torch.float32
+            x = layer(x, w, dtype)
+        x = x.to(torch.float32)
+        if self.output_scale != 1:
+            x = x * self.output_scale
+        return x
