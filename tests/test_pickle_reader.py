@@ -19,16 +19,8 @@ import torch
 from sg3rt.errors import NetworkFileError, UnsafePickleError
 from sg3rt.networks.pickle_reader import NetworkRecord, read_network_pickle
 
-REFERENCES = ["sg3t_64_cond", "sg3r_64", "sg3r_256", "sg2_64"]
-_TESTS = Path(__file__).resolve().parent
+from refdata import REFERENCES, reference_file
 
-
-def reference_file(name: str) -> Path:
-    """A reference file from tests/data, else from ../shared/reference beside the checkout."""
-    for folder in (_TESTS / "data", _TESTS.parent.parent / "shared" / "reference"):
-        if (folder / name).is_file():
-            return folder / name
-    pytest.skip(f"reference file {name} is in neither tests/data nor ../shared/reference")
 
 
 def write_bytes(tmp_path: Path, name: str, data: bytes) -> Path:

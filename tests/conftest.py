@@ -1,0 +1,38 @@
+"""Shared fixtures: the reference networks (loaded once per session) and the GPU marker."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # `from refdata import ...` in every test
+
+from refdata import reference_file  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def load_reference():
+    """name -> Generator loaded from the official pickle (cached for the session)."""
+    from sg3rt import load_generator
+
+    cache = {}
+
+    def load(name: str):
+        if name not in cache:
+            cache[name] = load_generator(reference_file(f"{name}.pkl"))
+        return cache[name]
+
+    return load
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `gpu` skip cleanly, with the reason, where torch sees no CUDA device."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (torch.cuda.is_available() is False)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
