@@ -29,7 +29,7 @@ DEFAULT_CONFIG = {
     "magnitude_ema_beta": 0.999,  # (training only)
 }
 CALIBRATION_BATCH = 4  # latents used to set each layer's input gain
-OUTPUT_STD = 0.5  # target standard deviation of the images (about [-1, 1] after clipping)
+OUTPUT_STD = 0.4  # target standard deviation of the images (about [-1, 1] after clipping)
 
 
 @torch.no_grad()

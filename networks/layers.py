@@ -24,7 +24,12 @@ EPS = 1e-8  # added before rsqrt in 2nd-moment normalisation and demodulation
 
 
 def assert_shape(t: torch.Tensor, shape: list[int | None], name: str) -> None:
-    """Check a tensor's rank and the given sizes (None = any) at a module edge; raise InputError."""
+    """Check a tensor's rank and the given sizes (None = any) at a module edge; raise InputError.
+
+    Skipped while tracing for export: the graph must not record shape arithmetic.
+    """
+    if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+        return
     if t.ndim != len(shape) or any(s is not None and int(d) != s for d, s in zip(t.shape, shape)):
         want = "[" + ", ".join("?" if s is None else str(s) for s in shape) + "]"
         raise InputError(f"{name} must have shape {want}, got {list(t.shape)}")

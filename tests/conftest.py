@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
+import types
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -26,6 +28,28 @@ def load_reference():
         return cache[name]
 
     return load
+
+
+@pytest.fixture
+def official_modules(monkeypatch) -> list[Any]:
+    """Stand-ins for `torch_utils.persistence` so pickle can name it while writing test files.
+
+    Returns the list of calls the stand-in saw: the reader must never call it.
+    """
+    calls: list[Any] = []
+
+    def _reconstruct_persistent_obj(meta: Any) -> None:
+        calls.append(meta)
+
+    package = types.ModuleType("torch_utils")
+    persistence = types.ModuleType("torch_utils.persistence")
+    _reconstruct_persistent_obj.__module__ = persistence.__name__
+    _reconstruct_persistent_obj.__qualname__ = "_reconstruct_persistent_obj"
+    persistence._reconstruct_persistent_obj = _reconstruct_persistent_obj  # type: ignore[attr-defined]
+    package.persistence = persistence  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "torch_utils", package)
+    monkeypatch.setitem(sys.modules, "torch_utils.persistence", persistence)
+    return calls
 
 
 def pytest_collection_modifyitems(config, items):

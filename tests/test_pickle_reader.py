@@ -19,6 +19,7 @@ import torch
 from sg3rt.errors import NetworkFileError, UnsafePickleError
 from sg3rt.networks.pickle_reader import NetworkRecord, read_network_pickle
 
+from official_format import Persistent as _Persistent, module_meta
 from refdata import REFERENCES, reference_file
 
 
@@ -228,44 +229,6 @@ def test_errors_are_one_line(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------------------------------------------
 # Hand-made official-format pickles: persistence records built without the official code.
-
-
-@pytest.fixture
-def official_modules(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Stand-ins for `torch_utils.persistence` so pickle can name it while writing test files.
-
-    Returns the list of calls the stand-in saw: the reader must never call it.
-    """
-    calls: list[Any] = []
-
-    def _reconstruct_persistent_obj(meta: Any) -> None:
-        calls.append(meta)
-
-    package = types.ModuleType("torch_utils")
-    persistence = types.ModuleType("torch_utils.persistence")
-    _reconstruct_persistent_obj.__module__ = persistence.__name__
-    _reconstruct_persistent_obj.__qualname__ = "_reconstruct_persistent_obj"
-    persistence._reconstruct_persistent_obj = _reconstruct_persistent_obj  # type: ignore[attr-defined]
-    package.persistence = persistence  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "torch_utils", package)
-    monkeypatch.setitem(sys.modules, "torch_utils.persistence", persistence)
-    return calls
-
-
-class _Persistent:
-    """Pickles the way `torch_utils.persistence` pickles an official module."""
-
-    def __init__(self, meta: dict) -> None:
-        self.meta = meta
-
-    def __reduce__(self) -> tuple[Any, tuple[dict]]:
-        return sys.modules["torch_utils.persistence"]._reconstruct_persistent_obj, (self.meta,)
-
-
-def module_meta(class_name: str, **state: Any) -> dict:
-    """An official persistence record around a module state."""
-    return {"type": "class", "version": 6, "module_src": "raise SystemExit", "class_name": class_name,
-            "state": state}
 
 
 def test_hand_made_generator(tmp_path: Path, official_modules: list[Any]) -> None:

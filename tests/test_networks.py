@@ -1,0 +1,175 @@
+"""Our generators against the official implementation's float32 CPU outputs (tests/data)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from refdata import PARITY_TOL, REFERENCES, STYLEGAN3_REFERENCES, labels, reference_config, reference_io
+from sg3rt import InputError, input_transform
+
+
+def max_err(a: torch.Tensor, b: torch.Tensor) -> float:
+    return (a - b).abs().max().item()
+
+
+@pytest.mark.parametrize("name", REFERENCES)
+@pytest.mark.parametrize(
+    ("key", "psi", "cutoff"),
+    [("ws_psi1.0", 1.0, None), ("ws_psi0.7", 0.7, None), ("ws_psi0.7_cutoff8", 0.7, 8)],
+)
+def test_mapping_matches_official(load_reference, name, key, psi, cutoff):
+    G, io = load_reference(name), reference_io(name)
+    with torch.no_grad():
+        ws = G.mapping(io["z"], labels(io), truncation_psi=psi, truncation_cutoff=cutoff)
+    assert ws.shape == io[key].shape
+    assert max_err(ws, io[key]) <= PARITY_TOL
+
+
+@pytest.mark.parametrize("name", REFERENCES)
+def test_synthesis_matches_official(load_reference, name):
+    G, io = load_reference(name), reference_io(name)
+    with torch.no_grad():
+        img = G.synthesis(io["ws_psi0.7"])
+    assert img.dtype == torch.float32 and img.shape == io["img"].shape
+    assert max_err(img, io["img"]) <= PARITY_TOL
+
+
+@pytest.mark.parametrize("name", STYLEGAN3_REFERENCES)
+def test_transformed_synthesis_matches_official(load_reference, name):
+    G, io = load_reference(name), reference_io(name)
+    with torch.no_grad():
+        img = G.synthesis(io["ws_psi0.7"], io["input_transform"])
+    assert max_err(img, io["img_transformed"]) <= PARITY_TOL
+    # ... and the transform really moved the picture.
+    assert max_err(img, io["img"]) > 0.1
+
+
+@pytest.mark.parametrize("name", STYLEGAN3_REFERENCES)
+def test_input_transform_helper_matches_official_matrix(name):
+    io = reference_io(name)
+    t = input_transform(float(io["user_rotate_deg"]), tuple(io["user_translate"].tolist()))
+    assert max_err(t, io["input_transform"]) < 1e-6
+
+
+def test_input_transform_batched():
+    t = input_transform(torch.tensor([0.0, 90.0]), torch.tensor([[0.0, 0.0], [0.1, 0.0]]))
+    assert t.shape == (2, 3, 3)
+    assert torch.allclose(t[0], torch.eye(3))
+    assert torch.allclose(t[1], input_transform(90.0, (0.1, 0.0)))
+
+
+def test_per_sample_transforms_in_one_batch(load_reference):
+    """Sample i of a mixed batch equals that sample rendered alone with its own transform."""
+    name = "sg3t_64_cond"
+    G, io = load_reference(name), reference_io(name)
+    transforms = torch.stack([torch.eye(3), io["input_transform"], input_transform(-45.0, (0.05, 0.1))])
+    with torch.no_grad():
+        batch = G.synthesis(io["ws_psi0.7"], transforms)
+        assert max_err(batch[0], io["img"][0]) <= PARITY_TOL
+        assert max_err(batch[1], io["img_transformed"][1]) <= PARITY_TOL
+        alone = G.synthesis(io["ws_psi0.7"][2:3], transforms[2])
+    assert max_err(batch[2:3], alone) <= PARITY_TOL
+
+
+@pytest.mark.parametrize("name", ["sg3r_64", "sg2_64"])
+def test_batch_independence(load_reference, name):
+    """A sample's image does not depend on what else is in the batch (no cross-batch statistics)."""
+    G, io = load_reference(name), reference_io(name)
+    with torch.no_grad():
+        together = G.synthesis(io["ws_psi0.7"])
+        singles = torch.cat([G.synthesis(io["ws_psi0.7"][i : i + 1]) for i in range(3)])
+    assert max_err(together, singles) <= 1e-5
+
+
+def test_stylegan2_noise_modes(load_reference):
+    G, io = load_reference("sg2_64"), reference_io("sg2_64")
+    with torch.no_grad():
+        assert max_err(G.synthesis(io["ws_psi0.7"], noise_mode="none"), io["img_noise_none"]) <= PARITY_TOL
+        same = io["ws_psi0.7"][:1].expand(2, -1, -1)
+        const = G.synthesis(same, noise_mode="const")
+        torch.manual_seed(0)
+        a = G.synthesis(same, noise_mode="random")
+        torch.manual_seed(0)
+        b = G.synthesis(same, noise_mode="random")
+    assert max_err(const[0], const[1]) == 0  # const noise: the same w gives the same image
+    assert max_err(a[0], a[1]) > 1e-3  # random noise: fresh per sample ...
+    assert torch.equal(a, b)  # ... and reproducible under torch's seed
+    with pytest.raises(InputError, match="noise_mode"):
+        G.synthesis(io["ws_psi0.7"], noise_mode="loud")
+
+
+def test_full_generator_call(load_reference):
+    name = "sg3t_64_cond"
+    G, io = load_reference(name), reference_io(name)
+    with torch.no_grad():
+        img = G(io["z"], io["c"], truncation_psi=0.7)
+    assert max_err(img, io["img"]) <= PARITY_TOL
+
+
+def test_attributes(load_reference):
+    for name in REFERENCES:
+        G, cfg = load_reference(name), reference_config(name)
+        kw = cfg["init_kwargs"]
+        assert (G.z_dim, G.c_dim, G.w_dim) == (kw["z_dim"], kw["c_dim"], kw["w_dim"])
+        assert (G.img_resolution, G.img_channels, G.num_ws) == (kw["img_resolution"], kw["img_channels"], cfg["num_ws"])
+        assert G.w_avg.shape == (G.w_dim,)
+    assert [load_reference(n).kind for n in REFERENCES] == ["stylegan3-t", "stylegan3-r", "stylegan3-r", "stylegan2"]
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda G, io: G.mapping(io["z"][:, :5]), r"z must have shape \[\?, 32\]"),
+        (lambda G, io: G.mapping(io["z"]), "conditional"),
+        (lambda G, io: G.mapping(io["z"], io["c"], truncation_psi=0.5, truncation_cutoff=99), "cutoff"),
+        (lambda G, io: G.synthesis(io["ws_psi0.7"][:, :3]), r"ws must have shape"),
+        (lambda G, io: G.synthesis(io["ws_psi0.7"], torch.eye(2)), "transforms"),
+    ],
+)
+def test_bad_inputs_raise_input_error(load_reference, call, match):
+    G, io = load_reference("sg3t_64_cond"), reference_io("sg3t_64_cond")
+    with pytest.raises(InputError, match=match):
+        call(G, io)
+
+
+def test_stylegan2_refuses_transforms(load_reference):
+    G, io = load_reference("sg2_64"), reference_io("sg2_64")
+    with pytest.raises(InputError, match="no input transform"):
+        G.synthesis(io["ws_psi0.7"], torch.eye(3))
+
+
+def test_no_grouped_convolutions_with_batch_weights(load_reference):
+    """Every conv weight is a parameter or a fixed filter, so the traced batch stays dynamic."""
+    G = load_reference("sg3r_64")
+    traced = torch.jit.trace(lambda ws: G.synthesis(ws), (reference_io("sg3r_64")["ws_psi0.7"][:1],), check_trace=False)
+    io = reference_io("sg3r_64")
+    with torch.no_grad():
+        assert max_err(traced(io["ws_psi0.7"]), io["img"]) <= PARITY_TOL  # traced at batch 1, run at 3
+
+
+def test_fp16_stays_close_to_fp32(load_reference):
+    """fp16 (high-resolution layers, clamped) against the fp32 reference; CPU fp16 is slow, so SG2 only."""
+    G, io = load_reference("sg2_64"), reference_io("sg2_64")
+    try:
+        with torch.no_grad():
+            img = G.set_precision("fp16").synthesis(io["ws_psi0.7"])
+    finally:
+        G.set_precision("fp32")
+    assert img.dtype == torch.float32
+    assert max_err(img, io["img"]) < 0.02
+    assert (img - io["img"]).abs().mean().item() < 2e-3
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", REFERENCES)
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_cuda_matches_official(load_reference, name, precision):
+    import copy
+
+    G = copy.deepcopy(load_reference(name)).cuda().set_precision(precision)
+    io = reference_io(name)
+    with torch.no_grad():
+        img = G.synthesis(io["ws_psi0.7"].cuda()).cpu()
+    tol = 1e-3 if precision == "fp32" else 0.05  # TF32/cuDNN algorithms in fp32; half precision in fp16
+    assert max_err(img, io["img"]) < tol
