@@ -1,0 +1,318 @@
+"""torch Generator -> mapping.onnx + synthesis.onnx + model.json, checked and verified.
+
+The TorchScript exporter (`dynamo=False`) traces our export-friendly networks into plain ONNX ops
+with a dynamic batch axis. Every export is checked (`onnx.checker` full check, strict shape
+inference against the contract) and verified: ONNX Runtime on CPU against the torch network at
+batch 1 and 3 with per-sample transforms. The directory appears atomically (temp dir, then rename).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .. import __version__
+from ..errors import InputError
+from ..networks import Generator, input_transform
+from .contract import BATCH, EXPORT_FORMAT, EXPORT_FORMAT_VERSION, FRAMES_TOL, GRAPHS, OnnxContract
+from .errors import ExportError, ExportVerificationError
+
+TRACE_BATCH = 2  # example batch for tracing: not 1, so no size-1 broadcast can be baked in
+VERIFY_BATCHES = (1, 3)  # batches ONNX Runtime is checked at, on the one dynamic graph
+VERIFY_SEED = 0  # random inputs of the verification step
+MAX_ROTATE_DEG = 180.0  # range of the random rotations of the verification step
+MAX_TRANSLATE = 0.3  # range of the random translations (image widths)
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def generator_sha256(G: Generator) -> str:
+    """A digest of a network's config and weights, for networks that have no file (the default)."""
+    h = hashlib.sha256(json.dumps({"kind": G.kind, "init_kwargs": G.init_kwargs}, sort_keys=True).encode())
+    for name, tensor in sorted(G.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+# ------------------------------------------------------------------------------------------------
+# The modules that are traced: the exact inputs and outputs of the contract, nothing else.
+
+
+class MappingGraph(nn.Module):
+    """z [B, z_dim] (+ c [B, c_dim]) -> untruncated ws [B, num_ws, w_dim]."""
+
+    def __init__(self, G: Generator):
+        super().__init__()
+        self.mapping = G.mapping
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        return self.mapping(z, c)
+
+
+class SynthesisGraph(nn.Module):
+    """ws [B, num_ws, w_dim] (+ transform [B, 3, 3]) -> img [B, C, H, W] float32 (+ frames uint8 NHWC)."""
+
+    def __init__(self, G: Generator, noise_mode: str, frames: bool):
+        super().__init__()
+        self.synthesis, self.is_stylegan3 = G.synthesis, G.is_stylegan3
+        self.noise_mode, self.frames = noise_mode, frames
+
+    def forward(self, ws: torch.Tensor, transform: torch.Tensor | None = None):
+        if self.is_stylegan3:
+            img = self.synthesis(ws, transforms=transform)
+        else:
+            img = self.synthesis(ws, noise_mode=self.noise_mode)
+        if not self.frames:
+            return img
+        from ..runtime.base import to_uint8_frames
+
+        return img, to_uint8_frames(img)
+
+
+# ------------------------------------------------------------------------------------------------
+# Inputs: realistic ws (from the mapping), one-hot labels, random per-sample transforms.
+
+
+def example_inputs(G: Generator, contract: OnnxContract, batch: int, seed: int) -> dict[str, torch.Tensor]:
+    """Inputs of both graphs at `batch`: z, c (if conditional), ws, transform (if StyleGAN3)."""
+    gen = torch.Generator().manual_seed(seed)
+    z = torch.randn([batch, contract.z_dim], generator=gen)
+    inputs = {"z": z}
+    c = None
+    if contract.c_dim > 0:
+        c = nn.functional.one_hot(torch.randint(contract.c_dim, [batch], generator=gen), contract.c_dim).float()
+        inputs["c"] = c
+    with torch.no_grad():
+        inputs["ws"] = G.mapping(z, c, truncation_psi=0.7)
+    if contract.is_stylegan3:
+        angle = (torch.rand([batch], generator=gen) * 2 - 1) * MAX_ROTATE_DEG
+        shift = (torch.rand([batch, 2], generator=gen) * 2 - 1) * MAX_TRANSLATE
+        inputs["transform"] = input_transform(angle, shift)
+    return inputs
+
+
+# ------------------------------------------------------------------------------------------------
+# Export, check, verify.
+
+
+def _export_graph(module: nn.Module, args: tuple[torch.Tensor, ...], path: Path, contract: OnnxContract, name: str) -> None:
+    inputs, outputs = contract.graph(name)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer and deprecation chatter; the checks below are what count
+            torch.onnx.export(
+                module, args, str(path), dynamo=False, opset_version=contract.opset,
+                input_names=list(inputs), output_names=list(outputs), dynamic_axes=contract.dynamic_axes(name),
+                do_constant_folding=True,
+            )
+    except Exception as e:  # the exporter raises many types; all mean "this network did not export"
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ExportError(f"ONNX export of the {name} graph failed: {first}") from e
+
+
+def _dims(value_info: Any) -> list[Any]:
+    return [d.dim_param if d.HasField("dim_param") else (d.dim_value if d.HasField("dim_value") else None)
+            for d in value_info.type.tensor_type.shape.dim]
+
+
+def check_graph(path: Path, contract: OnnxContract, name: str) -> None:
+    """Full onnx.checker check, strict shape inference, and the interface of the contract."""
+    import onnx
+
+    try:
+        onnx.checker.check_model(str(path), full_check=True)
+        model = onnx.shape_inference.infer_shapes(onnx.load(str(path)), check_type=True, strict_mode=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
+        raise ExportError(f"{name}.onnx fails the ONNX checks: {str(e).strip().splitlines()[0]}") from e
+    inputs, outputs = contract.graph(name)
+    got_in = {v.name: _dims(v) for v in model.graph.input}
+    got_out = {v.name: _dims(v) for v in model.graph.output}
+    for want, got, what in ((inputs, got_in, "inputs"), (outputs, got_out, "outputs")):
+        if list(got) != list(want):
+            raise ExportError(f"{name}.onnx has {what} {list(got)}, the contract says {list(want)}")
+        for tensor, shape in want.items():
+            if got[tensor] != shape:
+                raise ExportError(f"{name}.onnx: {tensor} has shape {got[tensor]}, the contract says {shape}")
+
+
+def _ort_session(path: Path):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # errors only
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def verify_export(G: Generator, out_dir: Path, contract: OnnxContract) -> dict[str, float]:
+    """Max abs errors of ONNX Runtime (CPU) against the torch fp32 network, batches 1 and 3."""
+    mapping, synthesis = _ort_session(out_dir / "mapping.onnx"), _ort_session(out_dir / "synthesis.onnx")
+    errors = {"ws": 0.0, "img": 0.0}
+    if contract.frames:
+        errors["frames"] = 0.0
+    for batch in VERIFY_BATCHES:
+        x = example_inputs(G, contract, batch, VERIFY_SEED + batch)
+        feed = {k: x[k].numpy() for k in contract.mapping_inputs()}
+        ws = mapping.run(["ws"], feed)[0]
+        feed = {k: x[k].numpy() for k in contract.synthesis_inputs()}
+        outs = dict(zip(contract.synthesis_outputs(), synthesis.run(list(contract.synthesis_outputs()), feed)))
+        with torch.no_grad():
+            ref_ws = G.mapping(x["z"], x.get("c"))
+            ref_img = G.synthesis(x["ws"], transforms=x.get("transform"),
+                                  **({} if contract.is_stylegan3 else {"noise_mode": contract.noise_mode}))
+        errors["ws"] = max(errors["ws"], float(np.abs(ws - ref_ws.numpy()).max()))
+        errors["img"] = max(errors["img"], float(np.abs(outs["img"] - ref_img.numpy()).max()))
+        if contract.frames:
+            from ..runtime.base import to_uint8_frames
+
+            diff = outs["frames"].astype(np.int16) - to_uint8_frames(ref_img).numpy().astype(np.int16)
+            errors["frames"] = max(errors["frames"], float(np.abs(diff).max()))
+    limits = {"ws": contract.tolerance, "img": contract.tolerance, "frames": FRAMES_TOL}
+    for key, err in errors.items():
+        if not err <= limits[key]:  # also catches NaN
+            raise ExportVerificationError(
+                f"exported {key} differs from the torch network by {err:.3g} (tolerance {limits[key]:g}, "
+                f"precision {contract.precision})")
+    return errors
+
+
+@dataclass
+class ExportResult:
+    """Where the export went and how close ONNX Runtime came to torch."""
+
+    out_dir: Path
+    mapping: Path
+    synthesis: Path
+    model_json: Path
+    max_errors: dict[str, float] = field(default_factory=dict)  # {} when not verified
+    contract: OnnxContract | None = None
+
+    @property
+    def paths(self) -> list[Path]:
+        return [self.mapping, self.synthesis, self.model_json]
+
+
+def _place_dir(tmp: Path, out_dir: Path) -> None:
+    """Move a finished export into place, replacing an older export but nothing else."""
+    if out_dir.is_file():
+        raise ExportError(f"{out_dir}: is a file, not a directory")
+    old = None
+    if out_dir.exists():
+        if any(out_dir.iterdir()) and not (out_dir / "model.json").is_file():
+            raise ExportError(f"{out_dir}: exists and is not an sg3rt export; choose another directory")
+        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+        os.replace(out_dir, old / "x")
+    os.replace(tmp, out_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def export_onnx(
+    G: Generator,
+    out_dir: str | os.PathLike[str],
+    precision: str = "fp32",  # synthesis compute precision; inputs and outputs stay float32
+    frames: bool = False,  # also output uint8 frames [B, H, W, C] from synthesis.onnx
+    noise_mode: str = "const",  # StyleGAN2: const noise baked in, or none
+    opset: int | None = None,  # default: contract.DEFAULT_OPSET
+    source: str | os.PathLike[str] | None = None,  # the network file, hashed into model.json
+    verify: bool = True,  # compare ONNX Runtime to torch and raise beyond the tolerance
+) -> ExportResult:
+    """Write mapping.onnx, synthesis.onnx and model.json into `out_dir` (atomically)."""
+    if not isinstance(G, Generator):
+        raise InputError(f"export_onnx needs an sg3rt Generator, got {type(G).__name__}")
+    options: dict[str, Any] = {"precision": precision, "frames": bool(frames), "noise_mode": noise_mode}
+    if opset is not None:
+        options["opset"] = int(opset)
+    contract = OnnxContract.for_generator(G, **options)
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    source_info = {"path": None, "sha256": generator_sha256(G)}
+    if source is not None:
+        source_info = {"path": str(Path(source).resolve()), "sha256": file_sha256(Path(source))}
+
+    G = G.to("cpu").eval()
+    old_precision = G.precision
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    try:
+        x = example_inputs(G, contract, TRACE_BATCH, VERIFY_SEED)
+        G.set_precision(contract.precision)
+        with torch.no_grad():
+            _export_graph(MappingGraph(G), tuple(x[k] for k in contract.mapping_inputs()), tmp / "mapping.onnx",
+                          contract, "mapping")
+            _export_graph(SynthesisGraph(G, contract.noise_mode, contract.frames),
+                          tuple(x[k] for k in contract.synthesis_inputs()), tmp / "synthesis.onnx", contract, "synthesis")
+        G.set_precision("fp32")  # verification compares against the fp32 network
+        for name in GRAPHS:
+            check_graph(tmp / f"{name}.onnx", contract, name)
+        errors = verify_export(G, tmp, contract) if verify else {}
+        model = {
+            "format": EXPORT_FORMAT,
+            "format_version": EXPORT_FORMAT_VERSION,
+            "sg3rt_version": __version__,
+            "torch_version": torch.__version__,
+            "contract": contract.to_json(),
+            "kind": contract.kind,
+            "z_dim": contract.z_dim, "c_dim": contract.c_dim, "w_dim": contract.w_dim,
+            "num_ws": contract.num_ws, "img_resolution": contract.img_resolution,
+            "img_channels": contract.img_channels,
+            "precision": contract.precision, "opset": contract.opset,
+            "w_avg": [float(v) for v in G.w_avg.detach().cpu().tolist()],
+            "source": source_info,
+            "graphs": {name: {"file": f"{name}.onnx", "sha256": file_sha256(tmp / f"{name}.onnx"),
+                              "inputs": contract.graph(name)[0], "outputs": contract.graph(name)[1]}
+                       for name in GRAPHS},
+            "batch_axis": BATCH,
+            "tolerance": contract.tolerance,
+            "max_errors": errors,
+        }
+        (tmp / "model.json").write_text(json.dumps(model, indent=2) + "\n")
+        _place_dir(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        G.set_precision(old_precision)
+    return ExportResult(out_dir, out_dir / "mapping.onnx", out_dir / "synthesis.onnx", out_dir / "model.json",
+                        errors, contract)
+
+
+def read_model_json(export_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """model.json of an export directory, checked for format and completeness."""
+    from ..errors import NetworkFileError
+
+    export_dir = Path(export_dir)
+    path = export_dir / "model.json"
+    if not path.is_file():
+        raise NetworkFileError(f"{export_dir}: not an sg3rt export (no model.json); create one with `sg3rt export`")
+    try:
+        model = json.loads(path.read_text())
+        if model.get("format") != EXPORT_FORMAT:
+            raise ValueError(f"format {model.get('format')!r}")
+        if int(model["format_version"]) > EXPORT_FORMAT_VERSION:
+            raise NetworkFileError(f"{path}: written by a newer sg3rt; upgrade sg3rt")
+        model["contract_obj"] = OnnxContract.from_json(model["contract"])
+        for name in GRAPHS:
+            if not (export_dir / model["graphs"][name]["file"]).is_file():
+                raise NetworkFileError(f"{export_dir}: {name}.onnx is missing; re-export")
+    except NetworkFileError:
+        raise
+    except (ValueError, KeyError, TypeError) as e:
+        raise NetworkFileError(f"{path}: broken model.json ({e})") from None
+    return model

@@ -1,0 +1,53 @@
+"""Official StyleGAN3 configs (T and R at 256/512/1024), to build random-weight networks for speed tests.
+
+The numbers are those of NVIDIA's pretrained networks (train.py: `--cfg stylegan3-t|r`, `--cbase`,
+`--cmax`; config R doubles channel_base and channel_max and uses 1x1 convs with radial filters).
+256px networks were trained with `--cbase=16384`. Weights are random: fine for speed and memory,
+meaningless as images.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ..errors import InputError
+from .generator import Generator
+
+OFFICIAL_RESOLUTIONS = (256, 512, 1024)  # resolutions NVIDIA released StyleGAN3 networks at
+OFFICIAL_KINDS = ("stylegan3-t", "stylegan3-r")
+
+
+def official_config(kind: str, resolution: int) -> dict[str, Any]:
+    """Init kwargs of the official StyleGAN3 generator of this kind and resolution."""
+    if kind not in OFFICIAL_KINDS:
+        raise InputError(f"official configs exist for {', '.join(OFFICIAL_KINDS)}, not {kind!r}")
+    if resolution not in OFFICIAL_RESOLUTIONS:
+        raise InputError(f"official resolutions are {', '.join(map(str, OFFICIAL_RESOLUTIONS))}, not {resolution}")
+    cbase = 16384 if resolution == 256 else 32768  # train.py --cbase
+    cmax = 512  # train.py --cmax
+    config: dict[str, Any] = {
+        "z_dim": 512,  # latent width
+        "c_dim": 0,  # unconditional
+        "w_dim": 512,  # intermediate latent width
+        "img_resolution": resolution,
+        "img_channels": 3,
+        "mapping_kwargs": {"num_layers": 2},  # train.py --map default for StyleGAN3
+        "channel_base": cbase,
+        "channel_max": cmax,
+        "num_fp16_res": 4,  # train.py: fp16 in the 4 highest-resolution layer groups
+        "conv_clamp": 256,  # train.py: activation clamp that makes fp16 safe
+        "magnitude_ema_beta": 0.999,  # (training only)
+    }
+    if kind == "stylegan3-r":
+        config.update(channel_base=cbase * 2, channel_max=cmax * 2, conv_kernel=1, use_radial_filters=True)
+    return config
+
+
+def random_official_generator(kind: str, resolution: int, seed: int = 0) -> Generator:
+    """An official-size StyleGAN3 with random weights (deterministic per seed)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        G = Generator(kind, official_config(kind, resolution))
+    return G.eval().requires_grad_(False)
