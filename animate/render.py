@@ -1,0 +1,152 @@
+"""The render loop: frames computed in batches on the runtime, encoded on a writer thread meanwhile.
+
+The library yields `Progress` events and never prints; the CLI draws the bar. Computing batch k+1
+overlaps encoding batch k (a bounded queue between the two keeps memory flat), so on a fast
+runtime the video costs little more than the frames themselves. The same inputs give the same frames.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import numpy as np
+
+from ..networks import input_transform
+from .paths import StyleMix, apply_mixes, layer_range
+from .scene import Animation
+from .seeds import class_labels, seed_z, seeds_to_z
+from .writers import FrameWriter
+
+QUEUE_BATCHES = 2  # batches waiting for the encoder: enough to ride out hiccups, little memory
+POLL_S = 0.1  # how often a blocked producer checks that the encoder is still alive
+
+
+@dataclass(frozen=True)
+class Progress:
+    """After each batch: frames done (computed and handed to the encoder), of total, seconds so far."""
+
+    done: int
+    total: int
+    elapsed: float
+
+    @property
+    def fps(self) -> float:
+        return self.done / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def eta(self) -> float:
+        return (self.total - self.done) / self.fps if self.fps > 0 else float("inf")
+
+
+def frame_batches(runtime: Any, animation: Animation, batch: int = 8) -> Iterator[np.ndarray]:
+    """Compute only: uint8 frames [F, H, W, C] in order, about `batch` network images per runtime call."""
+    if batch < 1:
+        from ..errors import InputError
+
+        raise InputError(f"--batch must be at least 1, got {batch}")
+    per_call = max(1, batch // animation.grid.tiles)  # whole grid frames per call
+    for start in range(0, animation.num_frames, per_call):
+        frames = np.arange(start, min(start + per_call, animation.num_frames))
+        ws, transforms = animation.inputs(frames)
+        yield animation.compose(runtime.frames(ws, transforms).numpy())
+
+
+class _Encoder(threading.Thread):
+    """Feeds a writer from a bounded queue; the producer learns of a failure on its next put."""
+
+    def __init__(self, writer: FrameWriter, maxsize: int):
+        super().__init__(name="sg3rt-encoder", daemon=True)
+        self.writer = writer
+        self.queue: queue.Queue = queue.Queue(maxsize)
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            while (frames := self.queue.get()) is not None:
+                self.writer.write(frames)
+        except BaseException as e:  # handed to the producer, which re-raises it in the main thread
+            self.error = e
+
+    def put(self, frames: np.ndarray | None) -> None:
+        while True:
+            self.check()
+            try:
+                self.queue.put(frames, timeout=POLL_S)
+                return
+            except queue.Full:
+                pass
+
+    def check(self) -> None:
+        if self.error is not None:
+            raise self.error
+        if not self.is_alive() and self.ident is not None:
+            raise RuntimeError("the encoder thread stopped")
+
+    def finish(self) -> None:
+        """Encode what is queued, then stop (also on interrupt: the frames so far reach the file)."""
+        if self.is_alive():
+            self.put(None)
+            self.join()
+        if self.error is not None:
+            raise self.error
+
+
+def render(runtime: Any, animation: Animation, writer: FrameWriter, batch: int = 8,
+           queue_batches: int = QUEUE_BATCHES) -> Iterator[Progress]:
+    """Render every frame of `animation` into `writer`, yielding Progress after each batch.
+
+    Close the generator (contextlib.closing) if you may stop early: the encoder thread then writes
+    what is queued and stops; the writer itself is the caller's (close it with keep=True to keep
+    a partial video).
+    """
+    total = animation.num_frames
+    encoder = _Encoder(writer, queue_batches)
+    encoder.start()
+    start, done, finished = time.perf_counter(), 0, False
+    try:
+        for frames in frame_batches(runtime, animation, batch):
+            encoder.put(frames)
+            done += len(frames)
+            yield Progress(done, total, time.perf_counter() - start)
+        encoder.finish()
+        finished = True
+        yield Progress(done, total, time.perf_counter() - start)
+    finally:
+        if not finished:
+            try:
+                encoder.finish()
+            except Exception:
+                pass  # the error that stopped the render is the one to report
+
+
+def render_images(runtime: Any, seeds: list[int], *, psi: float = 1.0, cutoff: int | None = None,
+                  class_idx: int | None = None, mixes: tuple[StyleMix, ...] = (), rotate: float = 0.0,
+                  translate: tuple[float, float] = (0.0, 0.0), batch: int = 8) -> Iterator[tuple[int, np.ndarray]]:
+    """(seed, uint8 image [H, W, C]) for each seed, as the official gen_images (same z, labels, transform)."""
+    if batch < 1:
+        from ..errors import InputError
+
+        raise InputError(f"--batch must be at least 1, got {batch}")
+    transform = None
+    if rotate != 0 or tuple(translate) != (0.0, 0.0):
+        from .motion import Motion, check_motion
+
+        check_motion(Motion(rotate=rotate), runtime)
+        transform = input_transform(rotate, tuple(translate))
+    c1 = class_labels(runtime.c_dim, class_idx, 1)
+
+    def mapping(z: np.ndarray):
+        c = None if c1 is None else np.repeat(c1, len(z), axis=0)
+        return runtime.mapping(z, c, psi, cutoff)
+
+    mix_ws = [(layer_range(m.layers, runtime.num_ws), mapping(seed_z(m.seed, runtime.z_dim)[None].astype(np.float32))[0])
+              for m in mixes]
+    for i in range(0, len(seeds), batch):
+        group = seeds[i:i + batch]
+        ws = apply_mixes(mapping(seeds_to_z(group, runtime.z_dim)), mix_ws)
+        images = runtime.frames(ws, transform).numpy()
+        yield from zip(group, images)

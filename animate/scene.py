@@ -1,0 +1,48 @@
+"""An animation: what every frame shows (latent path per tile, motion, grid, timing), frame by frame."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from .grid import Grid
+from .motion import Motion, check_motion
+from .paths import LatentPath, PathSpec, Timeline
+
+
+class Animation:
+    """Inputs of any frame: ws for every tile and the shared motion transform; composes tiles into frames."""
+
+    def __init__(self, runtime: Any, seeds: list[int], spec: PathSpec, fps: float = 30.0, *,
+                 motion: Motion = Motion(), grid: Grid = Grid(1, 1), duration: float | None = None,
+                 frames_per_transition: int | None = None, frames: int | None = None):
+        check_motion(motion, runtime)
+        groups = grid.split_seeds(list(seeds))
+        self.timeline = Timeline.build(len(groups[0]), spec.loops, fps, duration, frames_per_transition, frames)
+        self.runtime, self.spec, self.motion, self.grid, self.fps = runtime, spec, motion, grid, fps
+        self.paths = [LatentPath(runtime, g, spec, self.timeline) for g in groups]
+
+    @property
+    def num_frames(self) -> int:
+        return self.timeline.num_frames
+
+    @property
+    def frame_size(self) -> tuple[int, int]:  # (H, W) of a composed frame
+        r = self.runtime.img_resolution
+        return self.grid.rows * r, self.grid.cols * r
+
+    def inputs(self, frames: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """frames [F] -> ws [F * tiles, num_ws, w_dim] (frame-major) and transforms [F * tiles, 3, 3] or None."""
+        frames = np.asarray(frames, dtype=np.int64)
+        ws = torch.stack([p.ws(frames) for p in self.paths], dim=1)  # [F, tiles, num_ws, w_dim]
+        ws = ws.reshape(-1, *ws.shape[2:])
+        if not self.motion.active:
+            return ws, None
+        transforms = self.motion.transforms(frames, self.timeline.phase(frames), self.fps)  # [F, 3, 3]
+        return ws, transforms.repeat_interleave(self.grid.tiles, dim=0)
+
+    def compose(self, images: np.ndarray) -> np.ndarray:
+        """[F * tiles, H, W, C] -> [F, rows * H, cols * W, C]."""
+        return images if self.grid.tiles == 1 else self.grid.tile(images)

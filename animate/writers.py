@@ -1,0 +1,233 @@
+"""Frame writers: MP4 (H.264 via imageio-ffmpeg), PNG sequence, GIF.
+
+Every writer writes to a temporary file or folder beside the target and renames it into place when
+it closes, so a failed render never leaves a half-written output. Closing with keep=True after an
+interruption still finishes the container (the MP4 trailer), so the frames so far play.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from abc import ABC, abstractmethod
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError, Sg3rtError
+from ..networks.files import atomic_write
+
+FORMATS = {".mp4": "mp4", ".gif": "gif", "": "png"}  # output suffix -> writer ("" = a folder of PNGs)
+DEFAULT_CRF = 18  # x264 constant rate factor: 0 lossless .. 51 worst; 18 is visually lossless
+X264_PRESET = "medium"  # x264 speed/size trade-off; encoding runs beside rendering, so it is hidden
+
+
+def output_format(path: Path) -> str:
+    """mp4 | gif | png (a folder), from the output path; one-line error for anything else."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if str(path).endswith(("/", os.sep)) or path.is_dir():
+        return "png"
+    if suffix not in FORMATS:
+        raise InputError(f"{path}: unknown output type {suffix!r} (use .mp4, .gif, or a folder for PNG frames)")
+    return FORMATS[suffix]
+
+
+def check_writable(path: Path) -> None:
+    """The nearest existing ancestor of `path` must be a writable folder (missing folders get created)."""
+    parent = Path(os.path.abspath(path)).parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(f"{path}: cannot write there ({parent} is a file, not a folder)")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"{path}: cannot write there (folder {parent} is not writable)")
+
+
+def even_size(frames: np.ndarray) -> np.ndarray:
+    """Pad [B, H, W, C] by repeating the last row/column to even H and W (yuv420p needs even sizes)."""
+    _, h, w, _ = frames.shape
+    if h % 2 == 0 and w % 2 == 0:
+        return frames
+    return np.pad(frames, [(0, 0), (0, h % 2), (0, w % 2), (0, 0)], mode="edge")
+
+
+class FrameWriter(ABC):
+    """Takes uint8 frames [B, H, W, C] in order; close(keep) finishes, then renames (keep) or deletes."""
+
+    def __init__(self, path: Path, fps: float):
+        self.path = Path(path)
+        self.fps = fps
+        self.count = 0  # frames written so far
+        self.size: tuple[int, int] | None = None  # (H, W) of the first frame
+        self._closed = False
+        check_writable(self.path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = self._make_tmp()
+
+    @abstractmethod
+    def _make_tmp(self) -> Path:
+        """Create the temporary file/folder beside self.path."""
+
+    @abstractmethod
+    def _write(self, frames: np.ndarray) -> None:
+        """Append frames [B, H, W, C] uint8."""
+
+    @abstractmethod
+    def _finish(self) -> None:
+        """Finish the temporary output (container trailer, palette, ...)."""
+
+    def write(self, frames: np.ndarray) -> None:
+        frames = np.ascontiguousarray(frames)
+        if frames.ndim != 4 or frames.dtype != np.uint8 or frames.shape[3] not in (1, 3, 4):
+            raise ValueError(f"frames must be uint8 [B, H, W, C], got {frames.dtype} {list(frames.shape)}")
+        if self.size is None:
+            self.size = frames.shape[1:3]
+        elif frames.shape[1:3] != self.size:
+            raise ValueError(f"frame size changed from {self.size} to {frames.shape[1:3]}")
+        self._write(frames)
+        self.count += len(frames)
+
+    def close(self, keep: bool = True) -> bool:
+        """Finish and rename into place (keep and at least one frame), else delete; True when kept. Idempotent."""
+        if self._closed:
+            return self.tmp is None
+        self._closed = True
+        try:
+            self._finish()
+            if keep and self.count > 0:
+                self._commit()
+                self.tmp = None
+                return True
+            return False
+        finally:
+            if self.tmp is not None:
+                self._remove_tmp()
+
+    def _commit(self) -> None:
+        os.replace(self.tmp, self.path)
+
+    def _remove_tmp(self) -> None:
+        Path(self.tmp).unlink(missing_ok=True)
+
+    def __enter__(self) -> "FrameWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        # Finished normally or stopped early by the user: keep what was written. Any error: delete it.
+        self.close(keep=exc_type is None or issubclass(exc_type, (KeyboardInterrupt, GeneratorExit)))
+
+    def _tmp_file(self) -> Path:
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=f".tmp{self.path.suffix}", dir=self.path.parent)
+        os.close(fd)
+        return Path(tmp)
+
+
+class Mp4Writer(FrameWriter):
+    """H.264 (libx264) yuv420p through imageio-ffmpeg's bundled ffmpeg; odd sizes padded to even."""
+
+    def __init__(self, path: Path, fps: float, crf: int = DEFAULT_CRF):
+        if not 0 <= crf <= 51:
+            raise InputError(f"--crf must be between 0 (lossless) and 51, got {crf}")
+        self.crf = crf
+        self._gen = None
+        super().__init__(path, fps)
+
+    def _make_tmp(self) -> Path:
+        return self._tmp_file()
+
+    def _start(self, h: int, w: int) -> None:
+        import imageio_ffmpeg
+
+        self._gen = imageio_ffmpeg.write_frames(
+            str(self.tmp), (w + w % 2, h + h % 2), fps=Fraction(self.fps).limit_denominator(1001),
+            codec="libx264", pix_fmt_in="rgb24", pix_fmt_out="yuv420p", quality=None, macro_block_size=1,
+            ffmpeg_log_level="error", output_params=["-crf", str(self.crf), "-preset", X264_PRESET],
+        )
+        self._gen.send(None)  # start ffmpeg
+
+    def _write(self, frames: np.ndarray) -> None:
+        if frames.shape[3] != 3:
+            raise ValueError("MP4 frames must be RGB")
+        if self._gen is None:
+            self._start(*frames.shape[1:3])
+        try:
+            for frame in even_size(frames):
+                self._gen.send(frame)
+        except OSError as e:
+            raise Sg3rtError(f"ffmpeg stopped while writing {self.path}: {str(e).splitlines()[0]}") from None
+
+    def _finish(self) -> None:
+        if self._gen is not None:
+            self._gen.close()  # closes ffmpeg's stdin and waits: the container gets its trailer
+            self._gen = None
+            if self.count and Path(self.tmp).stat().st_size == 0:
+                raise Sg3rtError(f"ffmpeg wrote nothing to {self.path}")
+
+
+class GifWriter(FrameWriter):
+    """An animated GIF that loops forever (frames are kept in memory and written once at the end)."""
+
+    def __init__(self, path: Path, fps: float):
+        self._frames: list[np.ndarray] = []
+        super().__init__(path, fps)
+
+    def _make_tmp(self) -> Path:
+        return self._tmp_file()
+
+    def _write(self, frames: np.ndarray) -> None:
+        self._frames.append(frames)
+
+    def _finish(self) -> None:
+        if self._frames:
+            import imageio.v3 as iio
+
+            frames, self._frames = np.concatenate(self._frames), []
+            iio.imwrite(self.tmp, frames, extension=".gif", plugin="pillow", is_batch=True,
+                        duration=1000 / self.fps, loop=0)
+
+
+class PngSequenceWriter(FrameWriter):
+    """A new folder of frame000000.png, frame000001.png, ... (never mixed into a folder that has files)."""
+
+    def __init__(self, path: Path, fps: float):
+        path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise InputError(f"{path}: exists and is not a folder")
+        if path.is_dir() and any(path.iterdir()):
+            raise InputError(f"{path}: folder is not empty; give a new or empty folder for the PNG frames")
+        super().__init__(path, fps)
+
+    def _make_tmp(self) -> Path:
+        return Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent))
+
+    def _write(self, frames: np.ndarray) -> None:
+        import imageio.v3 as iio
+
+        for i, frame in enumerate(frames):
+            iio.imwrite(self.tmp / f"frame{self.count + i:06d}.png", frame, extension=".png")
+
+    def _finish(self) -> None:
+        pass
+
+    def _remove_tmp(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def open_writer(path: Path, fps: float, crf: int = DEFAULT_CRF) -> FrameWriter:
+    """The writer for this output: .mp4, .gif, or a folder (PNG frames)."""
+    kind = output_format(Path(path))
+    if kind == "mp4":
+        return Mp4Writer(Path(path), fps, crf)
+    if kind == "gif":
+        return GifWriter(Path(path), fps)
+    return PngSequenceWriter(Path(path), fps)
+
+
+def write_png(path: Path, image: np.ndarray) -> None:
+    """One uint8 image [H, W, C] as a PNG, atomically."""
+    import imageio.v3 as iio
+
+    atomic_write(Path(path), lambda tmp: iio.imwrite(tmp, image, extension=".png"))
