@@ -187,13 +187,16 @@ class FirFilter(nn.Module):
         if u > 1:
             # conv_transpose(x, f, stride=u)[n] is the zero-inserted, padded, filtered signal at
             # n + (K - 1 - p0); it has (L - 1) * u + K samples where L * u + p0 + p1 - K + 1 are wanted.
+            # The symmetric part of the crop is conv_transpose's own padding (no strided copy).
+            x0, x1, y0, y1 = px0 - (k - 1), px1 - (k - u), py0 - (k - 1), py1 - (k - u)
+            cx, cy = max(min(-x0, -x1), 0), max(min(-y0, -y1), 0)
             if self.separable:
-                x = F.conv_transpose2d(x, ks[0], stride=(1, u), groups=c)
-                x = pad_or_crop(x, 3, px0 - (k - 1), px1 - (k - u))
-                x = F.conv_transpose2d(x, ks[1], stride=(u, 1), groups=c)
-                return pad_or_crop(x, 2, py0 - (k - 1), py1 - (k - u))
-            x = F.conv_transpose2d(x, ks[0], stride=u, groups=c)
-            return pad_or_crop(pad_or_crop(x, 3, px0 - (k - 1), px1 - (k - u)), 2, py0 - (k - 1), py1 - (k - u))
+                x = F.conv_transpose2d(x, ks[0], stride=(1, u), padding=(0, cx), groups=c)
+                x = pad_or_crop(x, 3, x0 + cx, x1 + cx)
+                x = F.conv_transpose2d(x, ks[1], stride=(u, 1), padding=(cy, 0), groups=c)
+                return pad_or_crop(x, 2, y0 + cy, y1 + cy)
+            x = F.conv_transpose2d(x, ks[0], stride=u, padding=(cy, cx), groups=c)
+            return pad_or_crop(pad_or_crop(x, 3, x0 + cx, x1 + cx), 2, y0 + cy, y1 + cy)
         x = pad_or_crop(pad_or_crop(x, 3, px0, px1), 2, py0, py1)
         if self.separable:
             x = F.conv2d(x, ks[0], stride=(1, s), groups=c)
