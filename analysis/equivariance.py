@@ -123,7 +123,7 @@ def equivariance_batches(
         batch = min(batch_size, samples - sums.samples)
         z, c = _latents(rt, batch, rng)
         ws = rt.mapping(z, c, truncation_psi=1.0)
-        orig = rt.synthesis(ws, None).float().cpu()  # [B, C, H, W]
+        orig = rt.synthesis(ws, None).float()  # [B, C, H, W], compared on the runtime's device
         no_turn, no_shift = torch.zeros(batch, dtype=torch.float64), torch.zeros(batch, 2, dtype=torch.float64)
         for name in metrics:
             if name in ("eqt_int", "eqt_frac"):
@@ -133,7 +133,7 @@ def equivariance_batches(
                 A = image_transform(no_turn, t)
             else:
                 A = image_transform(torch.from_numpy(rng.uniform(-math.pi, math.pi, size=batch) * rotate_max), no_shift)
-            img = rt.synthesis(ws, torch.linalg.inv(A).float()).float().cpu()  # input transform = A^-1
+            img = rt.synthesis(ws, torch.linalg.inv(A).float()).float()  # input transform = A^-1
             if name == "eqt_int":
                 ref, mask = integer_translate(orig, t * size)
             elif name == "eqt_frac":

@@ -130,11 +130,12 @@ def affine_transform(x: torch.Tensor, A: torch.Tensor, up: int = AFFINE_UP) -> t
     # Bicubic needs 2 fine samples either side: erode validity by 2 before reading it bilinearly.
     eroded = 1 - F.max_pool2d(1 - fine_valid[None, None], kernel_size=5, stride=1, padding=2)
     fine_size = size * up
-    pos = (torch.arange(fine_size, dtype=torch.float64, device=x.device) + 0.5) / fine_size - 0.5  # widths
-    gy, gx = torch.meshgrid(pos, pos, indexing="ij")
-    points = torch.stack([gx, gy, torch.ones_like(gx)], dim=-1).reshape(-1, 3)  # [S*S, 3] output points
-    src = points @ torch.linalg.inv(A.to(torch.float64).to(x.device)).transpose(1, 2)  # [B, S*S, 3]
-    grid = (2 * src[..., :2]).reshape(batch, fine_size, fine_size, 2).to(x.dtype)  # grid_sample units
+    pos = (torch.arange(fine_size, device=x.device, dtype=x.dtype) + 0.5) / fine_size - 0.5  # in widths
+    gy, gx = torch.meshgrid(pos, pos, indexing="ij")  # [S, S] output positions
+    inv = torch.linalg.inv(A.to(torch.float64)).to(device=x.device, dtype=x.dtype)  # [B, 3, 3]
+    grid = torch.stack([  # [B, S, S, 2] source positions of the output points, grid_sample units (2/width)
+        2 * (inv[:, i, 0, None, None] * gx + inv[:, i, 1, None, None] * gy + inv[:, i, 2, None, None])
+        for i in (0, 1)], dim=-1)
     moved = F.grid_sample(fine, grid, mode="bicubic", padding_mode="zeros", align_corners=False)
     moved_valid = F.grid_sample(eroded.expand(batch, 1, -1, -1), grid, mode="bilinear",
                                 padding_mode="zeros", align_corners=False) > 1 - 1e-4  # [B, 1, S, S]
