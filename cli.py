@@ -120,6 +120,148 @@ def convert(
 
 # render / image (animate issue) ---------------------------------------------------------------------
 
+_DEFAULT_NETWORK_NOTE = "the embedded default network (untrained StyleGAN3-R, random weights: abstract patterns)"
+SeedsOpt = Annotated[str, typer.Option("--seeds", "-s", help="Seeds: '0-7,12,42' (official z = RandomState(seed).randn).")]
+PsiOpt = Annotated[float, typer.Option("--psi", help="Truncation psi (1 = none).")]
+CutoffOpt = Annotated[Optional[int], typer.Option("--cutoff", help="Truncate only the first N layers.")]
+ClassOpt = Annotated[Optional[int], typer.Option("--class", help="Class index for a conditional network.")]
+MixOpt = Annotated[Optional[list[str]], typer.Option(
+    "--mix", help="Style mixing LAYERS:SEED, LAYERS = coarse|middle|fine|a-b; repeatable.")]
+BackendOpt = Annotated[str, typer.Option("--backend", help="Runtime backend: auto, torch, ...")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
+PrecisionOpt = Annotated[str, typer.Option("--precision", help="fp32 or fp16.")]
+BatchOpt = Annotated[int, typer.Option("--batch", help="Images per runtime call.")]
+
+
+def _network_note(network: Optional[Path]) -> str:
+    return str(network) if network is not None else _DEFAULT_NETWORK_NOTE
+
+
+@app.command(epilog=(
+    "Examples:\n\n"
+    "  sg3rt render --seeds 0-7 --path cubic --loop --duration 10 --psi 0.7 -o loop.mp4\n\n"
+    "  sg3rt render -n net.pkl --seeds 3 --rotate 360 --translate circle:0.1 --duration 4 -o spin.mp4\n\n"
+    "  sg3rt render -n net.pkl --seeds 0-31 --grid 4x2 --path cubic --loop --mix coarse:5 -o grid.mp4\n\n"
+    "  sg3rt render --seeds 1,2 --path noise --grid 2x1 --frames 48 -o noise.gif\n\n"
+    "  sg3rt render --seeds 0-3 --path slerp --frames-per-transition 30 -o frames/"))
+@domain_errors
+def render(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output: file.mp4, file.gif, or a folder/ for PNG frames.")],
+    seeds: SeedsOpt = "0-3",
+    network: OptionalNetwork = None,
+    path: Annotated[str, typer.Option("--path", help="Latent path: linear, slerp, cubic (Catmull-Rom) or noise (loop).")] = "cubic",
+    space: Annotated[Optional[str], typer.Option("--space", help="Interpolate in w or z (default: w; z for slerp and noise).")] = None,
+    loop: Annotated[bool, typer.Option("--loop/--no-loop", help="Close the path back to its first seed.")] = False,
+    duration: Annotated[Optional[float], typer.Option("--duration", help="Video length in seconds.")] = None,
+    frames_per_transition: Annotated[Optional[int], typer.Option("--frames-per-transition", help="Frames between neighbouring seeds (default 60).")] = None,
+    frames: Annotated[Optional[int], typer.Option("--frames", help="Total frames.")] = None,
+    fps: Annotated[float, typer.Option("--fps", help="Frames per second.")] = 30.0,
+    psi: PsiOpt = 1.0,
+    cutoff: CutoffOpt = None,
+    rotate: Annotated[Optional[float], typer.Option("--rotate", help="Total rotation over the video, degrees (StyleGAN3).")] = None,
+    rotate_speed: Annotated[Optional[float], typer.Option("--rotate-speed", help="Rotation in degrees per second (StyleGAN3).")] = None,
+    translate: Annotated[Optional[str], typer.Option("--translate", help="Translation path SHAPE[:AMPLITUDE[:CYCLES]]: line, circle, figure8 (StyleGAN3).")] = None,
+    mix: MixOpt = None,
+    grid: Annotated[Optional[str], typer.Option("--grid", help="COLSxROWS tiles, each its own group of seeds.")] = None,
+    class_idx: ClassOpt = None,
+    backend: BackendOpt = "auto",
+    device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "fp32",
+    batch: BatchOpt = 8,
+    crf: Annotated[int, typer.Option("--crf", help="MP4 quality: x264 CRF, 0 lossless .. 51 worst.")] = 18,
+) -> None:
+    """Render a latent interpolation (with rotation/translation for StyleGAN3) to MP4, GIF or PNG frames."""
+    import contextlib
+
+    from .animate import Animation, Grid, Motion, PathSpec, StyleMix, Timeline, Translation, open_writer, parse_seeds, render as render_frames
+    from .runtime import open_generator
+
+    # Everything that needs no network is checked first, so a typo fails in a blink.
+    seed_list = parse_seeds(seeds)
+    spec = PathSpec(path, space, loop, psi, cutoff, class_idx, tuple(StyleMix.parse(m) for m in mix or ()))
+    motion = Motion(rotate, rotate_speed, Translation.parse(translate) if translate else None)
+    tiles = Grid.parse(grid)
+    Timeline.build(len(tiles.split_seeds(seed_list)[0]), spec.loops, fps, duration, frames_per_transition, frames)
+    if batch < 1:
+        fail(f"--batch must be at least 1, got {batch}")
+    writer = anim = None
+    try:
+        with open_writer(output, fps, crf) as writer, \
+                open_generator(network, backend=backend, device=device, precision=precision) as runtime:
+            anim = Animation(runtime, seed_list, spec, fps, motion=motion, grid=tiles, duration=duration,
+                             frames_per_transition=frames_per_transition, frames=frames)
+            h, w = anim.frame_size
+            typer.echo(f"rendering {anim.num_frames} frames {w}x{h} at {fps:g} fps with {_network_note(network)} "
+                       f"[{runtime.backend}, {runtime.device}]", err=True)
+            with typer.progressbar(length=anim.num_frames, label="frames", file=sys.stderr,
+                                   item_show_func=lambda p: p and f"{p.fps:.1f} fps") as bar, \
+                    contextlib.closing(render_frames(runtime, anim, writer, batch)) as events:
+                shown = 0
+                for p in events:
+                    bar.current_item = p
+                    bar.update(p.done - shown)
+                    shown = p.done
+    except KeyboardInterrupt:
+        if writer is not None and writer.kept:
+            total = f" of {anim.num_frames}" if anim is not None else ""
+            typer.echo(f"interrupted: kept the first {writer.count}{total} frames in {output}", err=True)
+        else:
+            typer.echo("interrupted: nothing written", err=True)
+        raise typer.Exit(130) from None
+    typer.echo(f"wrote {output} ({writer.count} frames, {w}x{h}, {fps:g} fps, {writer.count / fps:.2f} s) "
+               f"from {_network_note(network)}")
+
+
+@app.command(epilog=(
+    "Examples:\n\n"
+    "  sg3rt image --seeds 0-7 -o images/            (images/seed0000.png ...)\n\n"
+    "  sg3rt image -n net.pkl --seeds 42 --psi 0.7 --rotate 10 --translate 0.1,0 -o face.png"))
+@domain_errors
+def image(
+    output: Annotated[Path, typer.Option("--output", "-o", help="A folder (seedNNNN.png inside) or a .png file.")],
+    seeds: SeedsOpt = "0-3",
+    network: OptionalNetwork = None,
+    psi: PsiOpt = 1.0,
+    cutoff: CutoffOpt = None,
+    class_idx: ClassOpt = None,
+    mix: MixOpt = None,
+    rotate: Annotated[float, typer.Option("--rotate", help="Rotation in degrees (StyleGAN3).")] = 0.0,
+    translate: Annotated[str, typer.Option("--translate", help="Translation X,Y in image widths (StyleGAN3).")] = "0,0",
+    backend: BackendOpt = "auto",
+    device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "fp32",
+    batch: BatchOpt = 8,
+) -> None:
+    """Write one PNG per seed, as the official gen_images (same seeds, same images)."""
+    from .animate import StyleMix, check_writable, parse_seeds, render_images, write_png
+    from .runtime import open_generator
+
+    seed_list = parse_seeds(seeds)
+    mixes = tuple(StyleMix.parse(m) for m in mix or ())
+    try:
+        shift = tuple(float(v) for v in translate.split(","))
+        if len(shift) != 2:
+            raise ValueError
+    except ValueError:
+        fail(f"bad --translate {translate!r}: use X,Y in image widths, e.g. 0.1,-0.2")
+    if output.suffix.lower() == ".png":
+        names = {s: output if len(seed_list) == 1 else output.with_name(f"{output.stem}-seed{s:04d}.png") for s in seed_list}
+    elif output.suffix:
+        fail(f"{output}: unknown image type {output.suffix!r} (use a .png file or a folder)")
+    else:
+        names = {s: output / f"seed{s:04d}.png" for s in seed_list}
+    check_writable(next(iter(names.values())))
+    if batch < 1:
+        fail(f"--batch must be at least 1, got {batch}")
+    with open_generator(network, backend=backend, device=device, precision=precision) as runtime:
+        for seed, img in render_images(runtime, seed_list, psi=psi, cutoff=cutoff, class_idx=class_idx, mixes=mixes,
+                                       rotate=rotate, translate=shift, batch=batch):
+            write_png(names[seed], img)
+    first = names[seed_list[0]]
+    where = first if len(names) == 1 else f"{first.parent}/ ({first.name} .. {names[seed_list[-1]].name})"
+    typer.echo(f"wrote {len(names)} image{'s' if len(names) > 1 else ''} to {where} from {_network_note(network)}")
+
+
 
 # eq / sticking (equivariance issue) -----------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
+import secrets
 from abc import ABC, abstractmethod
 from fractions import Fraction
 from pathlib import Path
@@ -63,6 +63,7 @@ class FrameWriter(ABC):
         self.count = 0  # frames written so far
         self.size: tuple[int, int] | None = None  # (H, W) of the first frame
         self._closed = False
+        self.kept = False  # renamed into place by close()
         check_writable(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = self._make_tmp()
@@ -93,13 +94,14 @@ class FrameWriter(ABC):
     def close(self, keep: bool = True) -> bool:
         """Finish and rename into place (keep and at least one frame), else delete; True when kept. Idempotent."""
         if self._closed:
-            return self.tmp is None
+            return self.kept
         self._closed = True
         try:
             self._finish()
             if keep and self.count > 0:
                 self._commit()
                 self.tmp = None
+                self.kept = True
                 return True
             return False
         finally:
@@ -119,10 +121,12 @@ class FrameWriter(ABC):
         # Finished normally or stopped early by the user: keep what was written. Any error: delete it.
         self.close(keep=exc_type is None or issubclass(exc_type, (KeyboardInterrupt, GeneratorExit)))
 
-    def _tmp_file(self) -> Path:
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=f".tmp{self.path.suffix}", dir=self.path.parent)
-        os.close(fd)
-        return Path(tmp)
+    def _tmp_name(self) -> Path:
+        """A fresh hidden name beside the target, keeping its suffix (ffmpeg and pillow pick the format by it).
+
+        The writer creates it, so it gets the user's umask (mkstemp would make it 0600).
+        """
+        return self.path.parent / f".{self.path.stem}.{secrets.token_hex(6)}.tmp{self.path.suffix}"
 
 
 class Mp4Writer(FrameWriter):
@@ -136,7 +140,7 @@ class Mp4Writer(FrameWriter):
         super().__init__(path, fps)
 
     def _make_tmp(self) -> Path:
-        return self._tmp_file()
+        return self._tmp_name()
 
     def _start(self, h: int, w: int) -> None:
         import imageio_ffmpeg
@@ -175,7 +179,7 @@ class GifWriter(FrameWriter):
         super().__init__(path, fps)
 
     def _make_tmp(self) -> Path:
-        return self._tmp_file()
+        return self._tmp_name()
 
     def _write(self, frames: np.ndarray) -> None:
         self._frames.append(frames)
@@ -201,7 +205,9 @@ class PngSequenceWriter(FrameWriter):
         super().__init__(path, fps)
 
     def _make_tmp(self) -> Path:
-        return Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent))
+        tmp = self._tmp_name()
+        tmp.mkdir()
+        return tmp
 
     def _write(self, frames: np.ndarray) -> None:
         import imageio.v3 as iio
