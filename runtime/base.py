@@ -79,7 +79,12 @@ class Runtime(ABC):
             c = None
         return truncate(self._mapping(z, c), self.w_avg, truncation_psi, truncation_cutoff)
 
-    def synthesis(self, ws: Any, transforms: Any = None, noise_mode: str = "const") -> torch.Tensor:
+    def _frames(self, ws: torch.Tensor, transforms: torch.Tensor | None, noise_mode: str) -> torch.Tensor:
+        """Checked inputs -> uint8 [B, H, W, C] on self.device; backends with a fused graph override it."""
+        return to_uint8_frames(self._synthesis(ws, transforms, noise_mode))
+
+    def _check_synthesis_inputs(self, ws: Any, transforms: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """ws -> [B, num_ws, w_dim], transforms -> None or [B, 3, 3], on self.device."""
         ws = as_tensor(ws, self.device, "ws")
         if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
             raise InputError(f"ws must have shape [B, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}")
@@ -91,11 +96,16 @@ class Runtime(ABC):
                 transforms = transforms.unsqueeze(0).expand(ws.shape[0], 3, 3)
             if transforms.shape != (ws.shape[0], 3, 3):
                 raise InputError(f"transforms must have shape [3, 3] or [{ws.shape[0]}, 3, 3], got {list(transforms.shape)}")
+        return ws, transforms
+
+    def synthesis(self, ws: Any, transforms: Any = None, noise_mode: str = "const") -> torch.Tensor:
+        ws, transforms = self._check_synthesis_inputs(ws, transforms)
         return self._synthesis(ws, transforms, noise_mode)
 
     def frames(self, ws: Any, transforms: Any = None, noise_mode: str = "const") -> torch.Tensor:
         """uint8 frames [B, H, W, C] on the CPU, quantised on the runtime's device before the copy."""
-        return to_uint8_frames(self.synthesis(ws, transforms, noise_mode)).cpu()
+        ws, transforms = self._check_synthesis_inputs(ws, transforms)
+        return self._frames(ws, transforms, noise_mode).cpu()
 
     def __call__(self, z: Any, c: Any = None, truncation_psi: float = 1.0, truncation_cutoff: int | None = None,
                  transforms: Any = None, noise_mode: str = "const") -> torch.Tensor:

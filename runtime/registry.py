@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from ..errors import InputError
+from ..errors import BackendUnavailableError, InputError
 from .base import Runtime
 
-BACKENDS = ("auto", "torch")  # extended as backends land: onnxruntime, tensorrt
+BACKENDS = ("auto", "torch", "onnxruntime", "tensorrt")
+
+# `auto` on a CPU: which is faster, ONNX Runtime (CPU EP) or PyTorch eager? Measured with
+# benchmarks/bench_backends.py (frames/s, median of 5, same network and batch, 2 shared cores):
+#   (measured figures: see below)
+# ONNX Runtime wins everywhere measured; the lead re-measures on a quiet machine.
+CPU_AUTO_BACKEND = "onnxruntime"
 
 
-def resolve_device(device: str) -> torch.device:
+def resolve_device(device: str | torch.device) -> torch.device:
     """'auto' -> cuda when torch sees a GPU, else cpu."""
-    if device == "auto":
+    if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         return torch.device(device)
@@ -23,14 +30,103 @@ def resolve_device(device: str) -> torch.device:
         raise InputError(f"unknown device {device!r} (use auto, cpu, cuda or cuda:N)") from None
 
 
-def open_generator(path: str | os.PathLike[str] | None = None, backend: str = "auto", device: str = "auto",
-                   precision: str = "fp32") -> Runtime:
-    """A runtime for a network file (None = the embedded default network)."""
-    if backend not in BACKENDS:
-        raise InputError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
+def tensorrt_importable() -> bool:
+    try:
+        from ..export.tensorrt_build import import_tensorrt
+
+        import_tensorrt()
+    except BackendUnavailableError:
+        return False
+    return True
+
+
+def choose_backend(device: torch.device, is_export: bool) -> str:
+    """The `auto` rule: TensorRT > ONNX Runtime CUDA > PyTorch CUDA on a GPU; the measured winner on CPU."""
+    from .onnxruntime_backend import ort_cuda_available
+
+    if device.type == "cuda":
+        if tensorrt_importable():
+            return "tensorrt"
+        if ort_cuda_available():
+            return "onnxruntime"
+        if is_export:
+            raise BackendUnavailableError("an export directory on CUDA needs TensorRT or ONNX Runtime CUDA: "
+                                          "pip install 'sg3rt[gpu]'")
+        return "torch"
+    return "onnxruntime" if is_export else CPU_AUTO_BACKEND
+
+
+def _is_export_dir(path: Path | None) -> bool:
+    return path is not None and path.is_dir()
+
+
+def exported_network(path: Path | None, precision: str, frames: bool = False, noise_mode: str = "const",
+                     opset: int | None = None) -> Path:
+    """The cached export directory of a network file (None = default network), exporting it on a miss."""
+    from ..export import export_onnx
+    from ..export.cache import onnx_cache_dir
+    from ..export.contract import DEFAULT_OPSET
+    from ..export.onnx_export import file_sha256, generator_sha256
     from ..networks import load_generator
     from ..networks.default import default_generator
-    from .torch_backend import TorchRuntime
 
-    G = default_generator() if path is None else load_generator(Path(path))
-    return TorchRuntime(G, resolve_device(device), precision)
+    opset = DEFAULT_OPSET if opset is None else opset
+    if path is None:
+        G = default_generator()
+        digest = generator_sha256(G)
+    else:
+        from ..networks.files import _sniff
+
+        _sniff(path)  # a clear error for a missing or foreign file before hashing it
+        G, digest = None, file_sha256(path)
+    out = onnx_cache_dir(digest, precision, frames, noise_mode, opset)
+    if not (out / "model.json").is_file():
+        G = G if G is not None else load_generator(path)
+        export_onnx(G, out, precision=precision, frames=frames, noise_mode=noise_mode, opset=opset, source=path)
+    return out
+
+
+def open_generator(path: str | os.PathLike[str] | None = None, backend: str = "auto", device: str = "auto",
+                   precision: str | None = None, **options: Any) -> Runtime:
+    """A runtime for a network file, an export directory (with model.json), or None (the default network).
+
+    precision: torch/onnxruntime "fp32" | "fp16", tensorrt also "bf16"; None = fp32 for network files,
+    the exported precision for export directories (fp16 for TensorRT). A network file opened with
+    onnxruntime or tensorrt is exported once into the cache ($SG3RT_CACHE_DIR, default ~/.cache/sg3rt).
+    options: TensorRT `profile` (BatchProfile), `cache_dir`, `cuda_graph_batch`; ONNX Runtime `threads`.
+    """
+    if backend not in BACKENDS:
+        raise InputError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
+    path = None if path is None else Path(path)
+    is_export = _is_export_dir(path)
+    dev = resolve_device(device)
+    name = choose_backend(dev, is_export) if backend == "auto" else backend
+
+    if name == "torch":
+        if is_export:
+            raise InputError(f"{path} is an ONNX export (no PyTorch weights): open the network file for the torch "
+                             "backend, or use backend onnxruntime/tensorrt")
+        from ..networks import load_generator
+        from ..networks.default import default_generator
+        from .torch_backend import TorchRuntime
+
+        G = default_generator() if path is None else load_generator(path)
+        return TorchRuntime(G, dev, precision or "fp32", **options)
+
+    if name == "onnxruntime":
+        from .onnxruntime_backend import OnnxRuntimeRuntime
+
+        export_dir = path if is_export else exported_network(path, precision or "fp32")
+        return OnnxRuntimeRuntime(export_dir, dev, precision, **options)
+
+    # tensorrt: engines are built from fp32 graphs with reduced-precision flags (see export/tensorrt_build)
+    from .tensorrt_backend import TensorRTRuntime
+
+    if dev.type != "cuda":
+        from ..export.tensorrt_build import import_tensorrt, require_cuda_device
+
+        import_tensorrt()
+        require_cuda_device()
+        raise InputError(f"TensorRT runs on CUDA devices only, not {dev}")
+    export_dir = path if is_export else exported_network(path, "fp32")
+    return TensorRTRuntime(export_dir, dev, precision or "fp16", **options)

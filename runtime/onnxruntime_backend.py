@@ -1,0 +1,132 @@
+"""ONNX Runtime backend: an export directory run by the CPU or CUDA execution provider.
+
+On CPU, tensors go to ORT as numpy views (no copy). On CUDA, inputs and outputs are torch CUDA
+tensors bound with IOBinding, so images never leave the GPU until `frames()` has quantised them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import BackendUnavailableError, InputError, NetworkFileError
+from .base import Runtime
+
+_NUMPY_DTYPES = {"img": np.float32, "ws": np.float32, "frames": np.uint8}
+_TORCH_DTYPES = {np.float32: torch.float32, np.uint8: torch.uint8}
+CUDA_HINT = "pip install 'sg3rt[gpu]' (onnxruntime-gpu) and make sure CUDA is visible"
+
+
+def _import_onnxruntime():
+    try:
+        import onnxruntime
+    except ImportError:
+        raise BackendUnavailableError("ONNX Runtime is not installed: pip install onnxruntime") from None
+    return onnxruntime
+
+
+def ort_cuda_available() -> bool:
+    """Whether ONNX Runtime has the CUDA execution provider and torch sees a GPU for its buffers."""
+    try:
+        ort = _import_onnxruntime()
+    except BackendUnavailableError:
+        return False
+    return "CUDAExecutionProvider" in ort.get_available_providers() and torch.cuda.is_available()
+
+
+class OnnxRuntimeRuntime(Runtime):
+    backend = "onnxruntime"
+
+    def __init__(self, export_dir: str | os.PathLike[str], device: str | torch.device = "cpu",
+                 precision: str | None = None, threads: int | None = None):
+        from ..export import read_model_json
+
+        ort = _import_onnxruntime()
+        self.export_dir = Path(export_dir)
+        model = read_model_json(self.export_dir)
+        self.contract = model["contract_obj"]
+        if precision is not None and precision != self.contract.precision:
+            raise InputError(f"{self.export_dir} was exported in {self.contract.precision}; "
+                             f"re-export with --precision {precision} for ONNX Runtime {precision}")
+        device = torch.device(device)
+        if device.type == "cuda":
+            if not ort_cuda_available():
+                raise BackendUnavailableError(f"ONNX Runtime CUDA provider is not available: {CUDA_HINT}")
+            providers: list[Any] = [("CUDAExecutionProvider", {"device_id": device.index or 0}), "CPUExecutionProvider"]
+            device = torch.device("cuda", device.index or 0)
+        elif device.type == "cpu":
+            providers = ["CPUExecutionProvider"]
+        else:
+            raise InputError(f"ONNX Runtime runs on cpu or cuda, not {device}")
+        options = ort.SessionOptions()
+        options.log_severity_level = 3  # errors only
+        if threads is not None:
+            options.intra_op_num_threads = int(threads)
+        self.sessions = {}
+        for name in ("mapping", "synthesis"):
+            path = self.export_dir / model["graphs"][name]["file"]
+            try:
+                self.sessions[name] = ort.InferenceSession(str(path), options, providers=providers)
+            except Exception as e:  # ORT raises its own exception types for unreadable graphs
+                first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+                raise NetworkFileError(f"{path}: ONNX Runtime cannot load it ({first})") from None
+        info = {k: model[k] for k in ("kind", "z_dim", "c_dim", "w_dim", "num_ws", "img_resolution", "img_channels")}
+        super().__init__(info, torch.tensor(model["w_avg"], dtype=torch.float32), device, self.contract.precision)
+
+    # -- running a graph ------------------------------------------------------------------------
+    def _run(self, graph: str, inputs: dict[str, torch.Tensor], outputs: list[str]) -> list[torch.Tensor]:
+        session = self.sessions[graph]
+        if self.device.type == "cpu":
+            feed = {name: t.detach().contiguous().numpy() for name, t in inputs.items()}
+            return [torch.from_numpy(a) for a in session.run(outputs, feed)]
+        batch = next(iter(inputs.values())).shape[0]
+        shapes = self.contract.graph(graph)[1]
+        binding = session.io_binding()
+        index = self.device.index or 0
+        kept = []  # keep contiguous inputs alive until the run ends
+        for name, t in inputs.items():
+            t = t.detach().contiguous()
+            kept.append(t)
+            binding.bind_input(name, "cuda", index, np.float32, list(t.shape), t.data_ptr())
+        results = []
+        for name in outputs:
+            shape = [batch if d == "batch" else d for d in shapes[name]]
+            dtype = _NUMPY_DTYPES[name]
+            out = torch.empty(shape, dtype=_TORCH_DTYPES[dtype], device=self.device)
+            binding.bind_output(name, "cuda", index, dtype, shape, out.data_ptr())
+            results.append(out)
+        torch.cuda.current_stream(self.device).synchronize()  # inputs written by torch are ready
+        session.run_with_iobinding(binding)  # synchronises ORT's stream before returning
+        return results
+
+    def _mapping(self, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+        inputs = {"z": z}
+        if self.c_dim > 0:
+            inputs["c"] = c
+        return self._run("mapping", inputs, ["ws"])[0]
+
+    def _synthesis_inputs(self, ws: torch.Tensor, transforms: torch.Tensor | None, noise_mode: str) -> dict[str, torch.Tensor]:
+        if not self.is_stylegan3 and noise_mode != self.contract.noise_mode:
+            raise InputError(f"{self.export_dir} has noise_mode={self.contract.noise_mode!r} baked in; "
+                             f"re-export with `sg3rt export --noise {noise_mode}` for noise_mode={noise_mode!r}")
+        inputs = {"ws": ws}
+        if self.is_stylegan3:
+            if transforms is None:
+                transforms = torch.eye(3, device=self.device).expand(ws.shape[0], 3, 3)
+            inputs["transform"] = transforms
+        return inputs
+
+    def _synthesis(self, ws: torch.Tensor, transforms: torch.Tensor | None, noise_mode: str) -> torch.Tensor:
+        return self._run("synthesis", self._synthesis_inputs(ws, transforms, noise_mode), ["img"])[0]
+
+    def _frames(self, ws: torch.Tensor, transforms: torch.Tensor | None, noise_mode: str) -> torch.Tensor:
+        if not self.contract.frames:
+            return super()._frames(ws, transforms, noise_mode)
+        return self._run("synthesis", self._synthesis_inputs(ws, transforms, noise_mode), ["frames"])[0]
+
+    def close(self) -> None:
+        self.sessions = {}

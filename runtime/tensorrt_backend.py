@@ -1,0 +1,166 @@
+"""TensorRT backend: engines from an export directory, run on torch CUDA tensors (no pycuda).
+
+TensorRT >= 10 name-based I/O: set_input_shape + set_tensor_address(tensor.data_ptr()) for every
+I/O tensor, then execute_async_v3 on torch's current stream, so TensorRT work orders with torch
+work without host synchronisation. Batches beyond the profile are split; a batch below its minimum
+is padded. Optionally, synthesis at one fixed batch is captured in a CUDA graph and replayed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import InputError
+from .base import Runtime
+
+
+def _torch_dtype(trt, dtype) -> torch.dtype:
+    table = {trt.float32: torch.float32, trt.float16: torch.float16, trt.uint8: torch.uint8, trt.int32: torch.int32}
+    if hasattr(trt, "bfloat16"):
+        table[trt.bfloat16] = torch.bfloat16
+    return table[dtype]
+
+
+class EngineRunner:
+    """One engine, one execution context; inputs and outputs are torch CUDA tensors by name."""
+
+    def __init__(self, trt, record: Any, device: torch.device):
+        self.trt, self.record, self.engine, self.device = trt, record, record.engine, device
+        self.context = self.engine.create_execution_context()
+        if self.context is None:
+            raise InputError(f"TensorRT could not create an execution context for {record.path.name} (out of GPU memory?)")
+        names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
+        self.inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
+        self.outputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]
+        self.dtypes = {n: _torch_dtype(trt, self.engine.get_tensor_dtype(n)) for n in names}
+        lo, _, hi = self.engine.get_tensor_profile_shape(self.inputs[0], 0)
+        self.min_batch, self.max_batch = int(lo[0]), int(hi[0])
+        self.graph: torch.cuda.CUDAGraph | None = None  # captured synthesis at self.graph_batch
+        self.graph_batch = 0
+        self.static: dict[str, torch.Tensor] = {}
+
+    def _bind(self, context: Any, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Set shapes and addresses; allocate outputs. Inputs must stay alive until the stream runs."""
+        for name in self.inputs:
+            t = inputs[name]
+            context.set_input_shape(name, tuple(t.shape))
+            context.set_tensor_address(name, t.data_ptr())
+        outputs = {}
+        for name in self.outputs:
+            shape = tuple(context.get_tensor_shape(name))
+            outputs[name] = torch.empty(shape, dtype=self.dtypes[name], device=self.device)
+            context.set_tensor_address(name, outputs[name].data_ptr())
+        return outputs
+
+    def _execute(self, context: Any, stream: torch.cuda.Stream) -> None:
+        if not context.execute_async_v3(stream.cuda_stream):
+            raise RuntimeError(f"TensorRT execution of {self.record.path.name} failed")
+
+    def _run_chunk(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        batch = inputs[self.inputs[0]].shape[0]
+        if self.graph is not None and batch == self.graph_batch:
+            for name in self.inputs:
+                self.static[name].copy_(inputs[name])
+            self.graph.replay()
+            return {name: self.static[name].clone() for name in self.outputs}
+        outputs = self._bind(self.context, inputs)
+        self._execute(self.context, torch.cuda.current_stream(self.device))
+        return outputs
+
+    def run(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Any batch: chunks of at most max_batch, the last one padded up to min_batch if needed."""
+        inputs = {n: inputs[n].to(self.device, self.dtypes[n]).contiguous() for n in self.inputs}
+        batch = inputs[self.inputs[0]].shape[0]
+        chunks = []
+        for start in range(0, batch, self.max_batch):
+            part = {n: t[start:start + self.max_batch] for n, t in inputs.items()}
+            size = part[self.inputs[0]].shape[0]
+            if size < self.min_batch:  # repeat the last sample; the extra outputs are dropped
+                part = {n: torch.cat([t, t[-1:].expand(self.min_batch - size, *t.shape[1:])]) for n, t in part.items()}
+            out = self._run_chunk(part)
+            chunks.append({n: t[:size] for n, t in out.items()})
+        if len(chunks) == 1:
+            return chunks[0]
+        return {n: torch.cat([c[n] for c in chunks]) for n in self.outputs}
+
+    def capture(self, batch: int) -> None:
+        """Record one execution at `batch` in a CUDA graph (static buffers); run() replays it."""
+        if not self.min_batch <= batch <= self.max_batch:
+            raise InputError(f"CUDA graph batch {batch} is outside the engine profile {self.min_batch}..{self.max_batch}")
+        shapes = {n: [batch, *self.engine.get_tensor_shape(n)[1:]] for n in self.inputs}
+        self.static = {n: torch.zeros(shapes[n], dtype=self.dtypes[n], device=self.device) for n in self.inputs}
+        context = self.engine.create_execution_context()  # its own: run() may change the main one's shapes
+        side = torch.cuda.Stream(self.device)
+        outputs = self._bind(context, self.static)
+        torch.cuda.current_stream(self.device).synchronize()
+        with torch.cuda.stream(side):
+            self._execute(context, side)  # TensorRT must run once at this shape before capture
+        side.synchronize()
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, stream=side):
+            self._execute(context, side)
+        self.graph_context = context  # keep alive: the graph replays its kernels
+        self.static.update(outputs)
+        self.graph, self.graph_batch = graph, batch
+
+
+class TensorRTRuntime(Runtime):
+    backend = "tensorrt"
+
+    def __init__(self, export_dir: str | os.PathLike[str], device: str | torch.device = "cuda",
+                 precision: str = "fp16", profile: Any = None, cache_dir: str | os.PathLike[str] | None = None,
+                 cuda_graph_batch: int | None = None):
+        from ..export.onnx_export import read_model_json
+        from ..export.tensorrt_build import DEFAULT_PROFILE, import_tensorrt, load_or_build_engines, require_cuda_device
+
+        trt = import_tensorrt()
+        device = torch.device(device)
+        if device.type != "cuda":
+            raise InputError(f"TensorRT runs on CUDA devices only, not {device}")
+        require_cuda_device()
+        device = torch.device("cuda", device.index if device.index is not None else torch.cuda.current_device())
+        torch.cuda.set_device(device)  # TensorRT uses the current device's primary context
+        self.export_dir = Path(export_dir)
+        model = read_model_json(self.export_dir)
+        self.contract = model["contract_obj"]
+        self.records = load_or_build_engines(self.export_dir, precision, profile or DEFAULT_PROFILE, cache_dir, device)
+        self.runners = {g: EngineRunner(trt, r, device) for g, r in self.records.items()}
+        if cuda_graph_batch is not None:
+            self.runners["synthesis"].capture(int(cuda_graph_batch))
+        info = {k: model[k] for k in ("kind", "z_dim", "c_dim", "w_dim", "num_ws", "img_resolution", "img_channels")}
+        super().__init__(info, torch.tensor(model["w_avg"], dtype=torch.float32), device, precision)
+
+    @torch.inference_mode()
+    def _mapping(self, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+        inputs = {"z": z} if self.c_dim == 0 else {"z": z, "c": c}
+        return self.runners["mapping"].run(inputs)["ws"]
+
+    def _synthesis_outputs(self, ws: torch.Tensor, transforms: torch.Tensor | None, noise_mode: str) -> dict[str, torch.Tensor]:
+        if not self.is_stylegan3 and noise_mode != self.contract.noise_mode:
+            raise InputError(f"{self.export_dir} has noise_mode={self.contract.noise_mode!r} baked in; "
+                             f"re-export with `sg3rt export --noise {noise_mode}`")
+        inputs = {"ws": ws}
+        if self.is_stylegan3:
+            inputs["transform"] = torch.eye(3, device=self.device).expand(ws.shape[0], 3, 3) if transforms is None else transforms
+        return self.runners["synthesis"].run(inputs)
+
+    @torch.inference_mode()
+    def _synthesis(self, ws: torch.Tensor, transforms: torch.Tensor | None, noise_mode: str) -> torch.Tensor:
+        return self._synthesis_outputs(ws, transforms, noise_mode)["img"].float()
+
+    @torch.inference_mode()
+    def _frames(self, ws: torch.Tensor, transforms: torch.Tensor | None, noise_mode: str) -> torch.Tensor:
+        outputs = self._synthesis_outputs(ws, transforms, noise_mode)
+        if "frames" in outputs:
+            return outputs["frames"]
+        from .base import to_uint8_frames
+
+        return to_uint8_frames(outputs["img"].float())
+
+    def close(self) -> None:
+        self.runners = {}
+        self.records = {}
