@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Callable, Optional
 
@@ -116,6 +117,122 @@ def convert(
 
 
 # export / build / bench (runtime issue) -------------------------------------------------------------
+
+
+class ExportPrecision(str, Enum):
+    fp32 = "fp32"
+    fp16 = "fp16"
+
+
+class EnginePrecision(str, Enum):
+    fp32 = "fp32"
+    fp16 = "fp16"
+    bf16 = "bf16"
+
+
+class ExportNoise(str, Enum):
+    const = "const"
+    none = "none"
+
+
+def _int_list(text: str, what: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        fail(f"{what} must be a comma-separated list of positive integers, got {text!r}")
+    return values
+
+
+@app.command()
+@domain_errors
+def export(
+    network: Annotated[Optional[Path], typer.Argument(help="Network file (.pkl/.safetensors); default: the embedded network.")] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output directory (mapping.onnx, synthesis.onnx, model.json).")] = Path("sg3rt-export"),
+    precision: Annotated[ExportPrecision, typer.Option(help="Synthesis compute precision (inputs/outputs stay float32).")] = ExportPrecision.fp32,
+    frames: Annotated[bool, typer.Option("--frames", help="Also output uint8 frames [B,H,W,C] from synthesis.onnx.")] = False,
+    noise: Annotated[ExportNoise, typer.Option(help="StyleGAN2 noise baked into the graph.")] = ExportNoise.const,
+    opset: Annotated[Optional[int], typer.Option(help="ONNX opset (default 17).")] = None,
+) -> None:
+    """Export a network to ONNX (dynamic batch), check it, and verify it against PyTorch.
+
+    Example: sg3rt export stylegan3-r-afhqv2-512x512.pkl -o afhq-onnx --precision fp16
+    """
+    from .export import export_onnx
+
+    G = _load(network)
+    result = export_onnx(G, output, precision=precision.value, frames=frames, noise_mode=noise.value,
+                         opset=opset, source=network)
+    for path in result.paths:
+        typer.echo(f"wrote {path}")
+    errors = ", ".join(f"{k} {v:.2e}" for k, v in result.max_errors.items())
+    typer.echo(f"verified with ONNX Runtime (batch 1 and 3): max abs error {errors} "
+               f"(tolerance {result.contract.tolerance:g})")
+
+
+@app.command()
+@domain_errors
+def build(
+    export_dir: Annotated[Path, typer.Argument(help="Export directory written by `sg3rt export`.")],
+    precision: Annotated[EnginePrecision, typer.Option(help="Engine compute precision.")] = EnginePrecision.fp16,
+    batch: Annotated[str, typer.Option(help="Optimisation profile on the batch axis, MIN:OPT:MAX.")] = "1:4:16",
+    cache_dir: Annotated[Optional[Path], typer.Option(help="Engine cache (default: $SG3RT_CACHE_DIR/tensorrt).")] = None,
+) -> None:
+    """Build TensorRT engines from an export (cached by ONNX hash, TensorRT, GPU, precision, profile).
+
+    Example: sg3rt build afhq-onnx --precision fp16 --batch 1:4:16
+    """
+    from .export.tensorrt_build import BatchProfile, load_or_build_engines
+
+    profile = BatchProfile.parse(batch)
+    records = load_or_build_engines(export_dir, precision.value, profile, cache_dir)
+    for record in records.values():
+        typer.echo(f"{'built' if record.built else 'cached'} {record.graph}: {record.path}")
+
+
+@app.command()
+@domain_errors
+def bench(
+    network: Annotated[Optional[Path], typer.Argument(help="Network file or export dir; default: the embedded network.")] = None,
+    backend: Annotated[str, typer.Option(help="Comma-separated backends: torch, onnxruntime, tensorrt.")] = "torch,onnxruntime",
+    batch: Annotated[str, typer.Option(help="Comma-separated batch sizes.")] = "1,4,16",
+    res: Annotated[Optional[int], typer.Option(help="Use a random-weight official StyleGAN3 config at this resolution (256/512/1024) instead of NETWORK.")] = None,
+    kind: Annotated[str, typer.Option(help="Official config for --res: stylegan3-r or stylegan3-t.")] = "stylegan3-r",
+    precision: Annotated[Optional[str], typer.Option(help="fp32, fp16 (bf16: tensorrt); default per backend.")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N.")] = "auto",
+    iters: Annotated[int, typer.Option(help="Timed iterations per configuration (median reported).")] = 5,
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="Also write the results as JSON here.")] = None,
+) -> None:
+    """Frames/s, ms/frame and peak memory per backend and batch size (frames() incl. copy to host).
+
+    Example: sg3rt bench --res 1024 --backend torch,tensorrt --batch 1,16 --precision fp16
+    """
+    from .networks.files import atomic_write
+    from .runtime.bench import bench_backends
+
+    backends = [b.strip() for b in backend.split(",") if b.strip()]
+    batches = _int_list(batch, "--batch")
+    if iters < 1:
+        fail("--iters must be at least 1")
+    target = network
+    if res is not None:
+        if network is not None:
+            fail("give either NETWORK or --res, not both")
+        from .networks.configs import random_official_generator
+
+        target = random_official_generator(kind, res)
+    typer.echo(f"{'backend':<12} {'device':<7} {'prec':<5} {'batch':>5} {'frames/s':>9} {'ms/frame':>9} {'peak MiB':>9}")
+    results = []
+    for r in bench_backends(target, backends, batches, device=device, precision=precision, iters=iters):
+        results.append(r.to_json())
+        typer.echo(f"{r.backend:<12} {r.device:<7} {r.precision:<5} {r.batch:>5} {r.frames_per_s:>9.2f} "
+                   f"{r.ms_per_frame:>9.2f} {r.peak_mem_mib:>9.0f}")
+    if json_path is not None:
+        text = json.dumps({"network": str(network) if network else (f"{kind}-{res} random" if res else "default"),
+                           "results": results}, indent=2)
+        atomic_write(json_path, lambda tmp: tmp.write_text(text + "\n"))
+        typer.echo(f"wrote {json_path}")
 
 
 # render / image (animate issue) ---------------------------------------------------------------------

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from ..errors import BackendUnavailableError, InputError
+from ..networks import Generator
 from .base import Runtime
 
 BACKENDS = ("auto", "torch", "onnxruntime", "tensorrt")
@@ -56,24 +57,25 @@ def choose_backend(device: torch.device, is_export: bool) -> str:
     return "onnxruntime" if is_export else CPU_AUTO_BACKEND
 
 
-def _is_export_dir(path: Path | None) -> bool:
-    return path is not None and path.is_dir()
+def _is_export_dir(path: Any) -> bool:
+    return isinstance(path, Path) and path.is_dir()
 
 
-def exported_network(path: Path | None, precision: str, frames: bool = False, noise_mode: str = "const",
+def exported_network(path: Any, precision: str, frames: bool = False, noise_mode: str = "const",
                      opset: int | None = None) -> Path:
-    """The cached export directory of a network file (None = default network), exporting it on a miss."""
+    """The cached export directory of a network file, Generator or None (default), exporting on a miss."""
     from ..export import export_onnx
     from ..export.cache import onnx_cache_dir
     from ..export.contract import DEFAULT_OPSET
     from ..export.onnx_export import file_sha256, generator_sha256
-    from ..networks import load_generator
+    from ..networks import Generator, load_generator
     from ..networks.default import default_generator
 
     opset = DEFAULT_OPSET if opset is None else opset
-    if path is None:
-        G = default_generator()
+    if path is None or isinstance(path, Generator):
+        G = default_generator() if path is None else path
         digest = generator_sha256(G)
+        path = None
     else:
         from ..networks.files import _sniff
 
@@ -86,9 +88,9 @@ def exported_network(path: Path | None, precision: str, frames: bool = False, no
     return out
 
 
-def open_generator(path: str | os.PathLike[str] | None = None, backend: str = "auto", device: str = "auto",
-                   precision: str | None = None, **options: Any) -> Runtime:
-    """A runtime for a network file, an export directory (with model.json), or None (the default network).
+def open_generator(path: str | os.PathLike[str] | Generator | None = None, backend: str = "auto",
+                   device: str = "auto", precision: str | None = None, **options: Any) -> Runtime:
+    """A runtime for a network file, an export directory (with model.json), a Generator, or None (default).
 
     precision: torch/onnxruntime "fp32" | "fp16", tensorrt also "bf16"; None = fp32 for network files,
     the exported precision for export directories (fp16 for TensorRT). A network file opened with
@@ -97,7 +99,8 @@ def open_generator(path: str | os.PathLike[str] | None = None, backend: str = "a
     """
     if backend not in BACKENDS:
         raise InputError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
-    path = None if path is None else Path(path)
+    if path is not None and not isinstance(path, Generator):
+        path = Path(path)
     is_export = _is_export_dir(path)
     dev = resolve_device(device)
     name = choose_backend(dev, is_export) if backend == "auto" else backend
@@ -110,7 +113,7 @@ def open_generator(path: str | os.PathLike[str] | None = None, backend: str = "a
         from ..networks.default import default_generator
         from .torch_backend import TorchRuntime
 
-        G = default_generator() if path is None else load_generator(path)
+        G = default_generator() if path is None else path if isinstance(path, Generator) else load_generator(path)
         return TorchRuntime(G, dev, precision or "fp32", **options)
 
     if name == "onnxruntime":
