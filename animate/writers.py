@@ -172,25 +172,31 @@ class Mp4Writer(FrameWriter):
 
 
 class GifWriter(FrameWriter):
-    """An animated GIF that loops forever (frames are kept in memory and written once at the end)."""
+    """An animated GIF that loops forever.
+
+    Each frame is reduced to its own 256-colour palette as it arrives (on the writer thread, so
+    beside the rendering); the file is written once at the end, as GIF needs every frame first.
+    """
 
     def __init__(self, path: Path, fps: float):
-        self._frames: list[np.ndarray] = []
+        self._images: list = []  # PIL "P" images
         super().__init__(path, fps)
 
     def _make_tmp(self) -> Path:
         return self._tmp_name()
 
     def _write(self, frames: np.ndarray) -> None:
-        self._frames.append(frames)
+        from PIL import Image
+
+        for frame in frames:
+            rgb = Image.fromarray(frame[..., :3] if frame.shape[2] >= 3 else frame[..., 0])
+            self._images.append(rgb.convert("P", palette=Image.Palette.ADAPTIVE, colors=256))
 
     def _finish(self) -> None:
-        if self._frames:
-            import imageio.v3 as iio
-
-            frames, self._frames = np.concatenate(self._frames), []
-            iio.imwrite(self.tmp, frames, extension=".gif", plugin="pillow", is_batch=True,
-                        duration=1000 / self.fps, loop=0)
+        if self._images:
+            images, self._images = self._images, []
+            images[0].save(self.tmp, format="GIF", save_all=True, append_images=images[1:],
+                           duration=round(1000 / self.fps), loop=0)
 
 
 class PngSequenceWriter(FrameWriter):
