@@ -1,0 +1,143 @@
+"""One interface over every backend on this machine: the official outputs through open_generator."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import torch
+from refdata import PARITY_TOL, labels, reference_file, reference_io
+from typer.testing import CliRunner
+
+from sg3rt import BackendUnavailableError, InputError
+from sg3rt.cli import app
+from sg3rt.runtime import open_generator, to_uint8_frames
+from sg3rt.runtime.bench import bench_runtime
+from sg3rt.runtime.registry import CPU_AUTO_BACKEND, tensorrt_importable
+
+TRT_TOL = 1e-3  # TensorRT fp32 (TF32 off): other conv algorithms than PyTorch's
+
+
+def available_backends() -> list:
+    params = [pytest.param("torch"), pytest.param("onnxruntime")]
+    gpu_trt = torch.cuda.is_available() and tensorrt_importable()
+    params.append(pytest.param("tensorrt", marks=pytest.mark.skipif(
+        not gpu_trt, reason="TensorRT backend needs `tensorrt` and a CUDA GPU")))
+    return params
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cache_dir(tmp_path_factory):
+    """Exports and engines of network files go to a temp cache, never to ~/.cache."""
+    path = tmp_path_factory.mktemp("sg3rt-cache")
+    old = os.environ.get("SG3RT_CACHE_DIR")
+    os.environ["SG3RT_CACHE_DIR"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("SG3RT_CACHE_DIR", None)
+    else:
+        os.environ["SG3RT_CACHE_DIR"] = old
+
+
+@pytest.fixture(scope="session")
+def runtimes():
+    """(name, backend) -> runtime, opened once per session."""
+    cache = {}
+
+    def get(name, backend):
+        if (name, backend) not in cache:
+            precision = "fp32" if backend == "tensorrt" else None
+            device = "cuda" if backend == "tensorrt" else "cpu"
+            cache[name, backend] = open_generator(reference_file(f"{name}.pkl"), backend=backend, device=device,
+                                                  precision=precision)
+        return cache[name, backend]
+
+    yield get
+    for rt in cache.values():
+        rt.close()
+
+
+@pytest.mark.parametrize("backend", available_backends())
+@pytest.mark.parametrize("name", ["sg3t_64_cond", "sg2_64"])
+def test_official_outputs(name, backend, runtimes):
+    rt, io = runtimes(name, backend), reference_io(name)
+    tol = TRT_TOL if backend == "tensorrt" else PARITY_TOL
+    assert (rt.kind, rt.num_ws, rt.img_resolution) == (
+        "stylegan3-t" if name.startswith("sg3") else "stylegan2", io["ws_psi1.0"].shape[1], 64)
+    c = labels(io)
+    for key, psi, cutoff in (("ws_psi1.0", 1.0, None), ("ws_psi0.7", 0.7, None), ("ws_psi0.7_cutoff8", 0.7, 8)):
+        ws = rt.mapping(io["z"].numpy(), None if c is None else c.numpy(), truncation_psi=psi, truncation_cutoff=cutoff)
+        assert float((ws.cpu() - io[key]).abs().max()) <= tol, key
+    img = rt.synthesis(io["ws_psi0.7"]).cpu()
+    assert img.dtype == torch.float32 and float((img - io["img"]).abs().max()) <= tol
+    if rt.is_stylegan3:
+        img = rt.synthesis(io["ws_psi0.7"][:1], io["input_transform"]).cpu()
+        assert float((img - io["img_transformed"][:1]).abs().max()) <= tol
+    frames = rt.frames(io["ws_psi0.7"])
+    assert frames.dtype == torch.uint8 and frames.device.type == "cpu" and frames.shape == (3, 64, 64, 3)
+    assert int((frames.int() - to_uint8_frames(io["img"]).int()).abs().max()) <= 1
+
+
+def test_export_is_cached(runtimes, cache_dir):
+    runtimes("sg2_64", "onnxruntime")
+    before = sorted((cache_dir / "onnx").iterdir())
+    with open_generator(reference_file("sg2_64.pkl"), backend="onnxruntime", device="cpu") as rt:
+        assert rt.export_dir in before
+    assert sorted((cache_dir / "onnx").iterdir()) == before
+
+
+def test_export_dir_rules(runtimes):
+    rt = runtimes("sg2_64", "onnxruntime")
+    with pytest.raises(InputError, match="no PyTorch weights"):
+        open_generator(rt.export_dir, backend="torch")
+    with pytest.raises(InputError, match="re-export with --precision fp16"):
+        open_generator(rt.export_dir, backend="onnxruntime", precision="fp16")
+    with pytest.raises(InputError, match="noise_mode='const' baked in"):
+        rt.synthesis(reference_io("sg2_64")["ws_psi0.7"], noise_mode="none")
+    with open_generator(rt.export_dir, backend="auto", device="cpu") as auto:
+        assert auto.backend == "onnxruntime"
+
+
+def test_auto_and_errors(tmp_path):
+    rt = open_generator(reference_file("sg2_64.pkl"), backend="auto", device="cpu")
+    assert rt.backend == CPU_AUTO_BACKEND and rt.device.type == "cpu"
+    with pytest.raises(InputError, match="unknown backend"):
+        open_generator(None, backend="jax")
+    from sg3rt import NetworkFileError
+
+    with pytest.raises(NetworkFileError, match="not an sg3rt export"):
+        open_generator(tmp_path, backend="onnxruntime")
+    with pytest.raises(NetworkFileError):
+        open_generator(tmp_path / "missing.pkl", backend="onnxruntime")
+
+
+@pytest.mark.skipif(tensorrt_importable(), reason="tensorrt is installed here")
+def test_tensorrt_missing_is_one_line():
+    with pytest.raises(BackendUnavailableError, match=r"pip install 'sg3rt\[gpu\]' \(tensorrt\)"):
+        open_generator(reference_file("sg2_64.pkl"), backend="tensorrt")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA GPU is present")
+def test_ort_cuda_without_gpu(runtimes):
+    with pytest.raises(BackendUnavailableError, match="CUDA"):
+        open_generator(runtimes("sg2_64", "onnxruntime").export_dir, backend="onnxruntime", device="cuda")
+
+
+def test_bench_runtime(runtimes):
+    r = bench_runtime(runtimes("sg2_64", "torch"), batch=2, iters=2, warmup=1)
+    assert (r.backend, r.batch, r.iters, r.mem_kind) == ("torch", 2, 2, "cpu_rss_peak")
+    assert r.frames_per_s == pytest.approx(2 / r.median_s) and r.ms_per_frame == pytest.approx(500 * r.median_s)
+    assert r.peak_mem_mib > 10
+
+
+def test_cli_bench_json(tmp_path):
+    out = tmp_path / "bench.json"
+    result = CliRunner().invoke(app, ["bench", str(reference_file("sg2_64.pkl")), "--backend", "torch,onnxruntime",
+                                      "--batch", "1,2", "--iters", "1", "--device", "cpu", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(out.read_text())["results"]
+    assert [(r["backend"], r["batch"]) for r in rows] == [("torch", 1), ("torch", 2), ("onnxruntime", 1), ("onnxruntime", 2)]
+    assert "frames/s" in result.output
+    bad = CliRunner().invoke(app, ["bench", "--batch", "0,x"])
+    assert bad.exit_code == 2 and "--batch" in bad.output
