@@ -15,7 +15,9 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from ..errors import InputError
 from ..networks import input_transform
+from .motion import Motion, check_motion
 from .paths import StyleMix, apply_mixes, layer_range
 from .scene import Animation
 from .seeds import class_labels, seed_z, seeds_to_z
@@ -45,8 +47,6 @@ class Progress:
 def frame_batches(runtime: Any, animation: Animation, batch: int = 8) -> Iterator[np.ndarray]:
     """Compute only: uint8 frames [F, H, W, C] in order, about `batch` network images per runtime call."""
     if batch < 1:
-        from ..errors import InputError
-
         raise InputError(f"--batch must be at least 1, got {batch}")
     per_call = max(1, batch // animation.grid.tiles)  # whole grid frames per call
     for start in range(0, animation.num_frames, per_call):
@@ -128,13 +128,9 @@ def render_images(runtime: Any, seeds: list[int], *, psi: float = 1.0, cutoff: i
                   translate: tuple[float, float] = (0.0, 0.0), batch: int = 8) -> Iterator[tuple[int, np.ndarray]]:
     """(seed, uint8 image [H, W, C]) for each seed, as the official gen_images (same z, labels, transform)."""
     if batch < 1:
-        from ..errors import InputError
-
         raise InputError(f"--batch must be at least 1, got {batch}")
     transform = None
     if rotate != 0 or tuple(translate) != (0.0, 0.0):
-        from .motion import Motion, check_motion
-
         check_motion(Motion(rotate=rotate), runtime)
         transform = input_transform(rotate, tuple(translate))
     c1 = class_labels(runtime.c_dim, class_idx, 1)

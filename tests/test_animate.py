@@ -251,8 +251,8 @@ def test_grid():
 
 def test_rendered_rotation_equals_synthesis_with_transform(sg3r, tmp_path):
     """Frame 1 of a 4-frame 360 degree loop is the image rotated by 90 degrees, through the PNG writer."""
-    anim = Animation(sg3r, [3], PathSpec("linear", psi=0.7), motion=Motion(rotate=360), frames=4)
-    anim.timeline = Timeline(4, 1, loop=True)  # one seed, looping: frame i at 90 * i degrees
+    anim = Animation(sg3r, [3], PathSpec("linear", loop=True, psi=0.7), motion=Motion(rotate=360), frames=4)
+    np.testing.assert_allclose(anim.motion.angles(np.arange(4), anim.timeline.phase(np.arange(4)), 30), [0, 90, 180, 270])
     with open_writer(tmp_path / "frames", 30) as writer, contextlib.closing(render(sg3r, anim, writer, 4)) as events:
         assert [p.done for p in events][-1] == 4
     frame1 = iio.imread(tmp_path / "frames" / "frame000001.png")
