@@ -90,7 +90,8 @@ class EquivarianceResult:
         return asdict(self)
 
 
-def _latents(rt: SynthesisLike, batch: int, rng: np.random.RandomState) -> tuple[np.ndarray, np.ndarray | None]:
+def latents(rt: SynthesisLike, batch: int, rng: np.random.RandomState) -> tuple[np.ndarray, np.ndarray | None]:
+    """z [B, z_dim] ~ N(0, I) and, for conditional networks, random one-hot classes c [B, c_dim]."""
     z = rng.randn(batch, rt.z_dim).astype(np.float32)  # [B, z_dim]
     if rt.c_dim == 0:
         return z, None
@@ -121,7 +122,7 @@ def equivariance_batches(
     sums = EquivarianceSums()
     while sums.samples < samples:
         batch = min(batch_size, samples - sums.samples)
-        z, c = _latents(rt, batch, rng)
+        z, c = latents(rt, batch, rng)
         ws = rt.mapping(z, c, truncation_psi=1.0)
         orig = rt.synthesis(ws, None).float()  # [B, C, H, W], compared on the runtime's device
         no_turn, no_shift = torch.zeros(batch, dtype=torch.float64), torch.zeros(batch, 2, dtype=torch.float64)

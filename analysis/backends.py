@@ -1,0 +1,153 @@
+"""Equivariance per backend and precision, against PyTorch fp32 as the baseline.
+
+An exported engine must keep StyleGAN3's promise. Every backend sees the same latents and transforms
+as torch fp32, and is flagged when a metric falls more than MAX_LOSS_DB below torch fp32's, or when
+its plain images are further than MIN_PARITY_DB from torch's (the export broke the images).
+
+Reduced precision resolves equivariance only so far: fp16 rounding alone adds a non-equivariant error
+at roughly 80 dB (measured: ONNX Runtime fp16 on a 64 px StyleGAN3-R whose fp32 EQ-T is 85 dB gives
+82 dB). So the comparison clips both values at the precision's RESOLUTION_DB: above it, rounding, not
+the export, decides. The paper's trained networks score about 60-65 dB, below that clip, so for them
+the rule applies unchanged.
+Backends that need ONNX graphs get a temporary export of the network file, one per precision.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+from ..errors import BackendUnavailableError, InputError, Sg3rtError
+from .equivariance import METRICS, SynthesisLike, latents, measure_equivariance, psnr
+
+MAX_LOSS_DB = 0.5  # largest drop in any metric, vs torch fp32, an exported backend may show
+MIN_PARITY_DB = 40.0  # plain images must match torch fp32 to this PSNR (40 dB: 2.5 8-bit levels RMS)
+RESOLUTION_DB = {"fp32": math.inf, "fp16": 70.0, "bf16": 55.0}  # dB a precision can resolve (see above)
+PARITY_SAMPLES = 4  # latents whose plain images are compared with torch fp32
+BASELINE = ("torch", "fp32")
+DEFAULT_PRECISIONS = {  # precisions measured when a backend is named without one
+    "torch": ("fp32",),
+    "onnxruntime": ("fp32", "fp16"),
+    "tensorrt": ("fp16",),
+}
+EXPORTED = ("onnxruntime", "tensorrt")  # backends that run ONNX graphs (an export directory)
+
+
+def parse_backends(spec: str) -> list[tuple[str, str]]:
+    """'torch,onnxruntime:fp16' -> [(torch, fp32), (onnxruntime, fp16)], baseline first, no repeats."""
+    pairs = [BASELINE]
+    for item in (s.strip() for s in spec.split(",")):
+        if not item:
+            continue
+        name, _, precision = item.partition(":")
+        if name == "auto":
+            raise InputError("name backends explicitly for eq (auto picks one; eq compares several)")
+        for p in (precision,) if precision else DEFAULT_PRECISIONS.get(name, ("fp32",)):
+            if (name, p) not in pairs:
+                pairs.append((name, p))
+    return pairs
+
+
+@dataclass
+class BackendRow:
+    """One line of the comparison: metrics in dB and their difference from torch fp32."""
+
+    backend: str
+    precision: str
+    status: str  # ok | skipped (backend not available here) | error (it failed to run)
+    reason: str = ""
+    db: dict[str, float] = field(default_factory=dict)
+    delta: dict[str, float] = field(default_factory=dict)  # db - baseline db, per metric
+    parity_db: float = math.inf  # PSNR of its plain images against torch fp32's
+    flagged: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _unavailable(error: Exception) -> bool:
+    """A backend that is missing here (skip it) rather than one that failed (report it)."""
+    return isinstance(error, BackendUnavailableError) or (
+        isinstance(error, InputError) and str(error).startswith("unknown backend"))
+
+
+def _open(network: Path, backend: str, precision: str, device: str, workdir: Path):
+    from ..runtime import open_generator
+
+    if backend not in EXPORTED or network.is_dir():
+        return open_generator(network, backend=backend, device=device, precision=precision)
+    from ..runtime.registry import BACKENDS
+
+    if backend not in BACKENDS:  # before spending an export on it
+        raise InputError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
+    export_dir = workdir / f"onnx-{precision}"
+    if not export_dir.is_dir():
+        from ..export import export_onnx
+        from ..networks import load_generator
+
+        export_onnx(load_generator(network), export_dir, precision=precision, source=network)
+    return open_generator(export_dir, backend=backend, device=device, precision=precision)
+
+
+def equivariance_by_backend(
+    network: str | os.PathLike[str],  # a network file (.pkl / .safetensors)
+    backends: list[tuple[str, str]],  # (backend, precision) pairs; torch fp32 is measured first anyway
+    device: str = "auto",
+    **metric_kwargs: Any,  # samples, seed, batch_size, metrics ... as `equivariance_batches`
+) -> Iterator[BackendRow]:
+    """Yield one row per (backend, precision), the torch fp32 baseline first.
+
+    The baseline's errors (StyleGAN2, unreadable file) propagate: without it nothing can be compared.
+    Other backends that are not available here are skipped with the reason; failures become rows.
+    """
+    network = Path(network)
+    if network.is_dir():
+        raise InputError(f"{network}: eq needs the network file itself (torch fp32 is the baseline), not an export directory")
+    pairs = [BASELINE] + [p for p in backends if p != BASELINE]
+    baseline: dict[str, float] = {}
+    reference = torch.empty(0)
+    with tempfile.TemporaryDirectory(prefix="sg3rt-eq-") as tmp:
+        for backend, precision in pairs:
+            if (backend, precision) == BASELINE:
+                with _open(network, backend, precision, device, Path(tmp)) as rt:
+                    baseline = measure_equivariance(rt, **metric_kwargs).db
+                    reference = plain_images(rt)
+                yield BackendRow(backend, precision, "ok", db=baseline, delta={m: 0.0 for m in baseline})
+                continue
+            try:
+                with _open(network, backend, precision, device, Path(tmp)) as rt:
+                    db = measure_equivariance(rt, **metric_kwargs).db
+                    noise = (plain_images(rt) - reference).square().mean().item()  # parity MSE
+            except Sg3rtError as e:
+                yield BackendRow(backend, precision, "skipped" if _unavailable(e) else "error", reason=str(e))
+                continue
+            parity = psnr(noise, 1.0)
+            clip = RESOLUTION_DB.get(precision, math.inf)
+            lost = [_loss(min(baseline[m], clip), min(db[m], clip)) for m in db]
+            flagged = not parity >= MIN_PARITY_DB or not all(loss <= MAX_LOSS_DB for loss in lost)  # nan flags
+            yield BackendRow(backend, precision, "ok", db=db, delta={m: -_loss(baseline[m], db[m]) for m in db},
+                             parity_db=parity, flagged=flagged)
+
+
+def plain_images(rt: SynthesisLike, samples: int = PARITY_SAMPLES, seed: int = 2**31 - 1) -> torch.Tensor:
+    """[samples, C, H, W] float64 on the CPU: untransformed images of fixed latents, for parity."""
+    z, c = latents(rt, samples, np.random.RandomState(seed))
+    return rt.synthesis(rt.mapping(z, c, truncation_psi=1.0)).double().cpu()
+
+
+def _loss(reference: float, value: float) -> float:
+    """How many dB `value` is below `reference` (inf - inf is no loss)."""
+    if reference == value:
+        return 0.0
+    return reference - value
+
+
+__all__ = ["MAX_LOSS_DB", "DEFAULT_PRECISIONS", "parse_backends", "BackendRow", "equivariance_by_backend",
+           "plain_images", "METRICS"]
