@@ -383,6 +383,109 @@ def image(
 # eq / sticking (equivariance issue) -----------------------------------------------------------------
 
 
+def _finite_or_none(value):
+    """JSON has no inf/nan: write them as null (inf PSNR = identical images)."""
+    import math
+
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    return value
+
+
+def _write_png(path: Path, image) -> None:
+    import imageio.v3 as iio
+
+    from .networks.files import atomic_write
+
+    atomic_write(path, lambda tmp: iio.imwrite(tmp, image, extension=".png"))
+
+
+@app.command(epilog="Example: sg3rt eq stylegan3-r-afhqv2-512x512.pkl --backend torch,onnxruntime --samples 64")
+@domain_errors
+def eq(
+    network: NetworkArg,
+    backend: Annotated[str, typer.Option("--backend", help="Comma-separated backends, optionally name:precision "
+                                         "(onnxruntime = fp32 and fp16, tensorrt = fp16). torch fp32 is always the baseline.")] = "torch,onnxruntime",
+    samples: Annotated[int, typer.Option("--samples", help="Latents per metric (the paper uses 50k; 64 gives +-0.5 dB).")] = 64,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of latents and transforms (same for every backend).")] = 0,
+    batch: Annotated[int, typer.Option("--batch", help="Latents per runtime call.")] = 8,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")] = "auto",
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="Also write the results as JSON here.")] = None,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Also write a bar chart PNG here.")] = None,
+) -> None:
+    """Equivariance of StyleGAN3 (EQ-T, EQ-T_frac, EQ-R in dB, paper appendix E) per backend.
+
+    Flags (exit 1) an exported backend that loses more than 0.5 dB against torch fp32.
+    """
+    from .analysis.backends import MAX_LOSS_DB, RESOLUTION_DB, equivariance_by_backend, parse_backends
+    from .analysis.equivariance import LABELS, METRICS
+
+    pairs = parse_backends(backend)
+    rows = []
+    for row in equivariance_by_backend(network, pairs, device=device, samples=samples, seed=seed, batch_size=batch):
+        rows.append(row)
+        typer.echo(f"  {row.backend} {row.precision}: {row.status}", err=True)
+    header = f"{'backend':<12} {'prec':<5} " + " ".join(f"{LABELS[m]:>17}" for m in METRICS) + f" {'parity':>7}  note"
+    typer.echo(header)
+    for row in rows:
+        if row.status != "ok":
+            typer.echo(f"{row.backend:<12} {row.precision:<5} {row.status}: {row.reason}")
+            continue
+        cells = " ".join(f"{row.db[m]:>8.2f} ({row.delta[m]:+6.2f})" for m in METRICS)
+        parity = "-" if (row.backend, row.precision) == ("torch", "fp32") else f"{row.parity_db:7.1f}"
+        note = "baseline" if parity == "-" else (f"FLAGGED: loses > {MAX_LOSS_DB} dB" if row.flagged else "ok")
+        if note == "ok" and any(-d > MAX_LOSS_DB for d in row.delta.values()):
+            note = f"ok (the loss is above the {row.precision} resolution of {RESOLUTION_DB[row.precision]:g} dB)"
+        typer.echo(f"{row.backend:<12} {row.precision:<5} {cells} {parity:>7}  {note}")
+    typer.echo(f"dB (difference from torch fp32); {samples} latents, seed {seed}; parity = PSNR of plain images vs torch fp32")
+    if json_path is not None:
+        payload = {"network": str(network), "samples": samples, "seed": seed, "device": device,
+                   "max_loss_db": MAX_LOSS_DB, "rows": [_finite_or_none(r.to_dict()) for r in rows]}
+        from .networks.files import atomic_write
+
+        atomic_write(json_path, lambda tmp: tmp.write_text(json.dumps(payload, indent=2) + "\n"))
+    if plot is not None:
+        from .analysis.plot import bar_chart
+
+        ok = [r for r in rows if r.status == "ok"]
+        series = {f"{r.backend} {r.precision}": [r.db[m] for m in METRICS] for r in ok}
+        _write_png(plot, bar_chart([LABELS[m] for m in METRICS], series, title=f"equivariance, {network.name}"))
+    if any(r.flagged or r.status == "error" for r in rows):
+        raise typer.Exit(1)
+
+
+@app.command(epilog="Example: sg3rt sticking stylegan2-ffhq-1024x1024.pkl -o sticking.png --frames 64")
+@domain_errors
+def sticking(
+    network: Annotated[Path, typer.Argument(help="Network file (or an export directory with --backend).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="PNG: one frame | the average of the walk.")] = Path("sticking.png"),
+    frames: Annotated[int, typer.Option("--frames", help="Frames of the latent walk to average.")] = 64,
+    seed: Annotated[int, typer.Option("--seed", help="Central latent (official seed convention).")] = 0,
+    radius: Annotated[float, typer.Option("--radius", help="Std of the latent steps around the centre.")] = 0.2,
+    class_idx: Annotated[Optional[int], typer.Option("--class", help="Class index for a conditional network.")] = None,
+    backend: Annotated[str, typer.Option("--backend", help="Runtime backend: auto, torch, ...")] = "torch",
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")] = "auto",
+    precision: Annotated[str, typer.Option("--precision", help="fp32 or fp16.")] = "fp32",
+    batch: Annotated[int, typer.Option("--batch", help="Images per runtime call.")] = 8,
+) -> None:
+    """Texture sticking: average a small latent walk. Stuck detail stays sharp (StyleGAN2), moving detail blurs (StyleGAN3).
+
+    Prints the score: high-frequency energy of the average / of a single frame (1 = stuck, ~1/frames = none).
+    """
+    from .analysis.sticking import side_by_side, texture_sticking
+    from .runtime import open_generator
+
+    if output.suffix.lower() != ".png":
+        fail(f"{output}: output must end in .png")
+    with open_generator(network, backend=backend, device=device, precision=precision) as rt:
+        result = texture_sticking(rt, frames=frames, seed=seed, radius=radius, batch_size=batch, class_idx=class_idx)
+    _write_png(output, side_by_side(result))
+    typer.echo(f"sticking score {result.score:.3f} over {frames} frames "
+               f"(1 = detail glued to the pixel grid, ~{1 / frames:.3f} = none); wrote {output}")
+
+
 def main() -> None:
     """Console-script entry point."""
     app(prog_name="sg3rt")
