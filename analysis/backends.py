@@ -129,9 +129,7 @@ def equivariance_by_backend(
                 yield BackendRow(backend, precision, "skipped" if _unavailable(e) else "error", reason=str(e))
                 continue
             parity = psnr(noise, 1.0)
-            clip = RESOLUTION_DB.get(precision, math.inf)
-            lost = [_loss(min(baseline[m], clip), min(db[m], clip)) for m in db]
-            flagged = not parity >= MIN_PARITY_DB or not all(loss <= MAX_LOSS_DB for loss in lost)  # nan flags
+            flagged = is_flagged(baseline, db, parity, precision)
             yield BackendRow(backend, precision, "ok", db=db, delta={m: -_loss(baseline[m], db[m]) for m in db},
                              parity_db=parity, flagged=flagged)
 
@@ -142,6 +140,14 @@ def plain_images(rt: SynthesisLike, samples: int = PARITY_SAMPLES, seed: int = 2
     return rt.synthesis(rt.mapping(z, c, truncation_psi=1.0)).double().cpu()
 
 
+def is_flagged(baseline: dict[str, float], db: dict[str, float], parity_db: float, precision: str) -> bool:
+    """The rule of the module docstring: a loss > MAX_LOSS_DB below the precision's resolution, or
+    images unlike torch's. NaN anywhere (a broken engine) flags too."""
+    clip = RESOLUTION_DB.get(precision, math.inf)
+    lost = [_loss(min(baseline[m], clip), min(db[m], clip)) for m in db]
+    return not parity_db >= MIN_PARITY_DB or not all(loss <= MAX_LOSS_DB for loss in lost)
+
+
 def _loss(reference: float, value: float) -> float:
     """How many dB `value` is below `reference` (inf - inf is no loss)."""
     if reference == value:
@@ -149,5 +155,5 @@ def _loss(reference: float, value: float) -> float:
     return reference - value
 
 
-__all__ = ["MAX_LOSS_DB", "DEFAULT_PRECISIONS", "parse_backends", "BackendRow", "equivariance_by_backend",
+__all__ = ["MAX_LOSS_DB", "DEFAULT_PRECISIONS", "parse_backends", "BackendRow", "equivariance_by_backend", "is_flagged",
            "plain_images", "METRICS"]

@@ -14,7 +14,7 @@ for the whole set, as the official implementation aggregates). The three metrics
     EQ-T_frac  sub-pixel translation: t ~ U(-0.125, 0.125)^2 image widths; ref = normalised
                Lanczos-3 interpolation (separable), as the paper.
     EQ-R       rotation: angle ~ U(-pi, pi) (rotate_max = 1 half-turn); ref = band-limited resampling
-               (4x windowed-sinc upsampling, bicubic lookup, windowed-sinc decimation). The generated
+               (8x windowed-sinc upsampling, bicubic lookup, windowed-sinc decimation). The generated
                image goes through the same resampler with the identity, so both share one low-pass.
 
 Latents: z ~ N(0, I), w = mapping(z, c) with psi = 1 (no truncation), c a random one-hot class for

@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 
 LANCZOS_RADIUS = 3  # taps each side of the fractional-shift interpolator (Lanczos-3, as the paper)
-AFFINE_UP = 4  # oversampling factor of the affine resampler: bicubic lookups on a 4x band-limited grid
-AFFINE_RADIUS = 6  # half-width, in input pixels, of the Kaiser-windowed sinc of the affine resampler
+AFFINE_UP = 8  # oversampling of the affine resampler: bicubic lookups on an 8x grid (4x: ~12 dB worse)
+AFFINE_RADIUS = 4  # half-width, in input pixels, of the Kaiser-windowed sinc of the affine resampler
 AFFINE_BETA = 8.0  # Kaiser window shape of that sinc (about 80 dB stop band)
 
 
@@ -109,7 +109,15 @@ def _up_matrix(size: int, up: int, device: torch.device) -> tuple[torch.Tensor, 
 
 
 def affine_transform(x: torch.Tensor, A: torch.Tensor, up: int = AFFINE_UP) -> tuple[torch.Tensor, torch.Tensor]:
-    """Apply image-space transforms A [B, 3, 3] to x [B, C, H, W] by (approximately) ideal resampling.
+    """Apply image-space transforms A [B, 3, 3] to x [B, C, H, W]; see `_affine_one` (one image at a
+    time: the fine grid of a 1024 px image alone holds 8192^2 samples per channel)."""
+    _check_images(x)
+    pairs = [_affine_one(x[b : b + 1], A[b : b + 1], up) for b in range(x.shape[0])]
+    return torch.cat([p[0] for p in pairs]), torch.cat([p[1] for p in pairs])
+
+
+def _affine_one(x: torch.Tensor, A: torch.Tensor, up: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Transform x [B, C, H, W] by A [B, 3, 3] with (approximately) ideal band-limited resampling.
 
     1. Interpolate x onto a grid `up` times finer with a Kaiser-windowed sinc (band limit = Nyquist
        of x): the continuous band-limited image, sampled densely.
@@ -120,7 +128,6 @@ def affine_transform(x: torch.Tensor, A: torch.Tensor, up: int = AFFINE_UP) -> t
     the same low-pass and differ only by the transform. Mask: outputs whose whole support of taps,
     bicubic footprints and filter lies inside the input.
     """
-    _check_images(x)
     batch, channels, size = x.shape[0], x.shape[1], x.shape[-1]
     u, u_valid = _up_matrix(size, up, x.device)  # [S, size], [S] with S = size * up
     u32 = u.to(x.dtype)
