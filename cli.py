@@ -437,7 +437,9 @@ def eq(
         parity = "-" if (row.backend, row.precision) == ("torch", "fp32") else f"{row.parity_db:7.1f}"
         note = "baseline" if parity == "-" else (f"FLAGGED: loses > {MAX_LOSS_DB} dB" if row.flagged else "ok")
         if note == "ok" and any(-d > MAX_LOSS_DB for d in row.delta.values()):
-            note = f"ok (the loss is above the {row.precision} resolution of {RESOLUTION_DB[row.precision]:g} dB)"
+            added = min(row.added_db.values())
+            note = (f"ok: {row.precision} rounding (adds error at {added:.0f} dB, "
+                    f"allowance {RESOLUTION_DB[row.precision]:g} dB)")
         typer.echo(f"{row.backend:<12} {row.precision:<5} {cells} {parity:>7}  {note}")
     typer.echo(f"dB (difference from torch fp32); {samples} latents, seed {seed}; parity = PSNR of plain images vs torch fp32")
     if json_path is not None:

@@ -4,11 +4,13 @@ An exported engine must keep StyleGAN3's promise. Every backend sees the same la
 as torch fp32, and is flagged when a metric falls more than MAX_LOSS_DB below torch fp32's, or when
 its plain images are further than MIN_PARITY_DB from torch's (the export broke the images).
 
-Reduced precision resolves equivariance only so far: fp16 rounding alone adds a non-equivariant error
-at roughly 80 dB (measured: ONNX Runtime fp16 on a 64 px StyleGAN3-R whose fp32 EQ-T is 85 dB gives
-82 dB). So the comparison clips both values at the precision's RESOLUTION_DB: above it, rounding, not
-the export, decides. The paper's trained networks score about 60-65 dB, below that clip, so for them
-the rule applies unchanged.
+Reduced precision adds its own rounding error, which no export can remove. So a loss beyond
+MAX_LOSS_DB is excused when the error the backend ADDS to torch fp32's (in mean squared terms:
+10^(-db/10) - 10^(-db_torch/10), written as a PSNR) is no larger than an error at its precision's
+RESOLUTION_DB, i.e. that PSNR is at or above the allowance. Measured
+on the references on CPU, ONNX Runtime fp16 adds error at 77-81 dB; the fp16 allowance is 70 dB.
+A trained network at about 60-65 dB (the paper's figures) loses about 0.1 dB to that, so for it the
+0.5 dB rule applies as stated; a broken export adds far larger errors and is flagged.
 Backends that need ONNX graphs get a temporary export of the network file, one per precision.
 """
 
@@ -29,7 +31,8 @@ from .equivariance import METRICS, SynthesisLike, latents, measure_equivariance,
 
 MAX_LOSS_DB = 0.5  # largest drop in any metric, vs torch fp32, an exported backend may show
 MIN_PARITY_DB = 40.0  # plain images must match torch fp32 to this PSNR (40 dB: 2.5 8-bit levels RMS)
-RESOLUTION_DB = {"fp32": math.inf, "fp16": 70.0, "bf16": 55.0}  # dB a precision can resolve (see above)
+RESOLUTION_DB = {  # added error (dB) excused per precision (see above): fp16 measured, bf16 = fp16 - 3 bits
+    "fp32": math.inf, "fp16": 70.0, "bf16": 52.0}
 PARITY_SAMPLES = 4  # latents whose plain images are compared with torch fp32
 BASELINE = ("torch", "fp32")
 DEFAULT_PRECISIONS = {  # precisions measured when a backend is named without one
@@ -49,6 +52,10 @@ def parse_backends(spec: str) -> list[tuple[str, str]]:
         name, _, precision = item.partition(":")
         if name == "auto":
             raise InputError("name backends explicitly for eq (auto picks one; eq compares several)")
+        if name not in DEFAULT_PRECISIONS:
+            raise InputError(f"unknown backend {name!r} (choose from {', '.join(DEFAULT_PRECISIONS)})")
+        if precision and precision not in RESOLUTION_DB:
+            raise InputError(f"unknown precision {precision!r} for {name} (choose from {', '.join(RESOLUTION_DB)})")
         for p in (precision,) if precision else DEFAULT_PRECISIONS.get(name, ("fp32",)):
             if (name, p) not in pairs:
                 pairs.append((name, p))
@@ -66,6 +73,7 @@ class BackendRow:
     db: dict[str, float] = field(default_factory=dict)
     delta: dict[str, float] = field(default_factory=dict)  # db - baseline db, per metric
     parity_db: float = math.inf  # PSNR of its plain images against torch fp32's
+    added_db: dict[str, float] = field(default_factory=dict)  # error added to torch fp32's, as PSNR
     flagged: bool = False
 
     def to_dict(self) -> dict[str, Any]:
@@ -131,7 +139,8 @@ def equivariance_by_backend(
             parity = psnr(noise, 1.0)
             flagged = is_flagged(baseline, db, parity, precision)
             yield BackendRow(backend, precision, "ok", db=db, delta={m: -_loss(baseline[m], db[m]) for m in db},
-                             parity_db=parity, flagged=flagged)
+                             parity_db=parity, added_db={m: added_error_db(baseline[m], db[m]) for m in db},
+                             flagged=flagged)
 
 
 def plain_images(rt: SynthesisLike, samples: int = PARITY_SAMPLES, seed: int = 2**31 - 1) -> torch.Tensor:
@@ -140,12 +149,24 @@ def plain_images(rt: SynthesisLike, samples: int = PARITY_SAMPLES, seed: int = 2
     return rt.synthesis(rt.mapping(z, c, truncation_psi=1.0)).double().cpu()
 
 
+def added_error_db(reference: float, value: float) -> float:
+    """The error a backend adds to the baseline's, as PSNR: -10 log10(10^(-value/10) - 10^(-reference/10))
+    (inf when it adds none)."""
+    if value >= reference:
+        return math.inf
+    added = 10 ** (-value / 10) - 10 ** (-reference / 10)
+    return math.inf if added <= 0 else -10 * math.log10(added)
+
+
 def is_flagged(baseline: dict[str, float], db: dict[str, float], parity_db: float, precision: str) -> bool:
-    """The rule of the module docstring: a loss > MAX_LOSS_DB below the precision's resolution, or
-    images unlike torch's. NaN anywhere (a broken engine) flags too."""
-    clip = RESOLUTION_DB.get(precision, math.inf)
-    lost = [_loss(min(baseline[m], clip), min(db[m], clip)) for m in db]
-    return not parity_db >= MIN_PARITY_DB or not all(loss <= MAX_LOSS_DB for loss in lost)
+    """The rule of the module docstring: a loss > MAX_LOSS_DB not excused by the precision, or images
+    unlike torch's. NaN anywhere (a broken engine) flags too."""
+    allowance = RESOLUTION_DB.get(precision, math.inf)
+    for m in db:
+        loss, added = _loss(baseline[m], db[m]), added_error_db(baseline[m], db[m])
+        if not (loss <= MAX_LOSS_DB or added >= allowance):
+            return True
+    return not parity_db >= MIN_PARITY_DB
 
 
 def _loss(reference: float, value: float) -> float:
@@ -155,5 +176,5 @@ def _loss(reference: float, value: float) -> float:
     return reference - value
 
 
-__all__ = ["MAX_LOSS_DB", "DEFAULT_PRECISIONS", "parse_backends", "BackendRow", "equivariance_by_backend", "is_flagged",
+__all__ = ["MAX_LOSS_DB", "DEFAULT_PRECISIONS", "parse_backends", "BackendRow", "equivariance_by_backend", "is_flagged", "added_error_db",
            "plain_images", "METRICS"]

@@ -20,7 +20,8 @@ from refdata import reference_file
 from typer.testing import CliRunner
 
 from sg3rt import InputError, input_transform
-from sg3rt.analysis.backends import MAX_LOSS_DB, equivariance_by_backend, is_flagged, parse_backends
+from sg3rt.analysis.backends import (MAX_LOSS_DB, added_error_db, equivariance_by_backend, is_flagged,
+                                    parse_backends)
 from sg3rt.analysis.equivariance import measure_equivariance, psnr
 from sg3rt.analysis.resample import affine_transform, fractional_translate, image_transform, integer_translate
 from sg3rt.analysis.sticking import texture_sticking
@@ -204,12 +205,19 @@ def test_parse_backends_and_flag_rule():
     base = {"eqt_int": 62.0, "eqr": 60.0}
     assert not is_flagged(base, {"eqt_int": 61.7, "eqr": 60.1}, 80.0, "fp32")
     assert is_flagged(base, {"eqt_int": 61.0, "eqr": 60.0}, 80.0, "fp32")  # 1 dB lost
-    assert is_flagged(base, {"eqt_int": 61.0, "eqr": 60.0}, 80.0, "fp16")  # below fp16's resolution too
-    assert not is_flagged({"eqt_int": 85.0}, {"eqt_int": 82.0}, 64.0, "fp16")  # above it: rounding decides
+    assert is_flagged(base, {"eqt_int": 61.0, "eqr": 60.0}, 80.0, "fp16")  # adds error at 68 dB: too much
+    assert not is_flagged({"eqt_int": 85.0}, {"eqt_int": 82.0}, 64.0, "fp16")  # adds it at 85 dB: rounding
+    assert is_flagged({"eqt_int": 85.0}, {"eqt_int": 82.0}, 64.0, "fp32")  # fp32 has no allowance
+    assert added_error_db(85.0, 82.0) == pytest.approx(85.0, abs=0.1)  # 10^-8.2 - 10^-8.5 = 10^-8.5
+    assert added_error_db(60.0, 60.5) == math.inf
     assert is_flagged(base, {"eqt_int": math.nan, "eqr": 60.0}, 80.0, "fp32")  # a broken engine
     assert is_flagged(base, base, 30.0, "fp16")  # images unlike torch's
     with pytest.raises(InputError, match="explicitly"):
         parse_backends("auto")
+    with pytest.raises(InputError, match="unknown backend 'tensorflow'"):
+        parse_backends("torch,tensorflow")
+    with pytest.raises(InputError, match="unknown precision 'fp8'"):
+        parse_backends("onnxruntime:fp8")
 
 
 @pytest.mark.parametrize("name,spec", [("sg3t_64_cond", "onnxruntime"), ("sg3r_64", "onnxruntime:fp32")])
