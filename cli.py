@@ -408,7 +408,7 @@ def eq(
     network: NetworkArg,
     backend: Annotated[str, typer.Option("--backend", help="Comma-separated backends, optionally name:precision "
                                          "(onnxruntime = fp32 and fp16, tensorrt = fp16). torch fp32 is always the baseline.")] = "torch,onnxruntime",
-    samples: Annotated[int, typer.Option("--samples", help="Latents per metric (the paper uses 50k; 64 gives +-0.5 dB).")] = 64,
+    samples: Annotated[int, typer.Option("--samples", help="Latents per metric (paper: 50k). 64: about +-1 dB seed to seed; backends share the seed.")] = 64,
     seed: Annotated[int, typer.Option("--seed", help="Seed of latents and transforms (same for every backend).")] = 0,
     batch: Annotated[int, typer.Option("--batch", help="Latents per runtime call.")] = 8,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")] = "auto",

@@ -9,9 +9,10 @@ import math
 
 import numpy as np
 
-PALETTE = [(66, 133, 244), (219, 68, 55), (244, 180, 0), (15, 157, 88), (171, 71, 188), (0, 172, 193)]
-WIDTH, HEIGHT = 720, 360  # image size in pixels
-MARGIN_LEFT, MARGIN_BOTTOM, MARGIN_TOP, MARGIN_RIGHT = 48, 28, 28, 170  # axes box inside the image
+PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
+           (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]  # 10 distinct colours
+WIDTH, HEIGHT = 880, 360  # image size in pixels
+MARGIN_LEFT, MARGIN_BOTTOM, MARGIN_TOP, MARGIN_RIGHT = 48, 28, 28, 250  # axes box inside the image
 
 
 def bar_chart(groups: list[str], series: dict[str, list[float]], title: str = "", unit: str = "dB") -> np.ndarray:
