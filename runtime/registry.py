@@ -15,12 +15,11 @@ from .base import Runtime
 BACKENDS = ("auto", "torch", "onnxruntime", "tensorrt")
 
 # `auto` on a CPU: which is faster, ONNX Runtime (CPU EP) or PyTorch eager? Measured with
-# benchmarks/bench_backends.py (frames() per second, median of 5, same network, 1 thread each, on
-# a 2-core machine shared with other jobs, torch 2.13 / onnxruntime 1.32):
-#   sg3r_64  batch 1: torch 22.3 vs onnxruntime 14.6 (ort/torch 0.65x); batch 4: 19.3 vs 12.6 (0.65x)
-#   sg3r_256 batch 1: torch  6.5 vs onnxruntime  3.6 (0.56x);           batch 4:  3.5 vs  2.4 (0.70x)
-# ORT's profiler puts ~75% of its time in ConvTranspose with groups=C (the FIR upsampling), which
-# ORT's CPU EP runs without a depthwise kernel. The lead re-measures on a quiet machine.
+# benchmarks/bench_backends.py (frames() per second, median of 5, same network and threads, quiet
+# 2-core machine, torch 2.13 / onnxruntime 1.32):
+#   sg3r_64  batch 1: torch 76.6 vs onnxruntime 27.7 (ort/torch 0.36x); batch 4: 78.8 vs 23.8 (0.30x)
+#   sg3r_256 batch 1: torch 17.2 vs onnxruntime  5.5 (0.32x);           batch 4: 17.0 vs  5.4 (0.32x)
+# ORT's CPU provider has no fast kernel for ConvTranspose with groups=C (the FIR upsampling).
 CPU_AUTO_BACKEND = "torch"
 
 
