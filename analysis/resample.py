@@ -128,7 +128,7 @@ def _affine_one(x: torch.Tensor, A: torch.Tensor, up: int) -> tuple[torch.Tensor
     the same low-pass and differ only by the transform. Mask: outputs whose whole support of taps,
     bicubic footprints and filter lies inside the input.
     """
-    batch, channels, size = x.shape[0], x.shape[1], x.shape[-1]
+    batch, size = x.shape[0], x.shape[-1]
     u, u_valid = _up_matrix(size, up, x.device)  # [S, size], [S] with S = size * up
     u32 = u.to(x.dtype)
     fine = torch.einsum("yh,bchw,xw->bcyx", u32, x, u32)  # [B, C, S, S]

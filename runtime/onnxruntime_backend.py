@@ -15,6 +15,7 @@ import torch
 
 from ..errors import BackendUnavailableError, InputError, NetworkFileError
 from .base import Runtime
+from .graph_inputs import synthesis_feed
 
 _NUMPY_DTYPES = {"img": np.float32, "ws": np.float32, "frames": np.uint8}
 _TORCH_DTYPES = {np.float32: torch.float32, np.uint8: torch.uint8}
@@ -109,24 +110,13 @@ class OnnxRuntimeRuntime(Runtime):
             inputs["c"] = c
         return self._run("mapping", inputs, ["ws"])[0]
 
-    def _synthesis_inputs(self, ws: torch.Tensor, transforms: torch.Tensor | None, noise_mode: str) -> dict[str, torch.Tensor]:
-        if not self.is_stylegan3 and noise_mode != self.contract.noise_mode:
-            raise InputError(f"{self.export_dir} has noise_mode={self.contract.noise_mode!r} baked in; "
-                             f"re-export with `sg3rt export --noise {noise_mode}` for noise_mode={noise_mode!r}")
-        inputs = {"ws": ws}
-        if self.is_stylegan3:
-            if transforms is None:
-                transforms = torch.eye(3, device=self.device).expand(ws.shape[0], 3, 3)
-            inputs["transform"] = transforms
-        return inputs
-
     def _synthesis(self, ws: torch.Tensor, transforms: torch.Tensor | None, noise_mode: str) -> torch.Tensor:
-        return self._run("synthesis", self._synthesis_inputs(ws, transforms, noise_mode), ["img"])[0]
+        return self._run("synthesis", synthesis_feed(self.contract, self.export_dir, ws, transforms, noise_mode), ["img"])[0]
 
     def _frames(self, ws: torch.Tensor, transforms: torch.Tensor | None, noise_mode: str) -> torch.Tensor:
         if not self.contract.frames:
             return super()._frames(ws, transforms, noise_mode)
-        return self._run("synthesis", self._synthesis_inputs(ws, transforms, noise_mode), ["frames"])[0]
+        return self._run("synthesis", synthesis_feed(self.contract, self.export_dir, ws, transforms, noise_mode), ["frames"])[0]
 
     def close(self) -> None:
         self.sessions = {}

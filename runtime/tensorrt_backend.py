@@ -16,6 +16,7 @@ import torch
 
 from ..errors import InputError
 from .base import Runtime
+from .graph_inputs import synthesis_feed
 
 
 def _torch_dtype(trt, dtype) -> torch.dtype:
@@ -140,13 +141,7 @@ class TensorRTRuntime(Runtime):
         return self.runners["mapping"].run(inputs)["ws"]
 
     def _synthesis_outputs(self, ws: torch.Tensor, transforms: torch.Tensor | None, noise_mode: str) -> dict[str, torch.Tensor]:
-        if not self.is_stylegan3 and noise_mode != self.contract.noise_mode:
-            raise InputError(f"{self.export_dir} has noise_mode={self.contract.noise_mode!r} baked in; "
-                             f"re-export with `sg3rt export --noise {noise_mode}`")
-        inputs = {"ws": ws}
-        if self.is_stylegan3:
-            inputs["transform"] = torch.eye(3, device=self.device).expand(ws.shape[0], 3, 3) if transforms is None else transforms
-        return self.runners["synthesis"].run(inputs)
+        return self.runners["synthesis"].run(synthesis_feed(self.contract, self.export_dir, ws, transforms, noise_mode))
 
     @torch.inference_mode()
     def _synthesis(self, ws: torch.Tensor, transforms: torch.Tensor | None, noise_mode: str) -> torch.Tensor:
