@@ -129,36 +129,40 @@ class FrameWriter(ABC):
         return self.path.parent / f".{self.path.stem}.{secrets.token_hex(6)}.tmp{self.path.suffix}"
 
 
-class Mp4Writer(FrameWriter):
-    """H.264 (libx264) yuv420p through imageio-ffmpeg's bundled ffmpeg; odd sizes padded to even."""
+PIX_FMT_IN = {1: "gray", 3: "rgb24", 4: "rgba"}  # frame channels -> ffmpeg input pixel format
+GIF_FILTER = ("split[a][b];[a]palettegen=stats_mode=full[p];"  # one 256-colour palette for the whole clip,
+              "[b][p]paletteuse=dither=sierra2_4a")  # error-diffused: smooth gradients stay smooth
 
-    def __init__(self, path: Path, fps: float, crf: int = DEFAULT_CRF):
-        if not 0 <= crf <= 51:
-            raise InputError(f"--crf must be between 0 (lossless) and 51, got {crf}")
-        self.crf = crf
+
+class FfmpegWriter(FrameWriter):
+    """Frames streamed to imageio-ffmpeg's bundled ffmpeg: the encoding runs in its own process."""
+
+    def __init__(self, path: Path, fps: float):
         self._gen = None
         super().__init__(path, fps)
 
     def _make_tmp(self) -> Path:
         return self._tmp_name()
 
-    def _start(self, h: int, w: int) -> None:
-        import imageio_ffmpeg
+    @abstractmethod
+    def _codec_args(self) -> dict:
+        """write_frames keyword arguments of this format (codec, pix_fmt_out, output_params)."""
 
-        self._gen = imageio_ffmpeg.write_frames(
-            str(self.tmp), (w + w % 2, h + h % 2), fps=Fraction(self.fps).limit_denominator(1001),
-            codec="libx264", pix_fmt_in="rgb24", pix_fmt_out="yuv420p", quality=None, macro_block_size=1,
-            ffmpeg_log_level="error", output_params=["-crf", str(self.crf), "-preset", X264_PRESET],
-        )
-        self._gen.send(None)  # start ffmpeg
+    def _prepare(self, frames: np.ndarray) -> np.ndarray:
+        return frames
 
     def _write(self, frames: np.ndarray) -> None:
-        if frames.shape[3] != 3:
-            raise ValueError("MP4 frames must be RGB")
+        import imageio_ffmpeg
+
+        frames = self._prepare(frames)
         if self._gen is None:
-            self._start(*frames.shape[1:3])
+            h, w, c = frames.shape[1:]
+            self._gen = imageio_ffmpeg.write_frames(
+                str(self.tmp), (w, h), fps=Fraction(self.fps).limit_denominator(1001), pix_fmt_in=PIX_FMT_IN[c],
+                macro_block_size=1, ffmpeg_log_level="error", **self._codec_args())
+            self._gen.send(None)  # start ffmpeg
         try:
-            for frame in even_size(frames):
+            for frame in frames:
                 self._gen.send(frame)
         except OSError as e:
             raise Sg3rtError(f"ffmpeg stopped while writing {self.path}: {str(e).splitlines()[0]}") from None
@@ -171,32 +175,33 @@ class Mp4Writer(FrameWriter):
                 raise Sg3rtError(f"ffmpeg wrote nothing to {self.path}")
 
 
-class GifWriter(FrameWriter):
-    """An animated GIF that loops forever.
+class Mp4Writer(FfmpegWriter):
+    """H.264 (libx264) yuv420p; odd sizes padded to even."""
 
-    Each frame is reduced to its own 256-colour palette as it arrives (on the writer thread, so
-    beside the rendering); the file is written once at the end, as GIF needs every frame first.
-    """
-
-    def __init__(self, path: Path, fps: float):
-        self._images: list = []  # PIL "P" images
+    def __init__(self, path: Path, fps: float, crf: int = DEFAULT_CRF):
+        if not 0 <= crf <= 51:
+            raise InputError(f"--crf must be between 0 (lossless) and 51, got {crf}")
+        self.crf = crf
         super().__init__(path, fps)
 
-    def _make_tmp(self) -> Path:
-        return self._tmp_name()
+    def _prepare(self, frames: np.ndarray) -> np.ndarray:
+        return even_size(frames)
 
-    def _write(self, frames: np.ndarray) -> None:
-        from PIL import Image
+    def _codec_args(self) -> dict:
+        return {"codec": "libx264", "pix_fmt_out": "yuv420p", "quality": None,
+                "output_params": ["-crf", str(self.crf), "-preset", X264_PRESET]}
 
-        for frame in frames:
-            rgb = Image.fromarray(frame[..., :3] if frame.shape[2] >= 3 else frame[..., 0])
-            self._images.append(rgb.convert("P", palette=Image.Palette.ADAPTIVE, colors=256))
 
-    def _finish(self) -> None:
-        if self._images:
-            images, self._images = self._images, []
-            images[0].save(self.tmp, format="GIF", save_all=True, append_images=images[1:],
-                           duration=round(1000 / self.fps), loop=0)
+class GifWriter(FfmpegWriter):
+    """An animated GIF that loops forever, with one optimised palette for the whole clip.
+
+    ffmpeg collects the palette statistics as frames stream in and writes the file at close; the
+    quantisation runs in ffmpeg's own process, not in Python beside the render loop.
+    """
+
+    def _codec_args(self) -> dict:
+        return {"codec": "gif", "pix_fmt_out": "pal8", "quality": None,
+                "output_params": ["-filter_complex", GIF_FILTER, "-loop", "0"]}
 
 
 class PngSequenceWriter(FrameWriter):
