@@ -142,7 +142,12 @@ class FfmpegWriter(FrameWriter):
         super().__init__(path, fps)
 
     def _make_tmp(self) -> Path:
-        return self._tmp_name()
+        tmp = self._tmp_name()
+        try:
+            tmp.touch()  # fail here, with one line, rather than in ffmpeg's log after the first batch
+        except OSError as e:
+            raise InputError(f"{self.path}: cannot write there ({e.strerror})") from None
+        return tmp
 
     @abstractmethod
     def _codec_args(self) -> dict:
