@@ -139,6 +139,7 @@ def test_stylegan2_refuses_transforms(load_reference):
         G.synthesis(io["ws_psi0.7"], torch.eye(3))
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.trace` is deprecated")
 def test_no_grouped_convolutions_with_batch_weights(load_reference):
     """Every conv weight is a parameter or a fixed filter, so the traced batch stays dynamic."""
     G = load_reference("sg3r_64")
