@@ -11,14 +11,14 @@ RESOLUTION_DB, i.e. that PSNR is at or above the allowance. Measured
 on the references on CPU, ONNX Runtime fp16 adds error at 77-81 dB; the fp16 allowance is 70 dB.
 A trained network at about 60-65 dB (the paper's figures) loses about 0.1 dB to that, so for it the
 0.5 dB rule applies as stated; a broken export adds far larger errors and is flagged.
-Backends that need ONNX graphs get a temporary export of the network file, one per precision.
+Backends that need ONNX graphs open the network file through `open_generator`, which exports it once
+into the export cache ($SG3RT_CACHE_DIR), so a second `eq` run reuses the graphs.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -40,7 +40,6 @@ DEFAULT_PRECISIONS = {  # precisions measured when a backend is named without on
     "onnxruntime": ("fp32", "fp16"),
     "tensorrt": ("fp16",),
 }
-EXPORTED = ("onnxruntime", "tensorrt")  # backends that run ONNX graphs (an export directory)
 
 
 def parse_backends(spec: str) -> list[tuple[str, str]]:
@@ -86,24 +85,6 @@ def _unavailable(error: Exception) -> bool:
         isinstance(error, InputError) and str(error).startswith("unknown backend"))
 
 
-def _open(network: Path, backend: str, precision: str, device: str, workdir: Path):
-    from ..runtime import open_generator
-
-    if backend not in EXPORTED or network.is_dir():
-        return open_generator(network, backend=backend, device=device, precision=precision)
-    from ..runtime.registry import BACKENDS
-
-    if backend not in BACKENDS:  # before spending an export on it
-        raise InputError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
-    export_dir = workdir / f"onnx-{precision}"
-    if not export_dir.is_dir():
-        from ..export import export_onnx
-        from ..networks import load_generator
-
-        export_onnx(load_generator(network), export_dir, precision=precision, source=network)
-    return open_generator(export_dir, backend=backend, device=device, precision=precision)
-
-
 def equivariance_by_backend(
     network: str | os.PathLike[str],  # a network file (.pkl / .safetensors)
     backends: list[tuple[str, str]],  # (backend, precision) pairs; torch fp32 is measured first anyway
@@ -115,32 +96,33 @@ def equivariance_by_backend(
     The baseline's errors (StyleGAN2, unreadable file) propagate: without it nothing can be compared.
     Other backends that are not available here are skipped with the reason; failures become rows.
     """
+    from ..runtime import open_generator
+
     network = Path(network)
     if network.is_dir():
         raise InputError(f"{network}: eq needs the network file itself (torch fp32 is the baseline), not an export directory")
     pairs = [BASELINE] + [p for p in backends if p != BASELINE]
     baseline: dict[str, float] = {}
     reference = torch.empty(0)
-    with tempfile.TemporaryDirectory(prefix="sg3rt-eq-") as tmp:
-        for backend, precision in pairs:
-            if (backend, precision) == BASELINE:
-                with _open(network, backend, precision, device, Path(tmp)) as rt:
-                    baseline = measure_equivariance(rt, **metric_kwargs).db
-                    reference = plain_images(rt)
-                yield BackendRow(backend, precision, "ok", db=baseline, delta={m: 0.0 for m in baseline})
-                continue
-            try:
-                with _open(network, backend, precision, device, Path(tmp)) as rt:
-                    db = measure_equivariance(rt, **metric_kwargs).db
-                    noise = (plain_images(rt) - reference).square().mean().item()  # parity MSE
-            except Sg3rtError as e:
-                yield BackendRow(backend, precision, "skipped" if _unavailable(e) else "error", reason=str(e))
-                continue
-            parity = psnr(noise, 1.0)
-            flagged = is_flagged(baseline, db, parity, precision)
-            yield BackendRow(backend, precision, "ok", db=db, delta={m: -_loss(baseline[m], db[m]) for m in db},
-                             parity_db=parity, added_db={m: added_error_db(baseline[m], db[m]) for m in db},
-                             flagged=flagged)
+    for backend, precision in pairs:
+        if (backend, precision) == BASELINE:
+            with open_generator(network, backend=backend, device=device, precision=precision) as rt:
+                baseline = measure_equivariance(rt, **metric_kwargs).db
+                reference = plain_images(rt)
+            yield BackendRow(backend, precision, "ok", db=baseline, delta={m: 0.0 for m in baseline})
+            continue
+        try:
+            with open_generator(network, backend=backend, device=device, precision=precision) as rt:
+                db = measure_equivariance(rt, **metric_kwargs).db
+                noise = (plain_images(rt) - reference).square().mean().item()  # parity MSE
+        except Sg3rtError as e:
+            yield BackendRow(backend, precision, "skipped" if _unavailable(e) else "error", reason=str(e))
+            continue
+        parity = psnr(noise, 1.0)
+        flagged = is_flagged(baseline, db, parity, precision)
+        yield BackendRow(backend, precision, "ok", db=db, delta={m: -_loss(baseline[m], db[m]) for m in db},
+                         parity_db=parity, added_db={m: added_error_db(baseline[m], db[m]) for m in db},
+                         flagged=flagged)
 
 
 def plain_images(rt: SynthesisLike, samples: int = PARITY_SAMPLES, seed: int = 2**31 - 1) -> torch.Tensor:

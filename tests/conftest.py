@@ -15,6 +15,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # `from refdata import
 from refdata import reference_file  # noqa: E402
 
 
+@pytest.fixture(scope="session", autouse=True)
+def export_cache(tmp_path_factory):
+    """ONNX exports and engines made by the tests go to a temp folder, never to ~/.cache/sg3rt."""
+    path = tmp_path_factory.mktemp("sg3rt-cache")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SG3RT_CACHE_DIR", str(path))
+    yield path
+    mp.undo()
+
+
 @pytest.fixture(scope="session")
 def load_reference():
     """name -> Generator loaded from the official pickle (cached for the session)."""
