@@ -30,7 +30,7 @@ _STYLEGAN2_CLASSES = {"Generator", "MappingNetwork", "SynthesisNetwork", "Synthe
                       "ToRGBLayer", "FullyConnectedLayer", "Conv2dLayer"}
 
 
-def _sniff(path: Path) -> str:
+def network_format(path: Path) -> str:
     """'pickle' or 'safetensors' from the first bytes (extensions lie; contents do not)."""
     if not path.exists():
         raise NetworkFileError(f"{path}: no such file")
@@ -111,7 +111,7 @@ def load_generator(path: str | os.PathLike[str], device: str | torch.device = "c
     Nothing in the file is executed: pickles go through a restricted unpickler.
     """
     path = Path(path)
-    if _sniff(path) == "pickle":
+    if network_format(path) == "pickle":
         record = read_network_pickle(path, key=key)
         kind, init_kwargs = config_from_record(record, path)
         G = build_generator(kind, init_kwargs, record.state_dict, str(path))

@@ -79,9 +79,9 @@ def exported_network(path: Any, precision: str, frames: bool = False, noise_mode
         digest = generator_sha256(G)
         path = None
     else:
-        from ..networks.files import _sniff
+        from ..networks.files import network_format
 
-        _sniff(path)  # a clear error for a missing or foreign file before hashing it
+        network_format(path)  # a clear error for a missing or foreign file before hashing it
         G, digest = None, file_sha256(path)
     out = onnx_cache_dir(digest, precision, frames, noise_mode, opset)
     if not (out / "model.json").is_file():
