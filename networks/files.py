@@ -21,7 +21,6 @@ from .pickle_reader import NetworkRecord, read_network_pickle
 
 FORMAT_NAME = "sg3rt"  # metadata["format"] of native files
 FORMAT_VERSION = 1  # bumped when the metadata layout changes
-SAFETENSORS_SUFFIXES = (".safetensors",)
 
 # Official classes that make up the generators we implement; anything else is another architecture.
 _STYLEGAN3_CLASSES = {"Generator", "MappingNetwork", "SynthesisNetwork", "SynthesisInput", "SynthesisLayer",

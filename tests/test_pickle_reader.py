@@ -7,7 +7,6 @@ import json
 import os
 import pickle
 import sys
-import types
 import uuid
 from pathlib import Path
 from typing import Any
