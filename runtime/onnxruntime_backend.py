@@ -57,7 +57,9 @@ class OnnxRuntimeRuntime(Runtime):
         if device.type == "cuda":
             if not ort_cuda_available():
                 raise BackendUnavailableError(f"ONNX Runtime CUDA provider is not available: {CUDA_HINT}")
-            providers: list[Any] = [("CUDAExecutionProvider", {"device_id": device.index or 0}), "CPUExecutionProvider"]
+            # use_tf32 0: ORT's CUDA provider would otherwise run fp32 convs and GEMMs in TF32 (10-bit mantissa)
+            cuda_options = {"device_id": device.index or 0, "use_tf32": 0}
+            providers: list[Any] = [("CUDAExecutionProvider", cuda_options), "CPUExecutionProvider"]
             device = torch.device("cuda", device.index or 0)
         elif device.type == "cpu":
             providers = ["CPUExecutionProvider"]
@@ -75,6 +77,10 @@ class OnnxRuntimeRuntime(Runtime):
             except Exception as e:  # ORT raises its own exception types for unreadable graphs
                 first = (str(e).strip().splitlines() or [type(e).__name__])[0]
                 raise NetworkFileError(f"{path}: ONNX Runtime cannot load it ({first})") from None
+            if device.type == "cuda" and "CUDAExecutionProvider" not in self.sessions[name].get_providers():
+                # ORT falls back to the CPU silently when CUDA or cuDNN libraries fail to load
+                raise BackendUnavailableError(f"ONNX Runtime could not start its CUDA provider for {path.name} "
+                                              f"(CUDA 13 / cuDNN 9 libraries not found?): {CUDA_HINT}")
         info = {k: model[k] for k in ("kind", "z_dim", "c_dim", "w_dim", "num_ws", "img_resolution", "img_channels")}
         super().__init__(info, torch.tensor(model["w_avg"], dtype=torch.float32), device, self.contract.precision)
 

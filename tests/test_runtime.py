@@ -16,15 +16,26 @@ from sg3rt.runtime import open_generator, to_uint8_frames
 from sg3rt.runtime.bench import bench_runtime
 from sg3rt.runtime.registry import CPU_AUTO_BACKEND, tensorrt_importable
 
-TRT_TOL = 1e-3  # TensorRT fp32 (TF32 off): other conv algorithms than PyTorch's
+TRT_TOL = 1e-3  # TensorRT fp32: its own conv kernels and fusions
 
 
 def available_backends() -> list:
-    params = [pytest.param("torch"), pytest.param("onnxruntime")]
-    gpu_trt = torch.cuda.is_available() and tensorrt_importable()
-    params.append(pytest.param("tensorrt", marks=pytest.mark.skipif(
-        not gpu_trt, reason="TensorRT backend needs `tensorrt` and a CUDA GPU")))
-    return params
+    """(backend, device, options) for every runtime this machine may have; the missing ones skip with the reason."""
+    from sg3rt.runtime.onnxruntime_backend import ort_cuda_available
+
+    cuda = torch.cuda.is_available()
+    no_gpu = "needs a CUDA GPU (torch.cuda.is_available() is False)"
+    return [
+        pytest.param("torch", "cpu", (), id="torch-cpu"),
+        pytest.param("onnxruntime", "cpu", (), id="onnxruntime-cpu"),
+        pytest.param("torch", "cuda", (), id="torch-cuda", marks=pytest.mark.skipif(not cuda, reason=no_gpu)),
+        pytest.param("torch", "cuda", (("cuda_graphs", True),), id="torch-cuda-graphs",
+                     marks=pytest.mark.skipif(not cuda, reason=no_gpu)),
+        pytest.param("onnxruntime", "cuda", (), id="onnxruntime-cuda", marks=pytest.mark.skipif(
+            not ort_cuda_available(), reason="needs onnxruntime-gpu with the CUDA provider and a CUDA GPU")),
+        pytest.param("tensorrt", "cuda", (), id="tensorrt-cuda", marks=pytest.mark.skipif(
+            not (cuda and tensorrt_importable()), reason="TensorRT backend needs `tensorrt` and a CUDA GPU")),
+    ]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -42,26 +53,27 @@ def cache_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def runtimes():
-    """(name, backend) -> runtime, opened once per session."""
+    """(name, backend, device, options) -> runtime, opened once per session."""
     cache = {}
 
-    def get(name, backend):
-        if (name, backend) not in cache:
+    def get(name, backend, device="cpu", options=()):
+        key = (name, backend, device, options)
+        if key not in cache:
             precision = "fp32" if backend == "tensorrt" else None
-            device = "cuda" if backend == "tensorrt" else "cpu"
-            cache[name, backend] = open_generator(reference_file(f"{name}.pkl"), backend=backend, device=device,
-                                                  precision=precision)
-        return cache[name, backend]
+            cache[key] = open_generator(reference_file(f"{name}.pkl"), backend=backend, device=device,
+                                        precision=precision, **dict(options))
+        return cache[key]
 
     yield get
     for rt in cache.values():
         rt.close()
 
 
-@pytest.mark.parametrize("backend", available_backends())
+@pytest.mark.parametrize("backend,device,options", available_backends())
 @pytest.mark.parametrize("name", ["sg3t_64_cond", "sg2_64"])
-def test_official_outputs(name, backend, runtimes):
-    rt, io = runtimes(name, backend), reference_io(name)
+def test_official_outputs(name, backend, device, options, runtimes):
+    rt, io = runtimes(name, backend, device, options), reference_io(name)
+    assert rt.device.type == device
     tol = TRT_TOL if backend == "tensorrt" else PARITY_TOL
     assert (rt.kind, rt.num_ws, rt.img_resolution) == (
         "stylegan3-t" if name.startswith("sg3") else "stylegan2", io["ws_psi1.0"].shape[1], 64)
@@ -141,3 +153,25 @@ def test_cli_bench_json(tmp_path):
     assert "frames/s" in result.output
     bad = CliRunner().invoke(app, ["bench", "--batch", "0,x"])
     assert bad.exit_code == 2 and "--batch" in bad.output
+
+
+def test_cuda_graphs_need_cuda():
+    with pytest.raises(InputError, match="CUDA graphs need a CUDA device"):
+        open_generator(reference_file("sg2_64.pkl"), backend="torch", device="cpu", cuda_graphs=True)
+
+
+@pytest.mark.gpu
+def test_cuda_graph_replays_fresh_inputs(runtimes):
+    """Each replay sees the new inputs, earlier results are not overwritten, and graphs equal eager."""
+    eager = runtimes("sg3t_64_cond", "torch", "cuda")
+    io = reference_io("sg3t_64_cond")
+    ws = io["ws_psi0.7"].cuda()
+    with open_generator(reference_file("sg3t_64_cond.pkl"), backend="torch", device="cuda", cuda_graphs=True) as graphs:
+        first = graphs.synthesis(ws[:2])
+        second = graphs.synthesis(ws[1:3])  # same batch: a replay of the graph captured by the first call
+        assert list(graphs.graphs) == [("img", 2, True, "const")]
+        assert torch.equal(first, graphs.synthesis(ws[:2]))
+        assert float((second - eager.synthesis(ws[1:3])).abs().max()) <= PARITY_TOL
+        assert float((first[1] - second[0]).abs().max()) <= PARITY_TOL  # sample ws[1] in both batches
+        t = io["input_transform"].cuda().expand(2, 3, 3)
+        assert float((graphs.frames(ws[:2], t).int() - eager.frames(ws[:2], t).int()).abs().max()) <= 1
