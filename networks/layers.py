@@ -123,6 +123,16 @@ def modulated_conv2d(
 # FIR resampling as depthwise convolutions (the upfirdn2d of the StyleGAN papers without custom ops).
 
 
+def set_fir_impl(module: nn.Module, impl: str) -> nn.Module:
+    """Choose how every FirFilter in `module` filters: "auto", "conv" or "matmul" (see FirFilter)."""
+    if impl not in ("auto", "conv", "matmul"):
+        raise ValueError(f"unknown FIR implementation {impl!r}")
+    for m in module.modules():
+        if isinstance(m, FirFilter):
+            m.impl = impl
+    return module
+
+
 def pad_or_crop(x: torch.Tensor, dim: int, lo: int, hi: int) -> torch.Tensor:
     """Add zeros (positive) or remove samples (negative) at both ends of a spatial dim.
 
@@ -168,6 +178,8 @@ class FirFilter(nn.Module):
         self.taps, self.separable, self.channels = taps, separable, channels
         self.up, self.down, self.gain = up, down, gain
         self.padding = tuple(int(p) for p in padding)
+        self.impl = "auto"  # "conv" | "matmul" | "auto": matmul for upsampling on CUDA in eager mode, else conv
+        self._matrices: tuple[tuple, object] | None = None  # (key, FirMatrices) of the matmul form
 
     def kernels(self, f: torch.Tensor, dtype: torch.dtype) -> list[torch.Tensor]:
         """Depthwise conv weights: [C,1,1,K] and [C,1,K,1] (separable) or [C,1,K,K]."""
@@ -180,7 +192,30 @@ class FirFilter(nn.Module):
                     f.reshape(1, 1, -1, 1).expand(self.channels, 1, self.taps, 1)]
         return [f.reshape(1, 1, self.taps, self.taps).expand(self.channels, 1, self.taps, self.taps)]
 
+    def use_matmul(self, x: torch.Tensor) -> bool:
+        """auto: on an H100 (SG3-R 1024, fp16) the matmul form upsampled 10x faster than cuDNN's depthwise
+        transposed conv (3.6 vs 37.9 ms) but downsampled slower (29 vs 12 ms radial, 4.1 vs 3.3 separable)."""
+        if self.impl != "auto":
+            return self.impl == "matmul"
+        return self.up > 1 and x.is_cuda and not torch.jit.is_tracing() and not torch.onnx.is_in_onnx_export()
+
+    def matrices(self, f: torch.Tensor, x: torch.Tensor):
+        """The tile matrices of the matmul form, cached per (filter, dtype, device)."""
+        from .fir_matmul import fir_matrices
+
+        key = (f.data_ptr(), f._version, x.dtype, x.device)
+        if self._matrices is None or self._matrices[0] != key:
+            g = f.detach().to(torch.float64) * self.gain ** (f.ndim / 2)
+            g = g.flip(list(range(g.ndim)))  # a true convolution as a correlation
+            with torch.inference_mode(False), torch.no_grad():
+                self._matrices = key, fir_matrices(g, self.taps, self.up, self.down, self.padding, x.dtype, x.device)
+        return self._matrices[1]
+
     def forward(self, x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:  # [B, C, H, W] -> [B, C, H', W']
+        if self.use_matmul(x):
+            from .fir_matmul import fir_matmul
+
+            return fir_matmul(x, self.matrices(f, x), self.taps, self.up, self.down, self.padding)
         px0, px1, py0, py1 = self.padding
         k, u, s, c = self.taps, self.up, self.down, self.channels
         ks = self.kernels(f, x.dtype)
