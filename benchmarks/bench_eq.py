@@ -74,9 +74,7 @@ def main() -> None:
                 continue
             base = (row.backend, row.precision) == ("torch", "fp32")
             cells = " | ".join(f"{row.db[m]:.2f}" + ("" if base else f" ({row.delta[m]:+.2f})") for m in METRICS)
-            verdict = "baseline" if base else ("**FLAGGED**" if row.flagged else "ok")
-            if verdict == "ok" and any(-d > 0.5 for d in row.delta.values()):
-                verdict = f"ok ({row.precision} rounding adds error at {min(row.added_db.values()):.0f} dB)"
+            verdict = row.verdict().replace("FLAGGED", "**FLAGGED**")
             parity = "-" if base else f"{row.parity_db:.1f}"
             md.append(f"| {name} | {row.backend} | {row.precision} | {cells} | {parity} | {verdict} |")
             print(f"{name:<13} {row.backend:<12} {row.precision:<5} "

@@ -20,7 +20,7 @@ from refdata import reference_file
 from typer.testing import CliRunner
 
 from sg3rt import InputError, input_transform
-from sg3rt.analysis.backends import (MAX_LOSS_DB, added_error_db, equivariance_by_backend, is_flagged,
+from sg3rt.analysis.backends import (MAX_LOSS_DB, equivariance_by_backend, is_flagged, with_references,
                                     parse_backends)
 from sg3rt.analysis.equivariance import measure_equivariance, psnr
 from sg3rt.analysis.resample import affine_transform, fractional_translate, image_transform, integer_translate
@@ -202,16 +202,18 @@ def test_parse_backends_and_flag_rule():
     assert parse_backends("torch,onnxruntime,tensorrt") == [("torch", "fp32"), ("onnxruntime", "fp32"),
                                                             ("onnxruntime", "fp16"), ("tensorrt", "fp16")]
     assert parse_backends("onnxruntime:fp16") == [("torch", "fp32"), ("onnxruntime", "fp16")]
+    assert with_references(parse_backends("onnxruntime:fp16,tensorrt:bf16")) == [
+        ("torch", "fp32"), ("torch", "fp16"), ("onnxruntime", "fp16"), ("tensorrt", "bf16")]
     base = {"eqt_int": 62.0, "eqr": 60.0}
-    assert not is_flagged(base, {"eqt_int": 61.7, "eqr": 60.1}, 80.0, "fp32")
-    assert is_flagged(base, {"eqt_int": 61.0, "eqr": 60.0}, 80.0, "fp32")  # 1 dB lost
-    assert is_flagged(base, {"eqt_int": 61.0, "eqr": 60.0}, 80.0, "fp16")  # adds error at 68 dB: too much
-    assert not is_flagged({"eqt_int": 85.0}, {"eqt_int": 82.0}, 64.0, "fp16")  # adds it at 85 dB: rounding
-    assert is_flagged({"eqt_int": 85.0}, {"eqt_int": 82.0}, 64.0, "fp32")  # fp32 has no allowance
-    assert added_error_db(85.0, 82.0) == pytest.approx(85.0, abs=0.1)  # 10^-8.2 - 10^-8.5 = 10^-8.5
-    assert added_error_db(60.0, 60.5) == math.inf
-    assert is_flagged(base, {"eqt_int": math.nan, "eqr": 60.0}, 80.0, "fp32")  # a broken engine
-    assert is_flagged(base, base, 30.0, "fp16")  # images unlike torch's
+    assert not is_flagged(base, {"eqt_int": 61.7, "eqr": 60.1}, 80.0)
+    assert is_flagged(base, {"eqt_int": 61.0, "eqr": 60.0}, 80.0)  # 1 dB lost against its reference
+    assert not is_flagged(None, {"eqt_int": 40.0, "eqr": 40.0}, 80.0)  # no reference: not judged on dB
+    assert is_flagged(None, {"eqt_int": 40.0, "eqr": 40.0}, 30.0)  # ... but images unlike torch's
+    assert is_flagged(base, {"eqt_int": math.nan, "eqr": 60.0}, 80.0)  # a broken engine
+    assert is_flagged(None, {"eqt_int": math.nan, "eqr": 60.0}, 80.0)
+    assert is_flagged(base, base, 30.0)  # images unlike torch's
+    with pytest.raises(InputError, match="bf16 is TensorRT's"):
+        parse_backends("onnxruntime:bf16")
     with pytest.raises(InputError, match="explicitly"):
         parse_backends("auto")
     with pytest.raises(InputError, match="unknown backend 'tensorflow'"):
@@ -225,13 +227,33 @@ def test_onnxruntime_keeps_equivariance(name, spec):
     rows = list(equivariance_by_backend(reference_file(f"{name}.pkl"), parse_backends(spec), device="cpu",
                                         samples=4, seed=0))
     assert rows[0].backend == "torch" and rows[0].status == "ok"
+    by = {(r.backend, r.precision): r for r in rows}
     for row in rows[1:]:
-        if row.status == "skipped":
-            pytest.skip(f"{row.backend} {row.precision}: {row.reason}")
         assert row.status == "ok", row.reason
-        assert not row.flagged, row
-        assert all(abs(d) <= MAX_LOSS_DB for d in row.delta.values()), row.delta
+        if row.backend == "torch":
+            assert row.verdict() == f"reference for {row.precision}"
+            continue
+        ref = by["torch", row.precision]
+        assert row.reference == f"torch {row.precision}" and not row.flagged, row
+        assert all(row.db[m] >= ref.db[m] - MAX_LOSS_DB for m in row.db), (row.db, ref.db)
+        if row.precision == "fp32":
+            assert all(abs(d) <= 0.01 for d in row.delta.values()), row.delta  # measured: 0.00 dB
+        assert row.verdict().startswith("ok (")
         assert row.parity_db > (100 if row.precision == "fp32" else 50), row.parity_db
+    if spec == "onnxruntime":
+        assert [(r.backend, r.precision) for r in rows] == [("torch", "fp32"), ("onnxruntime", "fp32"),
+                                                            ("torch", "fp16"), ("onnxruntime", "fp16")]
+
+
+def test_a_broken_export_is_flagged(monkeypatch):
+    """An export whose transform input is ignored loses its rotation equivariance: the rule catches it."""
+    from sg3rt.runtime.onnxruntime_backend import OnnxRuntimeRuntime
+
+    real = OnnxRuntimeRuntime._synthesis
+    monkeypatch.setattr(OnnxRuntimeRuntime, "_synthesis", lambda self, ws, t, noise: real(self, ws, None, noise))
+    rows = list(equivariance_by_backend(reference_file("sg3r_64.pkl"), parse_backends("onnxruntime:fp32"),
+                                        device="cpu", samples=4, seed=0, metrics=("eqr",)))
+    assert rows[1].flagged and rows[1].verdict().startswith("FLAGGED")
 
 
 # ------------------------------------------------------------------------------------------------
