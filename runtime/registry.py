@@ -22,6 +22,12 @@ BACKENDS = ("auto", "torch", "onnxruntime", "tensorrt")
 # ORT's CPU provider has no fast kernel for ConvTranspose with groups=C (the FIR upsampling).
 CPU_AUTO_BACKEND = "torch"
 
+# `auto` on a GPU without TensorRT: PyTorch CUDA or ONNX Runtime CUDA? Measured with benchmarks/bench_gpu.py
+# on an H100 (StyleGAN3-R 1024, random weights, frames() at batch 1, one run): PyTorch fp16 7.58 frames/s
+# and ONNX Runtime CUDA fp16 5.14 (fp32: 4.52); PyTorch has since gained the matmul upsampling (10.7).
+# ONNX Runtime runs the depthwise FIR convolutions of the export through cuDNN; PyTorch does not.
+GPU_AUTO_BACKEND = "torch"
+
 
 def resolve_device(device: str | torch.device) -> torch.device:
     """'auto' -> cuda when torch sees a GPU, else cpu."""
@@ -44,18 +50,20 @@ def tensorrt_importable() -> bool:
 
 
 def choose_backend(device: torch.device, is_export: bool) -> str:
-    """The `auto` rule: TensorRT > ONNX Runtime CUDA > PyTorch CUDA on a GPU; the measured winner on CPU."""
+    """The `auto` rule: TensorRT on a GPU when installed; else, for a network file, PyTorch CUDA (measured
+    faster than ONNX Runtime CUDA: GPU_AUTO_BACKEND), and for an export directory ONNX Runtime CUDA;
+    on a CPU the measured winner (CPU_AUTO_BACKEND) for files, ONNX Runtime for export directories."""
     from .onnxruntime_backend import ort_cuda_available
 
     if device.type == "cuda":
         if tensorrt_importable():
             return "tensorrt"
+        if not is_export:
+            return GPU_AUTO_BACKEND
         if ort_cuda_available():
             return "onnxruntime"
-        if is_export:
-            raise BackendUnavailableError("an export directory on CUDA needs TensorRT or ONNX Runtime CUDA: "
-                                          "pip install 'sg3rt[gpu]'")
-        return "torch"
+        raise BackendUnavailableError("an export directory on CUDA needs TensorRT or ONNX Runtime CUDA: "
+                                      "pip install 'sg3rt[gpu]'")
     return "onnxruntime" if is_export else CPU_AUTO_BACKEND
 
 
@@ -97,7 +105,8 @@ def open_generator(path: str | os.PathLike[str] | Generator | None = None, backe
     precision: torch/onnxruntime "fp32" | "fp16", tensorrt also "bf16"; None = fp32 for network files,
     the exported precision for export directories (fp16 for TensorRT). A network file opened with
     onnxruntime or tensorrt is exported once into the cache ($SG3RT_CACHE_DIR, default ~/.cache/sg3rt).
-    options: TensorRT `profile` (BatchProfile), `cache_dir`, `cuda_graph_batch`; ONNX Runtime `threads`.
+    options: TensorRT `profile` (BatchProfile), `cache_dir`, `cuda_graph_batch`; ONNX Runtime `threads`;
+    PyTorch `cuda_graphs` (replay synthesis from CUDA graphs, one per batch size).
     """
     if backend not in BACKENDS:
         raise InputError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
@@ -106,6 +115,10 @@ def open_generator(path: str | os.PathLike[str] | Generator | None = None, backe
     is_export = _is_export_dir(path)
     dev = resolve_device(device)
     name = choose_backend(dev, is_export) if backend == "auto" else backend
+    if options.get("cuda_graphs") and name != "torch":
+        raise InputError(f"CUDA graphs (cuda_graphs) apply to the torch backend, not {name}")
+    if name != "torch":
+        options.pop("cuda_graphs", None)
 
     if name == "torch":
         if is_export:

@@ -175,3 +175,30 @@ def test_cuda_graph_replays_fresh_inputs(runtimes):
         assert float((first[1] - second[0]).abs().max()) <= PARITY_TOL  # sample ws[1] in both batches
         t = io["input_transform"].cuda().expand(2, 3, 3)
         assert float((graphs.frames(ws[:2], t).int() - eager.frames(ws[:2], t).int()).abs().max()) <= 1
+
+
+@pytest.mark.gpu
+def test_auto_on_a_gpu(runtimes):
+    """Network files: TensorRT when installed, else PyTorch CUDA (measured faster than ONNX Runtime CUDA)."""
+    from sg3rt.runtime.onnxruntime_backend import ort_cuda_available
+    from sg3rt.runtime.registry import GPU_AUTO_BACKEND
+
+    with open_generator(reference_file("sg2_64.pkl"), backend="auto") as rt:
+        assert rt.device.type == "cuda"
+        assert rt.backend == ("tensorrt" if tensorrt_importable() else GPU_AUTO_BACKEND)
+    export_dir = runtimes("sg2_64", "onnxruntime").export_dir
+    if tensorrt_importable() or ort_cuda_available():
+        with open_generator(export_dir, backend="auto") as rt:
+            assert rt.device.type == "cuda" and rt.backend != "torch"
+    else:
+        with pytest.raises(BackendUnavailableError, match="export directory on CUDA"):
+            open_generator(export_dir, backend="auto")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA GPU is present")
+def test_cli_cuda_graphs_need_cuda_and_torch(tmp_path):
+    out = tmp_path / "x.mp4"
+    result = CliRunner().invoke(app, ["render", "--seeds", "0-1", "--frames", "2", "--cuda-graphs", "-o", str(out)])
+    assert result.exit_code == 2 and "CUDA graphs need a CUDA device" in result.output and not out.exists()
+    with pytest.raises(InputError, match="apply to the torch backend"):
+        open_generator(reference_file("sg2_64.pkl"), backend="onnxruntime", device="cpu", cuda_graphs=True)
