@@ -224,8 +224,10 @@ def test_parse_backends_and_flag_rule():
 
 @pytest.mark.parametrize("name,spec", [("sg3t_64_cond", "onnxruntime"), ("sg3r_64", "onnxruntime:fp32")])
 def test_onnxruntime_keeps_equivariance(name, spec):
+    # fp16 on a CPU is emulated and slow: one metric for the spec that brings in torch fp16
+    metrics = ("eqt_int",) if spec == "onnxruntime" else ("eqt_int", "eqt_frac", "eqr")
     rows = list(equivariance_by_backend(reference_file(f"{name}.pkl"), parse_backends(spec), device="cpu",
-                                        samples=4, seed=0))
+                                        samples=4, seed=0, metrics=metrics))
     assert rows[0].backend == "torch" and rows[0].status == "ok"
     by = {(r.backend, r.precision): r for r in rows}
     for row in rows[1:]:
