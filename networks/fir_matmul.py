@@ -23,7 +23,6 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-
 TILE_UP = 32  # outputs per tile of an upsampling pass (a multiple of the factor: 2 or 4)
 TILE_DOWN = 16  # outputs per tile of a downsampling pass
 SVD_REL_TOL = 1e-8  # keep singular values of a 2-D filter above this fraction of the largest
@@ -42,6 +41,7 @@ class BandPlan:
 
 @lru_cache(maxsize=None)
 def band_plan(taps: int, up: int, down: int, p0: int) -> BandPlan:
+    """The tiling of a pass with K taps, a zero-insertion or decimation factor and leading padding p0."""
     tile = TILE_UP if up > 1 else TILE_DOWN
     step = tile // up if up > 1 else tile * down
     pairs = []  # (window input index, output index, tap)
@@ -124,6 +124,7 @@ def fir_matrices(g: torch.Tensor, taps: int, up: int, down: int, padding: tuple[
 def fir_matmul(x: torch.Tensor, m: FirMatrices, taps: int, up: int, down: int,
                padding: tuple[int, int, int, int]) -> torch.Tensor:
     """upfirdn2d by tiled matrix products: x [B, C, H, W] -> [B, C, H', W'] (see FirFilter)."""
+    assert x.ndim == 4 and m.rows.dtype == x.dtype, (x.shape, x.dtype, m.rows.dtype)
     px0, px1, py0, py1 = padding
     out_w = output_length(x.shape[3], taps, up, down, px0, px1)
     out_h = output_length(x.shape[2], taps, up, down, py0, py1)

@@ -123,6 +123,14 @@ def modulated_conv2d(
 # FIR resampling as depthwise convolutions (the upfirdn2d of the StyleGAN papers without custom ops).
 
 
+def _version(t: torch.Tensor) -> int:
+    """In-place modification counter (-1 for inference tensors, which cannot be modified outside inference)."""
+    try:
+        return t._version
+    except RuntimeError:
+        return -1
+
+
 def set_fir_impl(module: nn.Module, impl: str) -> nn.Module:
     """Choose how every FirFilter in `module` filters: "auto", "conv" or "matmul" (see FirFilter)."""
     if impl not in ("auto", "conv", "matmul"):
@@ -203,7 +211,7 @@ class FirFilter(nn.Module):
         """The tile matrices of the matmul form, cached per (filter, dtype, device)."""
         from .fir_matmul import fir_matrices
 
-        key = (f.data_ptr(), f._version, x.dtype, x.device)
+        key = (f.data_ptr(), _version(f), x.dtype, x.device)
         if self._matrices is None or self._matrices[0] != key:
             g = f.detach().to(torch.float64) * self.gain ** (f.ndim / 2)
             g = g.flip(list(range(g.ndim)))  # a true convolution as a correlation

@@ -163,6 +163,29 @@ def test_fp16_stays_close_to_fp32(load_reference):
     assert (img - io["img"]).abs().mean().item() < 2e-3
 
 
+@pytest.mark.parametrize("taps,separable,up,down,padding", [
+    (12, True, 2, 1, (11, 10, 11, 10)),  # StyleGAN3 up x2
+    (24, True, 4, 1, (-2, -5, -2, -5)),  # up x4 with crops
+    (12, False, 1, 2, (0, 0, 0, 0)),  # radial-like 2-D down: a random filter keeps every SVD term
+    (4, False, 2, 1, (2, 1, 2, 1)),  # StyleGAN2-like 2-D up
+    (12, True, 1, 2, (3, -1, 0, 2)),  # uneven pads and crops per axis
+])
+def test_fir_matmul_equals_conv(taps, separable, up, down, padding):
+    """Both FIR forms on a non-square input, so rows and columns cannot be confused."""
+    from sg3rt.networks.layers import FirFilter
+
+    gen = torch.Generator().manual_seed(taps + up)
+    f = torch.randn([taps] if separable else [taps, taps], generator=gen)
+    x = torch.randn(2, 3, 20, 23, generator=gen)
+    fir = FirFilter(taps, separable, 3, up=up, down=down, padding=padding, gain=up**2)
+    fir.impl = "conv"
+    conv = fir(x, f)
+    fir.impl = "matmul"
+    matmul = fir(x, f)
+    assert matmul.shape == conv.shape and conv.shape[2] != conv.shape[3]
+    assert max_err(matmul, conv) <= 1e-5 * conv.abs().max().item()
+
+
 @pytest.mark.parametrize("name", REFERENCES)
 def test_fir_matmul_matches_official(load_reference, name):
     """The GPU's FIR form (tiled matrix products, radial filters split by SVD), run here on the CPU."""
