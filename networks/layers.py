@@ -3,7 +3,8 @@
 Rules kept everywhere in this folder (see ARCHITECTURE.md):
 - no Python int is read from a tensor shape inside `forward` (that would freeze the batch in a graph);
 - no grouped convolution with per-sample weights: modulation scales activations instead;
-- FIR up/down-sampling is a depthwise (transposed) convolution with a fixed filter;
+- FIR up/down-sampling is a depthwise (transposed) convolution with a fixed filter in exports and on
+  CPUs; eager CUDA upsamples with the equivalent tiled matrix products of fir_matmul.py (faster there);
 - only ops that ONNX and TensorRT run: conv, conv-transpose, pad, slice, elementwise, matmul, sin, clip.
 """
 
