@@ -25,13 +25,22 @@ def ieee_fp32() -> Iterator[None]:
     PyTorch lets cuDNN convolutions use TF32 by default (10-bit mantissa): on an H100 that moved the
     references' images by up to 7e-3. An fp32 runtime promises float32, so it turns TF32 off.
     """
-    matmul, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
-    saved = matmul.allow_tf32, cudnn.allow_tf32
-    matmul.allow_tf32 = cudnn.allow_tf32 = False
+    # torch >= 2.9 has per-backend fp32_precision; reading the legacy allow_tf32 flags raises once a
+    # user has set the new ones, so the new API is used wherever it exists.
+    if hasattr(torch.backends.cuda.matmul, "fp32_precision") and hasattr(torch.backends.cudnn, "conv"):
+        flags, off = (torch.backends.cuda.matmul, torch.backends.cudnn.conv), "ieee"
+        name = "fp32_precision"
+    else:
+        flags, off = (torch.backends.cuda.matmul, torch.backends.cudnn), False
+        name = "allow_tf32"
+    saved = [getattr(f, name) for f in flags]
+    for f in flags:
+        setattr(f, name, off)
     try:
         yield
     finally:
-        matmul.allow_tf32, cudnn.allow_tf32 = saved
+        for f, value in zip(flags, saved):
+            setattr(f, name, value)
 
 
 class TorchRuntime(Runtime):

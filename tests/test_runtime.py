@@ -202,3 +202,19 @@ def test_cli_cuda_graphs_need_cuda_and_torch(tmp_path):
     assert result.exit_code == 2 and "CUDA graphs need a CUDA device" in result.output and not out.exists()
     with pytest.raises(InputError, match="apply to the torch backend"):
         open_generator(reference_file("sg2_64.pkl"), backend="onnxruntime", device="cpu", cuda_graphs=True)
+
+
+def test_ieee_fp32_turns_tf32_off_and_restores():
+    from sg3rt.runtime.torch_backend import ieee_fp32
+
+    matmul = torch.backends.cuda.matmul
+    if not hasattr(matmul, "fp32_precision"):
+        pytest.skip("torch < 2.9: legacy TF32 flags only")
+    before = matmul.fp32_precision, torch.backends.cudnn.conv.fp32_precision
+    try:
+        matmul.fp32_precision = "tf32"  # a user's setting through the new API
+        with ieee_fp32():
+            assert (matmul.fp32_precision, torch.backends.cudnn.conv.fp32_precision) == ("ieee", "ieee")
+        assert matmul.fp32_precision == "tf32"
+    finally:
+        matmul.fp32_precision, torch.backends.cudnn.conv.fp32_precision = before
