@@ -4,6 +4,7 @@ __version__ = "0.1.0"
 
 from .errors import (  # noqa: E402
     BackendUnavailableError,
+    DeviceMemoryError,
     InputError,
     NetworkFileError,
     Sg3rtError,
@@ -24,4 +25,5 @@ __all__ = [
     "UnsafePickleError",
     "InputError",
     "BackendUnavailableError",
+    "DeviceMemoryError",
 ]

@@ -231,8 +231,9 @@ def bench(
     options = {"cuda_graphs": True} if cuda_graphs else {}
     for r in bench_backends(target, backends, batches, device=device, precision=precision, iters=iters, **options):
         results.append(r.to_json())
+        split = f"  ({r.chunk} per call: out of memory at {r.batch})" if r.chunk < r.batch and r.device != "cpu" else ""
         typer.echo(f"{r.backend:<12} {r.device:<7} {r.precision:<5} {r.batch:>5} {r.frames_per_s:>9.2f} "
-                   f"{r.ms_per_frame:>9.2f} {r.peak_mem_mib:>9.0f}")
+                   f"{r.ms_per_frame:>9.2f} {r.peak_mem_mib:>9.0f}{split}")
     if json_path is not None:
         text = json.dumps({"network": str(network) if network else (f"{kind}-{res} random" if res else "default"),
                            "results": results}, indent=2)

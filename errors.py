@@ -26,3 +26,7 @@ class InputError(Sg3rtError):
 
 class BackendUnavailableError(Sg3rtError):
     """An optional backend (TensorRT, ONNX Runtime CUDA, CUDA itself) is not installed or usable."""
+
+
+class DeviceMemoryError(Sg3rtError):
+    """Not even one image fits in the device's memory at this resolution and precision."""

@@ -111,8 +111,9 @@ def main() -> None:
                 free, total = torch.cuda.mem_get_info()
                 used = (total - free) / 2**20  # the whole GPU: also ONNX Runtime's arena, which torch cannot see
                 rows.append({"variant": variant, **r.to_json(), "gpu_used_mib": used})
+                split = f"  ({r.chunk} per call)" if r.chunk < b else ""
                 print(f"{variant:<22} {b:>5} {r.frames_per_s:>9.2f} {r.ms_per_frame:>9.2f} {r.peak_mem_mib:>9.0f} "
-                      f"{used:>9.0f}", flush=True)
+                      f"{used:>9.0f}{split}", flush=True)
         torch.cuda.empty_cache()
     result = {"gpu": gpu, "config": f"{args.kind}-{args.res} random weights", "versions": versions(),
               "tf32_conv": torch.backends.cudnn.allow_tf32, "cudnn_benchmark": args.cudnn_benchmark,

@@ -38,6 +38,7 @@ class BenchResult:
     ms_per_frame: float
     peak_mem_mib: float  # CPU: peak RSS of the process; CUDA: max memory allocated by torch
     mem_kind: str  # "cpu_rss_peak" | "cuda_max_allocated"
+    chunk: int  # images per synthesis call actually run (< batch: the torch runtime split the batch to fit)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -94,7 +95,8 @@ def bench_runtime(rt: Runtime, batch: int, iters: int = TIMED_ITERS, warmup: int
     median = statistics.median(times)
     peak = torch.cuda.max_memory_allocated(rt.device) / 2**20 if cuda else _cpu_peak_mib()
     return BenchResult(rt.backend, str(rt.device), rt.precision, rt.kind, rt.img_resolution, batch, iters, median,
-                       batch / median, 1000 * median / batch, peak, "cuda_max_allocated" if cuda else "cpu_rss_peak")
+                       batch / median, 1000 * median / batch, peak, "cuda_max_allocated" if cuda else "cpu_rss_peak",
+                       min(batch, getattr(rt, "chunk", None) or batch))
 
 
 def bench_backends(network: Any, backends: Iterable[str], batches: Iterable[int], device: str = "auto",

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
 from contextlib import contextmanager, nullcontext
 from typing import Callable, ContextManager, Iterator
 
 import torch
 
-from ..errors import BackendUnavailableError, InputError
+from ..errors import BackendUnavailableError, DeviceMemoryError, InputError
 from ..networks import Generator
 from .base import Runtime, to_uint8_frames
 from .cuda_graph import CapturedCall
@@ -58,7 +59,9 @@ class TorchRuntime(Runtime):
         super().__init__(G.summary(), G.w_avg, device, precision)
         self.G = G
         self.cuda_graphs = cuda_graphs
-        self.graphs: dict[tuple, CapturedCall] = {}
+        self.graphs: dict[tuple, CapturedCall | None] = {}  # None: capture ran out of memory, run eagerly
+        # Largest batch per synthesis call; None = any. A GPU that runs out of memory halves it.
+        self.chunk: int | None = CPU_SYNTHESIS_CHUNK if device.type == "cpu" else None
 
     def _numerics(self) -> ContextManager[None]:
         return ieee_fp32() if self.device.type == "cuda" and self.precision == "fp32" else nullcontext()
@@ -76,13 +79,36 @@ class TorchRuntime(Runtime):
     def _synthesis_impl(self, ws: torch.Tensor, transforms: torch.Tensor | None, noise_mode: str) -> torch.Tensor:
         if self.cuda_graphs:
             return self._replay("img", self.G.synthesis, ws, transforms, noise_mode)
-        if self.device.type != "cpu" or ws.shape[0] <= CPU_SYNTHESIS_CHUNK:
-            return self.G.synthesis(ws, transforms=transforms, noise_mode=noise_mode)
+        return self._chunked(ws, transforms, noise_mode)
+
+    def _chunked(self, ws: torch.Tensor, transforms: torch.Tensor | None, noise_mode: str) -> torch.Tensor:
+        """Synthesis in calls of at most self.chunk images; out of memory, halve the chunk and retry.
+
+        At 1024 px a StyleGAN3-R image needs about 3.1 GiB in fp16 (H100, benchmarks/bench_gpu.py), so
+        the default render batch of 8 does not fit a 24 GiB card: it then runs 4 or 2 at a time.
+        """
+        size = min(ws.shape[0], self.chunk or ws.shape[0])
+        while True:
+            try:
+                return self._in_chunks(size, ws, transforms, noise_mode)
+            except torch.cuda.OutOfMemoryError:
+                pass  # leave the except block first: its traceback holds the failed call's tensors
+            torch.cuda.empty_cache()
+            if size == 1:
+                raise DeviceMemoryError(
+                    f"out of {self.device} memory for one {self.img_resolution} px image in {self.precision}: "
+                    "try --precision fp16, close other GPU programs, or use a larger GPU")
+            failed, size = size, size // 2
+            self.chunk = size
+            warnings.warn(f"out of {self.device} memory at batch {failed}: synthesising {size} images at a time",
+                          RuntimeWarning, stacklevel=2)
+
+    def _in_chunks(self, size: int, ws: torch.Tensor, transforms: torch.Tensor | None, noise_mode: str) -> torch.Tensor:
         chunks = []
-        for i in range(0, ws.shape[0], CPU_SYNTHESIS_CHUNK):
-            t = None if transforms is None else transforms[i : i + CPU_SYNTHESIS_CHUNK]
-            chunks.append(self.G.synthesis(ws[i : i + CPU_SYNTHESIS_CHUNK], transforms=t, noise_mode=noise_mode))
-        return torch.cat(chunks)
+        for i in range(0, ws.shape[0], size):
+            t = None if transforms is None else transforms[i : i + size]
+            chunks.append(self.G.synthesis(ws[i : i + size], transforms=t, noise_mode=noise_mode))
+        return chunks[0] if len(chunks) == 1 else torch.cat(chunks)
 
     @torch.inference_mode()
     def _frames(self, ws: torch.Tensor, transforms: torch.Tensor | None, noise_mode: str) -> torch.Tensor:
@@ -100,11 +126,18 @@ class TorchRuntime(Runtime):
         """fn(ws, transforms) from a graph captured at this batch (captured on first use), copied out."""
         inputs = [ws] if transforms is None else [ws, transforms.contiguous()]
         key = (op, ws.shape[0], transforms is None, noise_mode)
+        if key not in self.graphs and len(self.graphs) < MAX_CUDA_GRAPHS:
+            self.graphs[key] = None  # stays None if the capture runs out of memory
+            try:
+                self.graphs[key] = CapturedCall(lambda *xs: fn(*xs, noise_mode=noise_mode), inputs)
+            except torch.cuda.OutOfMemoryError:
+                pass
+            if self.graphs[key] is None:
+                torch.cuda.empty_cache()
         call = self.graphs.get(key)
-        if call is None:
-            if len(self.graphs) >= MAX_CUDA_GRAPHS:
-                return fn(ws, transforms, noise_mode=noise_mode)
-            call = self.graphs[key] = CapturedCall(lambda *xs: fn(*xs, noise_mode=noise_mode), inputs)
+        if call is None:  # not captured: eager, in chunks that fit
+            img = self._chunked(ws, transforms, noise_mode)
+            return to_uint8_frames(img) if op == "frames" else img
         return call(*inputs).clone()
 
     def close(self) -> None:

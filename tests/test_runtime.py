@@ -138,7 +138,7 @@ def test_ort_cuda_without_gpu(runtimes):
 
 def test_bench_runtime(runtimes):
     r = bench_runtime(runtimes("sg2_64", "torch"), batch=2, iters=2, warmup=1)
-    assert (r.backend, r.batch, r.iters, r.mem_kind) == ("torch", 2, 2, "cpu_rss_peak")
+    assert (r.backend, r.batch, r.iters, r.mem_kind, r.chunk) == ("torch", 2, 2, "cpu_rss_peak", 1)
     assert r.frames_per_s == pytest.approx(2 / r.median_s) and r.ms_per_frame == pytest.approx(500 * r.median_s)
     assert r.peak_mem_mib > 10
 
@@ -218,3 +218,31 @@ def test_ieee_fp32_turns_tf32_off_and_restores():
         assert matmul.fp32_precision == "tf32"
     finally:
         matmul.fp32_precision, torch.backends.cudnn.conv.fp32_precision = before
+
+
+def test_out_of_memory_halves_the_batch(monkeypatch):
+    """A GPU out of memory: the batch is split until it fits, remembered, and one image too many is a one-liner."""
+    from sg3rt import DeviceMemoryError
+
+    rt = open_generator(reference_file("sg2_64.pkl"), backend="torch", device="cpu")
+    ws = reference_io("sg2_64")["ws_psi0.7"].repeat(2, 1, 1)[:5]
+    expected = rt.synthesis(ws)
+    real, limit, calls = rt.G.synthesis.forward, [2], []
+
+    def synthesis(ws, **kwargs):  # a device that holds `limit` images
+        calls.append(ws.shape[0])
+        if ws.shape[0] > limit[0]:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real(ws, **kwargs)
+
+    monkeypatch.setattr(rt.G.synthesis, "forward", synthesis)
+    rt.chunk = None  # as on a GPU: no limit known yet
+    with pytest.warns(RuntimeWarning, match="at batch 5: synthesising 2 images at a time"):
+        img = rt.synthesis(ws)
+    assert rt.chunk == 2 and calls == [5, 2, 2, 1] and float((img - expected).abs().max()) <= 1e-5
+    calls.clear()
+    rt.frames(ws)
+    assert calls == [2, 2, 1]  # remembered
+    limit[0] = 0
+    with pytest.raises(DeviceMemoryError, match="out of cpu memory for one 64 px image in fp32"):
+        rt.synthesis(ws[:1])
