@@ -83,12 +83,10 @@ def _rows_times(windows: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
     return (windows.reshape(-1, windows.shape[-1]) @ matrix).reshape(*windows.shape[:-1], matrix.shape[1])
 
 
-def band_pass(x: torch.Tensor, matrix: torch.Tensor, plan: BandPlan, dim: int, out_len: int) -> torch.Tensor:
-    """Filter x [B, C, H, W] along dim 2 or 3 with a tile matrix [window, tile] -> out_len samples."""
-    assert dim in (2, 3) and matrix.shape == (plan.window, plan.tile)
-    windows = _windows(x, plan, dim, out_len)
-    if dim == 3:
-        return _rows_times(windows, matrix).flatten(3)[..., :out_len]  # [B, C, H, tiles * tile] cropped
+def vertical_pass(x: torch.Tensor, matrix: torch.Tensor, plan: BandPlan, out_len: int) -> torch.Tensor:
+    """Filter x [B, C, H, W] along H with a tile matrix [window, tile] -> [B, C, out_len, W]."""
+    assert matrix.shape == (plan.window, plan.tile)
+    windows = _windows(x, plan, 2, out_len)  # [B, C, tiles, W, window]
     y = matrix.t() @ windows.transpose(-1, -2)  # [B, C, tiles, tile, W]
     return y.flatten(2, 3)[:, :, :out_len]
 
@@ -132,6 +130,6 @@ def fir_matmul(x: torch.Tensor, m: FirMatrices, taps: int, up: int, down: int,
     h = _rows_times(_windows(x, m.plan_x, 3, out_w), m.rows).unflatten(-1, (len(m.cols), m.plan_x.tile))
     y = None
     for r, col in enumerate(m.cols):
-        term = band_pass(h[..., r, :].flatten(3)[..., :out_w], col, m.plan_y, 2, out_h)
+        term = vertical_pass(h[..., r, :].flatten(3)[..., :out_w], col, m.plan_y, out_h)
         y = term if y is None else y + term
     return y

@@ -20,8 +20,7 @@ class CapturedCall:
     into static buffers and replays. The result is the graph's static output: copy it before the next
     call if it must outlive that call."""
 
-    def __init__(self, fn: Callable[..., torch.Tensor], example: list[torch.Tensor],
-                 pool: tuple[int, int] | None = None):
+    def __init__(self, fn: Callable[..., torch.Tensor], example: list[torch.Tensor]):
         device = example[0].device
         assert device.type == "cuda", "CUDA graphs need CUDA tensors"
         self.static_inputs = [t.detach().clone() for t in example]
@@ -32,12 +31,8 @@ class CapturedCall:
                 fn(*self.static_inputs)
         torch.cuda.current_stream(device).wait_stream(side)
         self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph, pool=pool):
+        with torch.cuda.graph(self.graph):
             self.static_output = fn(*self.static_inputs)
-
-    def matches(self, inputs: list[torch.Tensor]) -> bool:
-        return all(s.shape == t.shape and s.dtype == t.dtype and s.device == t.device
-                   for s, t in zip(self.static_inputs, inputs, strict=True))
 
     def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
         for static, t in zip(self.static_inputs, inputs, strict=True):

@@ -23,8 +23,8 @@ BACKENDS = ("auto", "torch", "onnxruntime", "tensorrt")
 CPU_AUTO_BACKEND = "torch"
 
 # `auto` on a GPU without TensorRT: PyTorch CUDA or ONNX Runtime CUDA? Measured with benchmarks/bench_gpu.py
-# on an H100 (StyleGAN3-R 1024, random weights, frames() at batch 1, one run): PyTorch fp16 7.58 frames/s
-# and ONNX Runtime CUDA fp16 5.14 (fp32: 4.52); PyTorch has since gained the matmul upsampling (10.7).
+# on an H100 (StyleGAN3-R 1024, random weights, frames() at batch 1, one run): PyTorch fp16 10.40 frames/s
+# and ONNX Runtime CUDA fp16 5.12 (fp32: 8.62 vs 4.51).
 # ONNX Runtime runs the depthwise FIR convolutions of the export through cuDNN; PyTorch does not.
 GPU_AUTO_BACKEND = "torch"
 

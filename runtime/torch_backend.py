@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from contextlib import contextmanager, nullcontext
-from typing import Callable, ContextManager, Iterator
+from typing import ContextManager, Iterator
 
 import torch
 
@@ -16,7 +16,7 @@ from .cuda_graph import CapturedCall
 # On a CPU the synthesis layers are memory-bound: a batch of 8 at 256 px costs 1092 ms against 8 x 49 ms
 # one image at a time (sg3r_256, 2 cores, benchmarks/bench_networks.py), so CPU batches run in chunks.
 CPU_SYNTHESIS_CHUNK = 1  # images per synthesis call on a CPU
-MAX_CUDA_GRAPHS = 4  # captured (operation, batch, noise) variants kept; others run eagerly
+MAX_CUDA_GRAPHS = 4  # captured (images or frames, batch, transform or not, noise) variants kept; others run eagerly
 
 
 @contextmanager
@@ -74,12 +74,9 @@ class TorchRuntime(Runtime):
     @torch.inference_mode()
     def _synthesis(self, ws: torch.Tensor, transforms: torch.Tensor | None, noise_mode: str) -> torch.Tensor:
         with self._numerics():
-            return self._synthesis_impl(ws, transforms, noise_mode)
-
-    def _synthesis_impl(self, ws: torch.Tensor, transforms: torch.Tensor | None, noise_mode: str) -> torch.Tensor:
-        if self.cuda_graphs:
-            return self._replay("img", self.G.synthesis, ws, transforms, noise_mode)
-        return self._chunked(ws, transforms, noise_mode)
+            if self.cuda_graphs:
+                return self._replay(False, ws, transforms, noise_mode)
+            return self._chunked(ws, transforms, noise_mode)
 
     def _chunked(self, ws: torch.Tensor, transforms: torch.Tensor | None, noise_mode: str) -> torch.Tensor:
         """Synthesis in calls of at most self.chunk images; out of memory, halve the chunk and retry.
@@ -114,22 +111,22 @@ class TorchRuntime(Runtime):
     def _frames(self, ws: torch.Tensor, transforms: torch.Tensor | None, noise_mode: str) -> torch.Tensor:
         if not self.cuda_graphs:
             return super()._frames(ws, transforms, noise_mode)
-
-        def frames(ws: torch.Tensor, transforms: torch.Tensor | None = None, noise_mode: str = "const") -> torch.Tensor:
-            return to_uint8_frames(self.G.synthesis(ws, transforms=transforms, noise_mode=noise_mode))
-
         with self._numerics():
-            return self._replay("frames", frames, ws, transforms, noise_mode)
+            return self._replay(True, ws, transforms, noise_mode)
 
-    def _replay(self, op: str, fn: Callable[..., torch.Tensor], ws: torch.Tensor, transforms: torch.Tensor | None,
-                noise_mode: str) -> torch.Tensor:
-        """fn(ws, transforms) from a graph captured at this batch (captured on first use), copied out."""
+    def _replay(self, frames: bool, ws: torch.Tensor, transforms: torch.Tensor | None, noise_mode: str) -> torch.Tensor:
+        """Images (or uint8 frames) from a graph captured at this batch on first use, copied out."""
+
+        def run(*inputs: torch.Tensor) -> torch.Tensor:
+            img = self.G.synthesis(*inputs, noise_mode=noise_mode)
+            return to_uint8_frames(img) if frames else img
+
         inputs = [ws] if transforms is None else [ws, transforms.contiguous()]
-        key = (op, ws.shape[0], transforms is None, noise_mode)
+        key = (frames, ws.shape[0], transforms is None, noise_mode)
         if key not in self.graphs and len(self.graphs) < MAX_CUDA_GRAPHS:
             self.graphs[key] = None  # stays None if the capture runs out of memory
             try:
-                self.graphs[key] = CapturedCall(lambda *xs: fn(*xs, noise_mode=noise_mode), inputs)
+                self.graphs[key] = CapturedCall(run, inputs)
             except torch.cuda.OutOfMemoryError:
                 pass
             if self.graphs[key] is None:
@@ -137,7 +134,7 @@ class TorchRuntime(Runtime):
         call = self.graphs.get(key)
         if call is None:  # not captured: eager, in chunks that fit
             img = self._chunked(ws, transforms, noise_mode)
-            return to_uint8_frames(img) if op == "frames" else img
+            return to_uint8_frames(img) if frames else img
         return call(*inputs).clone()
 
     def close(self) -> None:

@@ -169,7 +169,7 @@ def test_cuda_graph_replays_fresh_inputs(runtimes):
     with open_generator(reference_file("sg3t_64_cond.pkl"), backend="torch", device="cuda", cuda_graphs=True) as graphs:
         first = graphs.synthesis(ws[:2])
         second = graphs.synthesis(ws[1:3])  # same batch: a replay of the graph captured by the first call
-        assert list(graphs.graphs) == [("img", 2, True, "const")]
+        assert list(graphs.graphs) == [(False, 2, True, "const")]  # images (not frames), batch 2, no transform
         assert torch.equal(first, graphs.synthesis(ws[:2]))
         assert float((second - eager.synthesis(ws[1:3])).abs().max()) <= PARITY_TOL
         assert float((first[1] - second[0]).abs().max()) <= PARITY_TOL  # sample ws[1] in both batches
@@ -246,3 +246,30 @@ def test_out_of_memory_halves_the_batch(monkeypatch):
     limit[0] = 0
     with pytest.raises(DeviceMemoryError, match="out of cpu memory for one 64 px image in fp32"):
         rt.synthesis(ws[:1])
+
+
+def test_cuda_graph_bookkeeping_without_a_gpu(monkeypatch):
+    """_replay's keys, frame conversion and out-of-memory fallback, with the capture replaced by a plain call."""
+    import sg3rt.runtime.torch_backend as tb
+
+    class Replay:  # stands in for CapturedCall: same calling convention, no CUDA
+        def __init__(self, fn, example):
+            if example[0].shape[0] > 2:
+                raise torch.cuda.OutOfMemoryError("simulated")
+            self.fn = fn
+
+        def __call__(self, *inputs):
+            return self.fn(*inputs)
+
+    monkeypatch.setattr(tb, "CapturedCall", Replay)
+    rt = open_generator(reference_file("sg3t_64_cond.pkl"), backend="torch", device="cpu")
+    io = reference_io("sg3t_64_cond")
+    ws, t = io["ws_psi0.7"], io["input_transform"].expand(3, 3, 3)
+    eager_img, eager_frames = rt.synthesis(ws[:2]), rt.frames(ws[:2], t[:2])
+    rt.cuda_graphs = True
+    assert float((rt.synthesis(ws[:2]) - eager_img).abs().max()) <= 1e-5
+    assert int((rt.frames(ws[:2], t[:2]).int() - eager_frames.int()).abs().max()) <= 1
+    frames3 = rt.frames(ws, t)  # capture "runs out of memory": eager frames
+    assert frames3.dtype == torch.uint8 and frames3.shape == (3, 64, 64, 3)
+    assert {k: v is not None for k, v in rt.graphs.items()} == {
+        (False, 2, True, "const"): True, (True, 2, False, "const"): True, (True, 3, False, "const"): False}
