@@ -30,3 +30,7 @@ class BackendUnavailableError(Sg3rtError):
 
 class DeviceMemoryError(Sg3rtError):
     """Not even one image fits in the device's memory at this resolution and precision."""
+
+
+class RuntimeClosedError(Sg3rtError):
+    """A runtime was called after close(): its sessions, engines and buffers are gone."""

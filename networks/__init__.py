@@ -1,7 +1,8 @@
 """Generator architectures (StyleGAN3 R/T, StyleGAN2) and network files."""
 
-from .files import load_generator, save_generator
-from .generator import KINDS, Generator
+from .files import load_generator, network_format, save_generator
+from .frames import to_uint8_frames
+from .generator import Generator
 from .stylegan3 import input_transform
 
-__all__ = ["Generator", "KINDS", "load_generator", "save_generator", "input_transform"]
+__all__ = ["Generator", "load_generator", "network_format", "save_generator", "input_transform", "to_uint8_frames"]

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..errors import NetworkFileError, UnsupportedNetworkError
-from .generator import KINDS, Generator, kind_of
+from ..fileio import atomic_write
+from ..vocab import KINDS
+from .generator import Generator, kind_of
 from .pickle_reader import NetworkRecord, read_network_pickle
 
 FORMAT_NAME = "sg3rt"  # metadata["format"] of native files
@@ -118,22 +119,6 @@ def load_generator(path: str | os.PathLike[str], device: str | torch.device = "c
         kind, init_kwargs, tensors = _read_safetensors(path)
         G = build_generator(kind, init_kwargs, tensors, str(path))
     return G.to(device)
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call write(tmp_path) on a temp file beside `path`, then rename: never a half-written output."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the mode a plain open() would
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_generator(G: Generator, path: str | os.PathLike[str]) -> Path:

@@ -12,12 +12,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import InputError, UnsupportedNetworkError
+from ..errors import UnsupportedNetworkError
+from ..vocab import KINDS, STYLEGAN2, is_stylegan3
 from . import stylegan2, stylegan3
 from .mapping import MappingNetwork
-
-KINDS = ("stylegan3-r", "stylegan3-t", "stylegan2")  # architectures sg3rt implements
-PRECISIONS = ("fp32", "fp16")  # synthesis compute precisions
 
 # Official init kwargs that change nothing at inference; accepted and ignored.
 _TRAINING_ONLY_KWARGS = {"fused_modconv_default", "magnitude_ema_beta", "channels_last", "fp16_channels_last"}
@@ -27,7 +25,7 @@ _MAPPING_KWARGS = {"num_layers", "embed_features", "layer_features", "lr_multipl
 def kind_of(init_kwargs: dict[str, Any], is_stylegan3: bool) -> str:
     """The `kind` name: StyleGAN3 is R when its down-filters are radial, T otherwise."""
     if not is_stylegan3:
-        return "stylegan2"
+        return STYLEGAN2
     return "stylegan3-r" if init_kwargs.get("use_radial_filters", False) else "stylegan3-t"
 
 
@@ -51,11 +49,11 @@ class Generator(nn.Module):
         if unknown or mapping_kwargs.pop("activation", "lrelu") != "lrelu":
             raise UnsupportedNetworkError(f"unsupported mapping options: {sorted(unknown) or 'activation'}")
         synthesis_kwargs = {k: v for k, v in kw.items() if k not in _TRAINING_ONLY_KWARGS}
-        if kind == "stylegan2":
+        if kind == STYLEGAN2:
             self.synthesis = stylegan2.SynthesisNetwork(self.w_dim, self.img_resolution, self.img_channels, **synthesis_kwargs)
         else:
             self.synthesis = stylegan3.SynthesisNetwork(self.w_dim, self.img_resolution, self.img_channels, **synthesis_kwargs)
-        mapping_kwargs.setdefault("num_layers", 8 if kind == "stylegan2" else 2)
+        mapping_kwargs.setdefault("num_layers", 8 if kind == STYLEGAN2 else 2)
         self.num_ws = self.synthesis.num_ws
         self.mapping = MappingNetwork(self.z_dim, self.c_dim, self.w_dim, self.num_ws, **mapping_kwargs)
 
@@ -65,18 +63,7 @@ class Generator(nn.Module):
 
     @property
     def is_stylegan3(self) -> bool:
-        return self.kind != "stylegan2"
-
-    @property
-    def precision(self) -> str:
-        return "fp16" if self.synthesis.fp16 else "fp32"
-
-    def set_precision(self, precision: str) -> "Generator":
-        """fp16 runs the high-resolution layers in float16 (as the official networks do on GPU)."""
-        if precision not in PRECISIONS:
-            raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-        self.synthesis.fp16 = precision == "fp16"
-        return self
+        return is_stylegan3(self.kind)
 
     def forward(
         self,
@@ -86,9 +73,10 @@ class Generator(nn.Module):
         truncation_cutoff: int | None = None,  # number of truncated layers (None = all)
         transforms: torch.Tensor | None = None,  # StyleGAN3 input transform [3, 3] or [B, 3, 3]
         noise_mode: str = "const",  # StyleGAN2 noise: const | random | none
+        precision: str = "fp32",  # fp16 runs the high-resolution layers in float16, as the official networks
     ) -> torch.Tensor:  # [B, C, R, R]
         ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
-        return self.synthesis(ws, transforms=transforms, noise_mode=noise_mode)
+        return self.synthesis(ws, transforms=transforms, noise_mode=noise_mode, precision=precision)
 
     def summary(self) -> dict[str, Any]:
         """What `sg3rt info` shows: the architecture in numbers."""

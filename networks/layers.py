@@ -4,7 +4,7 @@ Rules kept everywhere in this folder (see ARCHITECTURE.md):
 - no Python int is read from a tensor shape inside `forward` (that would freeze the batch in a graph);
 - no grouped convolution with per-sample weights: modulation scales activations instead;
 - FIR up/down-sampling is a depthwise (transposed) convolution with a fixed filter in exports and on
-  CPUs; eager CUDA upsamples with the equivalent tiled matrix products of fir_matmul.py (faster there);
+  CPUs; eager CUDA upsamples with the equivalent tiled matrix products of fir.py (faster there);
 - only ops that ONNX and TensorRT run: conv, conv-transpose, pad, slice, elementwise, matmul, sin, clip.
 """
 
@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InputError
+from .fir import fir_matmul, fir_matrices, pad_or_crop
 
 LRELU_SLOPE = 0.2  # leaky ReLU negative slope used by every StyleGAN layer
 LRELU_GAIN = math.sqrt(2.0)  # keeps the activation variance of lrelu layers at one
@@ -142,24 +143,6 @@ def set_fir_impl(module: nn.Module, impl: str) -> nn.Module:
     return module
 
 
-def pad_or_crop(x: torch.Tensor, dim: int, lo: int, hi: int) -> torch.Tensor:
-    """Add zeros (positive) or remove samples (negative) at both ends of a spatial dim.
-
-    Crops are slices and pads are constant pads, so the ONNX graph never needs negative Pad values.
-    """
-    if lo < 0 or hi < 0:
-        index = [slice(None)] * 4
-        index[dim] = slice(max(-lo, 0), hi if hi < 0 else None)
-        x = x[tuple(index)]
-        lo, hi = max(lo, 0), max(hi, 0)
-    if lo > 0 or hi > 0:
-        pads = [0, 0, 0, 0]
-        k = 0 if dim == 3 else 2  # F.pad lists the last dim first
-        pads[k], pads[k + 1] = lo, hi
-        x = F.pad(x, pads)
-    return x
-
-
 class FirFilter(nn.Module):
     """Depthwise FIR filter on [B, C, H, W] with optional zero-insertion upsampling and decimation.
 
@@ -210,8 +193,6 @@ class FirFilter(nn.Module):
 
     def matrices(self, f: torch.Tensor, x: torch.Tensor):
         """The tile matrices of the matmul form, cached per (filter, dtype, device)."""
-        from .fir_matmul import fir_matrices
-
         key = (f.data_ptr(), _version(f), x.dtype, x.device)
         if self._matrices is None or self._matrices[0] != key:
             g = f.detach().to(torch.float64) * self.gain ** (f.ndim / 2)
@@ -222,8 +203,6 @@ class FirFilter(nn.Module):
 
     def forward(self, x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:  # [B, C, H, W] -> [B, C, H', W']
         if self.use_matmul(x):
-            from .fir_matmul import fir_matmul
-
             return fir_matmul(x, self.matrices(f, x), self.taps, self.up, self.down, self.padding)
         px0, px1, py0, py1 = self.padding
         k, u, s, c = self.taps, self.up, self.down, self.channels

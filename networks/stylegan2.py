@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InputError, UnsupportedNetworkError
+from ..vocab import NO_TRANSFORM, check_precision
 from .layers import (
     LRELU_GAIN,
     LRELU_SLOPE,
@@ -213,7 +214,6 @@ class SynthesisNetwork(nn.Module):
         self.block_resolutions = [2**i for i in range(2, log2 + 1)]
         channels = {res: min(channel_base // res, channel_max) for res in self.block_resolutions}
         fp16_resolution = max(2 ** (log2 + 1 - num_fp16_res), 8)
-        self.fp16 = False  # set by Generator.set_precision; fp32 by default
         self.num_ws = 0
         for res in self.block_resolutions:
             block = SynthesisBlock(
@@ -236,9 +236,11 @@ class SynthesisNetwork(nn.Module):
         ws: torch.Tensor,  # [B, num_ws, w_dim]
         transforms: torch.Tensor | None = None,  # must be None: StyleGAN2 has no input transform
         noise_mode: str = "const",  # see NOISE_MODES
+        precision: str = "fp32",  # fp16: the blocks marked use_fp16 compute in float16 (official policy)
     ) -> torch.Tensor:  # [B, img_channels, R, R] float32
         if transforms is not None:
-            raise InputError("StyleGAN2 networks have no input transform: rotation/translation need StyleGAN3")
+            raise InputError(NO_TRANSFORM)
+        half = check_precision(precision) == "fp16"
         if noise_mode not in NOISE_MODES:
             raise InputError(f"noise_mode must be one of {', '.join(NOISE_MODES)}, got {noise_mode!r}")
         assert_shape(ws, [None, self.num_ws, self.w_dim], "ws")
@@ -249,6 +251,6 @@ class SynthesisNetwork(nn.Module):
             block = getattr(self, f"b{res}")
             block_ws = ws.narrow(1, w_idx, block.num_conv + block.num_torgb)
             w_idx += block.num_conv
-            dtype = torch.float16 if (self.fp16 and block.use_fp16) else torch.float32
+            dtype = torch.float16 if (half and block.use_fp16) else torch.float32
             x, img = block(x, img, block_ws, dtype, noise_mode)
         return img

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..vocab import batch_transforms, check_precision
 from .layers import (
     LRELU_GAIN,
     LRELU_SLOPE,
@@ -81,18 +82,6 @@ def input_transform(
         dim=1,
     ).to(torch.float32)
     return m if batched else m[0]
-
-
-def expand_transforms(transforms: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
-    """Identity, a shared [3, 3] or per-sample [B, 3, 3] transform -> [B, 3, 3] matching `like` [B, ...]."""
-    if transforms is None:
-        return torch.eye(3, dtype=torch.float32, device=like.device).unsqueeze(0).expand(like.shape[0], 3, 3)
-    transforms = transforms.to(device=like.device, dtype=torch.float32)
-    if transforms.ndim == 2:
-        assert_shape(transforms, [3, 3], "transforms")
-        return transforms.unsqueeze(0).expand(like.shape[0], 3, 3)
-    assert_shape(transforms, [None, 3, 3], "transforms")
-    return transforms
 
 
 # ------------------------------------------------------------------------------------------------
@@ -281,7 +270,6 @@ class SynthesisNetwork(nn.Module):
         self.w_dim, self.img_resolution, self.img_channels = w_dim, img_resolution, img_channels
         self.num_ws = num_layers + 2
         self.num_layers, self.output_scale = num_layers, output_scale
-        self.fp16 = False  # set by Generator.set_precision; fp32 by default
 
         last_cutoff = img_resolution / 2
         last_stopband = last_cutoff * last_stopband_rel
@@ -325,14 +313,16 @@ class SynthesisNetwork(nn.Module):
         ws: torch.Tensor,  # [B, num_ws, w_dim]
         transforms: torch.Tensor | None = None,  # None, [3, 3] or [B, 3, 3]
         noise_mode: str = "const",  # accepted for a uniform interface; StyleGAN3 has no noise inputs
+        precision: str = "fp32",  # fp16: the layers marked use_fp16 compute in float16 (official policy)
     ) -> torch.Tensor:  # [B, img_channels, R, R] float32
         assert_shape(ws, [None, self.num_ws, self.w_dim], "ws")
+        half = check_precision(precision) == "fp16"
         ws = ws.to(torch.float32)
         w_list = ws.unbind(dim=1)
-        x = self.input(w_list[0], expand_transforms(transforms, ws))
+        x = self.input(w_list[0], batch_transforms(transforms, ws.shape[0], device=ws.device))
         for name, w in zip(self.layer_names, w_list[1:]):
             layer = getattr(self, name)
-            dtype = torch.float16 if (self.fp16 and layer.use_fp16) else torch.float32
+            dtype = torch.float16 if (half and layer.use_fp16) else torch.float32
             x = layer(x, w, dtype)
         x = x.to(torch.float32)
         if self.output_scale != 1:

@@ -1,0 +1,103 @@
+"""The vocabulary every part of sg3rt shares: network kinds, precisions, backends, class labels and the
+input-transform shape rule, each defined once.
+
+Plain Python at import time (torch is imported inside the functions that need it), so the CLI can
+take its choices from here and answer `--help` without loading torch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import InputError
+
+KINDS = ("stylegan3-r", "stylegan3-t", "stylegan2")  # architectures sg3rt implements
+STYLEGAN2 = "stylegan2"  # the one kind without an input transform (no rotation or translation)
+PRECISIONS = ("fp32", "fp16")  # compute precisions of PyTorch, ONNX exports and ONNX Runtime
+ENGINE_PRECISIONS = ("fp32", "fp16", "bf16")  # TensorRT engines also build in bf16
+BACKENDS = ("auto", "torch", "onnxruntime", "tensorrt")  # runtime backends; auto picks by device and measurements
+DEVICES_HELP = "auto, cpu, cuda or cuda:N"  # what --device takes
+NO_TRANSFORM = "StyleGAN2 has no input transform (rotation and translation need a StyleGAN3 network)"
+
+
+def is_stylegan3(kind: str) -> bool:
+    """StyleGAN3 (R or T): the kinds that take an input transform."""
+    return kind != STYLEGAN2
+
+
+def check_choice(value: str, choices: tuple[str, ...], what: str) -> str:
+    """`value` if it is one of `choices`, else a one-line InputError naming them."""
+    if value not in choices:
+        raise InputError(f"unknown {what} {value!r} (choose from {', '.join(choices)})")
+    return value
+
+
+def check_precision(precision: str, choices: tuple[str, ...] = PRECISIONS, who: str = "") -> str:
+    if precision not in choices:
+        whose = f" for {who}" if who else ""
+        raise InputError(f"precision{whose} must be one of {', '.join(choices)}, got {precision!r}")
+    return precision
+
+
+def one_hot(indices: Any, c_dim: int) -> Any:
+    """Class indices [B] (numpy or torch ints) -> one-hot float32 labels [B, c_dim] of the same library."""
+    import numpy as np
+
+    if isinstance(indices, np.ndarray) or np.isscalar(indices) or isinstance(indices, (list, tuple)):
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if idx.size and not (0 <= idx.min() and idx.max() < c_dim):
+            raise InputError(f"class index out of range: this network has classes 0..{c_dim - 1}")
+        labels = np.zeros([idx.size, c_dim], dtype=np.float32)
+        labels[np.arange(idx.size), idx] = 1
+        return labels
+    import torch
+
+    return torch.nn.functional.one_hot(indices.long(), c_dim).to(torch.float32)
+
+
+def class_labels(c_dim: int, class_idx: int | None, count: int) -> Any:  # [count, c_dim] numpy | None
+    """The official --class: one-hot labels for a conditional network, None for an unconditional one."""
+    if c_dim == 0:
+        if class_idx is not None:
+            raise InputError(f"--class {class_idx} given, but this network is unconditional (it has no classes)")
+        return None
+    if class_idx is None:
+        raise InputError(f"this network is conditional ({c_dim} classes): pick one with --class 0..{c_dim - 1}")
+    if not 0 <= class_idx < c_dim:
+        raise InputError(f"--class {class_idx} is out of range: this network has classes 0..{c_dim - 1}")
+    return one_hot([class_idx] * count, c_dim)
+
+
+def batch_transforms(transforms: Any, batch: Any, stylegan3: bool = True, device: Any = None) -> Any:
+    """The input-transform rule: None (identity), [3, 3] (shared) or [B, 3, 3] -> float32 [B, 3, 3] torch.
+
+    `batch` may be a traced size (ws.shape[0]) so that exports keep a dynamic batch. StyleGAN2 takes no
+    transform; None stays None for it.
+    """
+    import numpy as np
+    import torch
+
+    if transforms is None:
+        if not stylegan3:
+            return None
+        return torch.eye(3, dtype=torch.float32, device=device).unsqueeze(0).expand(batch, 3, 3)
+    if not stylegan3:
+        raise InputError(NO_TRANSFORM)
+    if isinstance(transforms, np.ndarray):
+        transforms = torch.from_numpy(transforms)
+    if not isinstance(transforms, torch.Tensor):
+        raise InputError(f"transforms must be a torch tensor or numpy array, got {type(transforms).__name__}")
+    transforms = transforms.to(device=device, dtype=torch.float32)
+    if tuple(transforms.shape) == (3, 3):
+        return transforms.unsqueeze(0).expand(batch, 3, 3)
+    if transforms.ndim != 3 or tuple(transforms.shape[1:]) != (3, 3) or (
+            not _tracing() and int(transforms.shape[0]) != batch):
+        raise InputError(f"transforms must have shape [3, 3] or [{batch}, 3, 3], got {list(transforms.shape)}")
+    return transforms
+
+
+def _tracing() -> bool:
+    """Inside an ONNX trace the batch is symbolic: shape checks must not record Python ints."""
+    import torch
+
+    return torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
