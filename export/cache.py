@@ -1,9 +1,12 @@
-"""Where sg3rt caches derived files: ONNX exports of network files and TensorRT engines."""
+"""Where sg3rt caches derived files (ONNX exports of network files, TensorRT engines), and the
+cached export itself: a network file, Generator or the default network -> its export directory.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 CACHE_ENV = "SG3RT_CACHE_DIR"  # overrides the cache root (tests point it at a temp dir)
 
@@ -18,7 +21,31 @@ def cache_root() -> Path:
 
 def onnx_cache_dir(source_sha256: str, precision: str, frames: bool, noise_mode: str, opset: int) -> Path:
     """The export directory of a network file under the cache, keyed by its hash and export options."""
-    from .. import __version__
+    from ..version import __version__
 
     name = f"{source_sha256[:24]}-{precision}-noise_{noise_mode}-opset{opset}{'-frames' if frames else ''}-sg3rt{__version__}"
     return cache_root() / "onnx" / name
+
+
+def cached_export(network: Any, precision: str = "fp32", frames: bool = False, noise_mode: str = "const",
+                  opset: int | None = None) -> Path:
+    """The cached export directory of a network file, a Generator or None (the default network),
+    exported on the first call (checked and verified like `sg3rt export`)."""
+    from ..networks import Generator, load_generator, network_format
+    from ..networks.default import default_generator
+    from .contract import DEFAULT_OPSET
+    from .onnx_export import export_onnx, file_sha256, generator_sha256
+
+    opset = DEFAULT_OPSET if opset is None else opset
+    if network is None or isinstance(network, Generator):
+        G = default_generator() if network is None else network
+        digest, source = generator_sha256(G), None
+    else:
+        source = Path(network)
+        network_format(source)  # a clear error for a missing or foreign file before hashing it
+        G, digest = None, file_sha256(source)
+    out = onnx_cache_dir(digest, precision, frames, noise_mode, opset)
+    if not (out / "model.json").is_file():
+        G = G if G is not None else load_generator(source)
+        export_onnx(G, out, precision=precision, frames=frames, noise_mode=noise_mode, opset=opset, source=source)
+    return out

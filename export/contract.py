@@ -10,10 +10,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..errors import InputError
+from ..vocab import PRECISIONS, is_stylegan3
 
 DEFAULT_OPSET = 17  # TensorRT 10 and ONNX Runtime >= 1.17 run it; the TorchScript exporter supports it
 MIN_OPSET, MAX_OPSET = 14, 20  # range the TorchScript exporter writes and we test
-PRECISIONS = ("fp32", "fp16")  # compute precision inside synthesis.onnx (I/O is always float32)
 NOISE_MODES = ("const", "none")  # StyleGAN2 noise baked into the graph (random noise does not export)
 BATCH = "batch"  # name of the dynamic batch axis in every graph
 FP32_TOL = 1e-4  # max abs error of an fp32 export against the torch network (images in about [-1, 1])
@@ -36,7 +36,7 @@ class OnnxContract:
     num_ws: int
     img_resolution: int
     img_channels: int
-    precision: str = "fp32"  # synthesis compute precision
+    precision: str = "fp32"  # synthesis compute precision (vocab.PRECISIONS); I/O is always float32
     frames: bool = False  # synthesis.onnx also outputs uint8 `frames` [B, H, W, C]
     noise_mode: str = "const"  # StyleGAN2 only: const noise baked in, or none
     opset: int = DEFAULT_OPSET
@@ -56,7 +56,7 @@ class OnnxContract:
 
     @property
     def is_stylegan3(self) -> bool:
-        return self.kind != "stylegan2"
+        return is_stylegan3(self.kind)
 
     @property
     def tolerance(self) -> float:

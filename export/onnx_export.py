@@ -8,6 +8,7 @@ batch 1 and 3 with per-sample transforms. The directory appears atomically (temp
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -22,9 +23,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import __version__
+from ..version import __version__
 from ..errors import InputError
-from ..networks import Generator, input_transform
+from ..networks import Generator, input_transform, to_uint8_frames
+from ..vocab import one_hot
 from .contract import BATCH, EXPORT_FORMAT, EXPORT_FORMAT_VERSION, FRAMES_TOL, GRAPHS, OnnxContract
 from .errors import ExportError, ExportVerificationError
 
@@ -70,25 +72,29 @@ class MappingGraph(nn.Module):
 class SynthesisGraph(nn.Module):
     """ws [B, num_ws, w_dim] (+ transform [B, 3, 3]) -> img [B, C, H, W] float32 (+ frames uint8 NHWC)."""
 
-    def __init__(self, G: Generator, noise_mode: str, frames: bool):
+    def __init__(self, G: Generator, contract: OnnxContract):
         super().__init__()
         self.synthesis, self.is_stylegan3 = G.synthesis, G.is_stylegan3
-        self.noise_mode, self.frames = noise_mode, frames
+        self.noise_mode, self.frames, self.precision = contract.noise_mode, contract.frames, contract.precision
 
     def forward(self, ws: torch.Tensor, transform: torch.Tensor | None = None):
         if self.is_stylegan3:
-            img = self.synthesis(ws, transforms=transform)
+            img = self.synthesis(ws, transforms=transform, precision=self.precision)
         else:
-            img = self.synthesis(ws, noise_mode=self.noise_mode)
+            img = self.synthesis(ws, noise_mode=self.noise_mode, precision=self.precision)
         if not self.frames:
             return img
-        from ..runtime.base import to_uint8_frames
-
         return img, to_uint8_frames(img)
 
 
 # ------------------------------------------------------------------------------------------------
 # Inputs: realistic ws (from the mapping), one-hot labels, random per-sample transforms.
+
+
+def on_cpu(G: Generator) -> Generator:
+    """G itself when it lives on the CPU, else a CPU copy: the caller's network is never moved."""
+    devices = {t.device.type for t in G.state_dict().values()}
+    return G if devices <= {"cpu"} else copy.deepcopy(G).to("cpu")
 
 
 def example_inputs(G: Generator, contract: OnnxContract, batch: int, seed: int) -> dict[str, torch.Tensor]:
@@ -98,7 +104,7 @@ def example_inputs(G: Generator, contract: OnnxContract, batch: int, seed: int) 
     inputs = {"z": z}
     c = None
     if contract.c_dim > 0:
-        c = nn.functional.one_hot(torch.randint(contract.c_dim, [batch], generator=gen), contract.c_dim).float()
+        c = one_hot(torch.randint(contract.c_dim, [batch], generator=gen), contract.c_dim)
         inputs["c"] = c
     with torch.no_grad():
         inputs["ws"] = G.mapping(z, c, truncation_psi=0.7)
@@ -180,8 +186,6 @@ def verify_export(G: Generator, out_dir: Path, contract: OnnxContract) -> dict[s
         errors["ws"] = max(errors["ws"], float(np.abs(ws - ref_ws.numpy()).max()))
         errors["img"] = max(errors["img"], float(np.abs(outs["img"] - ref_img.numpy()).max()))
         if contract.frames:
-            from ..runtime.base import to_uint8_frames
-
             diff = outs["frames"].astype(np.int16) - to_uint8_frames(ref_img).numpy().astype(np.int16)
             errors["frames"] = max(errors["frames"], float(np.abs(diff).max()))
     limits = {"ws": contract.tolerance, "img": contract.tolerance, "frames": FRAMES_TOL}
@@ -247,18 +251,15 @@ def export_onnx(
     if source is not None:
         source_info = {"path": str(Path(source).resolve()), "sha256": file_sha256(Path(source))}
 
-    G = G.to("cpu").eval()
-    old_precision = G.precision
+    G = on_cpu(G)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     try:
         x = example_inputs(G, contract, TRACE_BATCH, VERIFY_SEED)
-        G.set_precision(contract.precision)
         with torch.no_grad():
             _export_graph(MappingGraph(G), tuple(x[k] for k in contract.mapping_inputs()), tmp / "mapping.onnx",
                           contract, "mapping")
-            _export_graph(SynthesisGraph(G, contract.noise_mode, contract.frames),
-                          tuple(x[k] for k in contract.synthesis_inputs()), tmp / "synthesis.onnx", contract, "synthesis")
-        G.set_precision("fp32")  # verification compares against the fp32 network
+            _export_graph(SynthesisGraph(G, contract), tuple(x[k] for k in contract.synthesis_inputs()),
+                          tmp / "synthesis.onnx", contract, "synthesis")
         for name in GRAPHS:
             check_graph(tmp / f"{name}.onnx", contract, name)
         errors = verify_export(G, tmp, contract) if verify else {}
@@ -287,32 +288,5 @@ def export_onnx(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    finally:
-        G.set_precision(old_precision)
     return ExportResult(out_dir, out_dir / "mapping.onnx", out_dir / "synthesis.onnx", out_dir / "model.json",
                         errors, contract)
-
-
-def read_model_json(export_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """model.json of an export directory, checked for format and completeness."""
-    from ..errors import NetworkFileError
-
-    export_dir = Path(export_dir)
-    path = export_dir / "model.json"
-    if not path.is_file():
-        raise NetworkFileError(f"{export_dir}: not an sg3rt export (no model.json); create one with `sg3rt export`")
-    try:
-        model = json.loads(path.read_text())
-        if model.get("format") != EXPORT_FORMAT:
-            raise ValueError(f"format {model.get('format')!r}")
-        if int(model["format_version"]) > EXPORT_FORMAT_VERSION:
-            raise NetworkFileError(f"{path}: written by a newer sg3rt; upgrade sg3rt")
-        model["contract_obj"] = OnnxContract.from_json(model["contract"])
-        for name in GRAPHS:
-            if not (export_dir / model["graphs"][name]["file"]).is_file():
-                raise NetworkFileError(f"{export_dir}: {name}.onnx is missing; re-export")
-    except NetworkFileError:
-        raise
-    except (ValueError, KeyError, TypeError) as e:
-        raise NetworkFileError(f"{path}: broken model.json ({e})") from None
-    return model

@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BackendUnavailableError, InputError
+from ..fileio import atomic_write
+from ..vocab import ENGINE_PRECISIONS, check_precision
 from .errors import EngineBuildError
-
-TRT_PRECISIONS = ("fp32", "fp16", "bf16")  # engine compute precisions (I/O stays float32)
+from .exported import ExportedModel, read_model_json
 MIN_TRT_MAJOR = 10  # name-based I/O (set_tensor_address, execute_async_v3)
 WORKSPACE_BYTES = 4 << 30  # builder scratch memory limit: enough for 1024px tactics at batch 16
 ENGINE_FORMAT_VERSION = 1  # bumped when what we put into an engine changes (layer pins, flags)
@@ -83,8 +84,7 @@ def require_cuda_device(device: Any = None) -> str:
 def engine_key(graph_sha256: str, trt_version: str, gpu_name: str, precision: str, profile: BatchProfile,
                strongly_typed: bool = False) -> dict[str, Any]:
     """Everything an engine depends on; two engines with equal keys are interchangeable."""
-    if precision not in TRT_PRECISIONS:
-        raise InputError(f"TensorRT precision must be one of {', '.join(TRT_PRECISIONS)}, got {precision!r}")
+    check_precision(precision, ENGINE_PRECISIONS, "TensorRT")
     return {"onnx_sha256": graph_sha256, "tensorrt": str(trt_version), "gpu": gpu_name, "precision": precision,
             "profile": asdict(profile), "strongly_typed": bool(strongly_typed), "format": ENGINE_FORMAT_VERSION}
 
@@ -125,8 +125,6 @@ class EngineCache:
             return None
 
     def store(self, graph: str, key: dict[str, Any], engine: bytes) -> Path:
-        from ..networks.files import atomic_write
-
         path = self.engine_path(graph, key)
         atomic_write(path, lambda tmp: tmp.write_bytes(engine))
         atomic_write(path.with_suffix(".json"), lambda tmp: tmp.write_text(json.dumps(key, indent=2, sort_keys=True)))
@@ -188,8 +186,6 @@ def build_engine(trt, logger, onnx_path: Path, inputs: dict[str, list[Any]], pre
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise EngineBuildError(f"TensorRT failed to build an engine from {onnx_path.name} ({precision}, batch {profile})")
-    from ..networks.files import atomic_write
-
     timing = bytes(config.get_timing_cache().serialize())
     atomic_write(timing_cache, lambda tmp: tmp.write_bytes(timing))
     return bytes(serialized)
@@ -208,22 +204,18 @@ class EngineRecord:
 
 
 def load_or_build_engines(
-    export_dir: str | os.PathLike[str],
+    export: ExportedModel | str | os.PathLike[str],  # an export, or its directory
     precision: str = "fp16",
     profile: BatchProfile = DEFAULT_PROFILE,
     cache_dir: str | os.PathLike[str] | None = None,
     device: Any = None,
 ) -> dict[str, EngineRecord]:
     """Engines for mapping (always fp32: tiny and precision-critical) and synthesis (`precision`)."""
-    from .onnx_export import read_model_json
-
-    if precision not in TRT_PRECISIONS:
-        raise InputError(f"TensorRT precision must be one of {', '.join(TRT_PRECISIONS)}, got {precision!r}")
+    check_precision(precision, ENGINE_PRECISIONS, "TensorRT")
     trt = import_tensorrt()
     gpu = require_cuda_device(device)
-    export_dir = Path(export_dir)
-    model = read_model_json(export_dir)
-    contract = model["contract_obj"]
+    model = export if isinstance(export, ExportedModel) else read_model_json(export)
+    contract = model.contract
     cache = EngineCache(cache_dir)
     logger = trt.Logger(trt.Logger.WARNING)
     runtime = trt.Runtime(logger)
@@ -232,13 +224,13 @@ def load_or_build_engines(
         graph_precision = "fp32" if graph == "mapping" else precision
         # An fp16 export already says which ops run in fp16: build it strongly typed, as written.
         strongly_typed = graph == "synthesis" and contract.precision == "fp16" and precision == "fp16"
-        key = engine_key(model["graphs"][graph]["sha256"], trt.__version__, gpu, graph_precision, profile, strongly_typed)
+        key = engine_key(model.graphs[graph].sha256, trt.__version__, gpu, graph_precision, profile, strongly_typed)
         engine, built = None, False
         data = cache.load(graph, key)
         if data is not None:
             engine = runtime.deserialize_cuda_engine(data)  # None for a corrupt file
         if engine is None:
-            data = build_engine(trt, logger, export_dir / model["graphs"][graph]["file"], contract.graph(graph)[0],
+            data = build_engine(trt, logger, model.graphs[graph].path, contract.graph(graph)[0],
                                 graph_precision, profile, cache.timing_cache_path(trt.__version__, gpu), strongly_typed)
             cache.store(graph, key, data)
             engine = runtime.deserialize_cuda_engine(data)

@@ -1,8 +1,9 @@
 """One interface over every backend: mapping(z, c) -> ws, synthesis(ws, transforms) -> images.
 
-A runtime owns a network on a device (PyTorch, an ONNX Runtime session, a TensorRT engine). The
-mapping backends compute untruncated ws; truncation and the uint8 conversion are done here, once,
-in torch, on the runtime's device. Inputs may be torch tensors or numpy arrays.
+A runtime owns a network on a device (PyTorch, an ONNX Runtime session, a TensorRT engine): it is
+loaded once when built, runs many calls, and refuses calls after close(). The mapping backends
+compute untruncated ws; truncation and the uint8 conversion are done here, once, in torch, on the
+runtime's device. Inputs may be torch tensors or numpy arrays.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import InputError
+from ..errors import InputError, RuntimeClosedError
+from ..networks import to_uint8_frames
 from ..networks.mapping import truncate
+from ..vocab import batch_transforms, is_stylegan3
 
 
 def as_tensor(x: Any, device: torch.device, name: str) -> torch.Tensor:
@@ -24,11 +27,6 @@ def as_tensor(x: Any, device: torch.device, name: str) -> torch.Tensor:
     if not isinstance(x, torch.Tensor):
         raise InputError(f"{name} must be a torch tensor or numpy array, got {type(x).__name__}")
     return x.to(device=device, dtype=torch.float32)
-
-
-def to_uint8_frames(img: torch.Tensor) -> torch.Tensor:
-    """[B, C, H, W] float in about [-1, 1] -> [B, H, W, C] uint8, as the official tools quantise."""
-    return (img.permute(0, 2, 3, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8)
 
 
 class Runtime(ABC):
@@ -47,10 +45,11 @@ class Runtime(ABC):
         self.device = torch.device(device)
         self.precision = precision
         self.w_avg = w_avg.to(self.device, torch.float32)  # [w_dim]
+        self.closed = False
 
     @property
     def is_stylegan3(self) -> bool:
-        return self.kind != "stylegan2"
+        return is_stylegan3(self.kind)
 
     # -- what a backend implements ---------------------------------------------------------------
     @abstractmethod
@@ -61,11 +60,27 @@ class Runtime(ABC):
     def _synthesis(self, ws: torch.Tensor, transforms: torch.Tensor | None, noise_mode: str) -> torch.Tensor:
         """[B, num_ws, w_dim] (+ [B, 3, 3]) -> [B, C, H, W] float32 on self.device."""
 
-    def close(self) -> None:
-        """Release sessions, engines and device buffers."""
+    def _frames(self, ws: torch.Tensor, transforms: torch.Tensor | None, noise_mode: str) -> torch.Tensor:
+        """Checked inputs -> uint8 [B, H, W, C] on self.device; backends with a fused graph override it."""
+        return to_uint8_frames(self._synthesis(ws, transforms, noise_mode))
+
+    def _release(self) -> None:
+        """Free sessions, engines and device buffers (called once, by close())."""
 
     # -- the shared interface --------------------------------------------------------------------
+    def close(self) -> None:
+        """Release the backend; later calls are a RuntimeClosedError. Idempotent."""
+        if not self.closed:
+            self.closed = True
+            self._release()
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise RuntimeClosedError(f"this {self.backend} runtime is closed: open a new one with open_generator")
+
     def mapping(self, z: Any, c: Any = None, truncation_psi: float = 1.0, truncation_cutoff: int | None = None) -> torch.Tensor:
+        """z [B, z_dim] (+ one-hot c [B, c_dim]) -> truncated ws [B, num_ws, w_dim] on self.device."""
+        self._check_open()
         z = as_tensor(z, self.device, "z")
         if z.ndim != 2 or z.shape[1] != self.z_dim:
             raise InputError(f"z must have shape [B, {self.z_dim}], got {list(z.shape)}")
@@ -79,26 +94,18 @@ class Runtime(ABC):
             c = None
         return truncate(self._mapping(z, c), self.w_avg, truncation_psi, truncation_cutoff)
 
-    def _frames(self, ws: torch.Tensor, transforms: torch.Tensor | None, noise_mode: str) -> torch.Tensor:
-        """Checked inputs -> uint8 [B, H, W, C] on self.device; backends with a fused graph override it."""
-        return to_uint8_frames(self._synthesis(ws, transforms, noise_mode))
-
     def _check_synthesis_inputs(self, ws: Any, transforms: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
         """ws -> [B, num_ws, w_dim], transforms -> None or [B, 3, 3], on self.device."""
+        self._check_open()
         ws = as_tensor(ws, self.device, "ws")
         if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
             raise InputError(f"ws must have shape [B, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}")
         if transforms is not None:
-            if not self.is_stylegan3:
-                raise InputError("StyleGAN2 networks have no input transform: rotation/translation need StyleGAN3")
-            transforms = as_tensor(transforms, self.device, "transforms")
-            if transforms.shape == (3, 3):
-                transforms = transforms.unsqueeze(0).expand(ws.shape[0], 3, 3)
-            if transforms.shape != (ws.shape[0], 3, 3):
-                raise InputError(f"transforms must have shape [3, 3] or [{ws.shape[0]}, 3, 3], got {list(transforms.shape)}")
+            transforms = batch_transforms(transforms, ws.shape[0], self.is_stylegan3, self.device)
         return ws, transforms
 
     def synthesis(self, ws: Any, transforms: Any = None, noise_mode: str = "const") -> torch.Tensor:
+        """ws [B, num_ws, w_dim] (+ transforms [3, 3] or [B, 3, 3]) -> float32 images [B, C, H, W] on self.device."""
         ws, transforms = self._check_synthesis_inputs(ws, transforms)
         return self._synthesis(ws, transforms, noise_mode)
 
@@ -113,11 +120,13 @@ class Runtime(ABC):
         return self.synthesis(ws, transforms, noise_mode)
 
     def __enter__(self) -> "Runtime":
+        self._check_open()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __repr__(self) -> str:
+        state = " closed" if self.closed else ""
         return (f"<{type(self).__name__} {self.kind} {self.img_resolution}px backend={self.backend} "
-                f"device={self.device} precision={self.precision}>")
+                f"device={self.device} precision={self.precision}{state}>")

@@ -17,6 +17,7 @@ from typing import Any, Iterable, Iterator
 import torch
 
 from ..networks import input_transform
+from ..vocab import one_hot
 from .base import Runtime
 
 WARMUP_ITERS = 2  # untimed runs first: allocator, ORT/TensorRT lazy init, cudnn autotune
@@ -75,7 +76,7 @@ def bench_runtime(rt: Runtime, batch: int, iters: int = TIMED_ITERS, warmup: int
     z = torch.randn([batch, rt.z_dim], generator=gen)
     c = None
     if rt.c_dim > 0:
-        c = torch.nn.functional.one_hot(torch.arange(batch) % rt.c_dim, rt.c_dim).float()
+        c = one_hot(torch.arange(batch) % rt.c_dim, rt.c_dim)
     ws = rt.mapping(z, c, truncation_psi=0.7)
     transforms = input_transform(torch.linspace(0, 90, batch), torch.zeros(batch, 2)).to(rt.device) if rt.is_stylegan3 else None
     cuda = rt.device.type == "cuda"

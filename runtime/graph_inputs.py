@@ -7,7 +7,8 @@ from pathlib import Path
 import torch
 
 from ..errors import InputError
-from ..export.contract import OnnxContract
+from ..export import OnnxContract
+from ..vocab import batch_transforms
 
 
 def synthesis_feed(
@@ -23,7 +24,5 @@ def synthesis_feed(
                          f"re-export with `sg3rt export --noise {noise_mode}` for noise_mode={noise_mode!r}")
     feed = {"ws": ws}
     if contract.is_stylegan3:
-        if transforms is None:
-            transforms = torch.eye(3, device=ws.device).expand(ws.shape[0], 3, 3)
-        feed["transform"] = transforms
+        feed["transform"] = batch_transforms(transforms, ws.shape[0], device=ws.device)
     return feed

@@ -7,13 +7,13 @@ tensors bound with IOBinding, so images never leave the GPU until `frames()` has
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from ..errors import BackendUnavailableError, InputError, NetworkFileError
+from ..export import ExportedModel, read_model_json
 from .base import Runtime
 from .graph_inputs import synthesis_feed
 
@@ -42,14 +42,12 @@ def ort_cuda_available() -> bool:
 class OnnxRuntimeRuntime(Runtime):
     backend = "onnxruntime"
 
-    def __init__(self, export_dir: str | os.PathLike[str], device: str | torch.device = "cpu",
+    def __init__(self, export: ExportedModel | str | os.PathLike[str], device: str | torch.device = "cpu",
                  precision: str | None = None, threads: int | None = None):
-        from ..export import read_model_json
-
         ort = _import_onnxruntime()
-        self.export_dir = Path(export_dir)
-        model = read_model_json(self.export_dir)
-        self.contract = model["contract_obj"]
+        model = export if isinstance(export, ExportedModel) else read_model_json(export)
+        self.export_dir = model.export_dir
+        self.contract = model.contract
         if precision is not None and precision != self.contract.precision:
             raise InputError(f"{self.export_dir} was exported in {self.contract.precision}; "
                              f"re-export with --precision {precision} for ONNX Runtime {precision}")
@@ -71,7 +69,7 @@ class OnnxRuntimeRuntime(Runtime):
             options.intra_op_num_threads = int(threads)
         self.sessions = {}
         for name in ("mapping", "synthesis"):
-            path = self.export_dir / model["graphs"][name]["file"]
+            path = model.graphs[name].path
             try:
                 self.sessions[name] = ort.InferenceSession(str(path), options, providers=providers)
             except Exception as e:  # ORT raises its own exception types for unreadable graphs
@@ -81,8 +79,7 @@ class OnnxRuntimeRuntime(Runtime):
                 # ORT falls back to the CPU silently when CUDA or cuDNN libraries fail to load
                 raise BackendUnavailableError(f"ONNX Runtime could not start its CUDA provider for {path.name} "
                                               f"(CUDA 13 / cuDNN 9 libraries not found?): {CUDA_HINT}")
-        info = {k: model[k] for k in ("kind", "z_dim", "c_dim", "w_dim", "num_ws", "img_resolution", "img_channels")}
-        super().__init__(info, torch.tensor(model["w_avg"], dtype=torch.float32), device, self.contract.precision)
+        super().__init__(model.info(), torch.tensor(model.w_avg, dtype=torch.float32), device, self.contract.precision)
 
     # -- running a graph ------------------------------------------------------------------------
     def _run(self, graph: str, inputs: dict[str, torch.Tensor], outputs: list[str]) -> list[torch.Tensor]:
@@ -124,5 +121,5 @@ class OnnxRuntimeRuntime(Runtime):
             return super()._frames(ws, transforms, noise_mode)
         return self._run("synthesis", synthesis_feed(self.contract, self.export_dir, ws, transforms, noise_mode), ["frames"])[0]
 
-    def close(self) -> None:
+    def _release(self) -> None:
         self.sessions = {}

@@ -9,10 +9,12 @@ from typing import Any
 import torch
 
 from ..errors import BackendUnavailableError, InputError
-from ..networks import Generator
+from ..export import cached_export, read_model_json
+from ..export.tensorrt_build import import_tensorrt, require_cuda_device
+from ..networks import Generator, load_generator
+from ..networks.default import default_generator
+from ..vocab import BACKENDS, ENGINE_PRECISIONS, check_choice, check_precision
 from .base import Runtime
-
-BACKENDS = ("auto", "torch", "onnxruntime", "tensorrt")
 
 # `auto` on a CPU: which is faster, ONNX Runtime (CPU EP) or PyTorch eager? Measured with
 # benchmarks/bench_backends.py (frames() per second, median of 5, same network and threads, quiet
@@ -41,8 +43,6 @@ def resolve_device(device: str | torch.device) -> torch.device:
 
 def tensorrt_importable() -> bool:
     try:
-        from ..export.tensorrt_build import import_tensorrt
-
         import_tensorrt()
     except BackendUnavailableError:
         return False
@@ -67,84 +67,71 @@ def choose_backend(device: torch.device, is_export: bool) -> str:
     return "onnxruntime" if is_export else CPU_AUTO_BACKEND
 
 
-def _is_export_dir(path: Any) -> bool:
-    return isinstance(path, Path) and path.is_dir()
+# The options each backend takes beyond path/device/precision; anything else is a one-line InputError.
+BACKEND_OPTIONS = {
+    "torch": ("cuda_graphs",),  # replay synthesis from CUDA graphs, one per batch size
+    "onnxruntime": ("threads",),  # intra-op threads of the CPU provider
+    "tensorrt": ("profile", "cache_dir", "cuda_graph_batch"),  # BatchProfile, engine cache, CUDA-graph batch
+}
+DEFAULT_PRECISION = {"torch": "fp32", "tensorrt": "fp16"}  # precision=None for a network file (ORT: fp32 too)
 
 
-def exported_network(path: Any, precision: str, frames: bool = False, noise_mode: str = "const",
-                     opset: int | None = None) -> Path:
-    """The cached export directory of a network file, Generator or None (default), exporting on a miss."""
-    from ..export import export_onnx
-    from ..export.cache import onnx_cache_dir
-    from ..export.contract import DEFAULT_OPSET
-    from ..export.onnx_export import file_sha256, generator_sha256
-    from ..networks import Generator, load_generator
-    from ..networks.default import default_generator
-
-    opset = DEFAULT_OPSET if opset is None else opset
-    if path is None or isinstance(path, Generator):
-        G = default_generator() if path is None else path
-        digest = generator_sha256(G)
-        path = None
-    else:
-        from ..networks.files import network_format
-
-        network_format(path)  # a clear error for a missing or foreign file before hashing it
-        G, digest = None, file_sha256(path)
-    out = onnx_cache_dir(digest, precision, frames, noise_mode, opset)
-    if not (out / "model.json").is_file():
-        G = G if G is not None else load_generator(path)
-        export_onnx(G, out, precision=precision, frames=frames, noise_mode=noise_mode, opset=opset, source=path)
-    return out
+def check_options(backend: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The options `backend` takes; a falsy cuda_graphs is dropped (the CLI passes it to every backend)."""
+    options = {k: v for k, v in options.items() if not (k == "cuda_graphs" and not v)}
+    for name in options:
+        if name not in BACKEND_OPTIONS[backend]:
+            if name == "cuda_graphs":
+                raise InputError(f"CUDA graphs (cuda_graphs) apply to the torch backend, not {backend}")
+            takes = ", ".join(BACKEND_OPTIONS[backend])
+            raise InputError(f"the {backend} backend takes no option {name!r} (it takes: {takes})")
+    return options
 
 
 def open_generator(path: str | os.PathLike[str] | Generator | None = None, backend: str = "auto",
                    device: str = "auto", precision: str | None = None, **options: Any) -> Runtime:
     """A runtime for a network file, an export directory (with model.json), a Generator, or None (default).
 
-    precision: torch/onnxruntime "fp32" | "fp16", tensorrt also "bf16"; None = fp32 for network files,
-    the exported precision for export directories (fp16 for TensorRT). A network file opened with
-    onnxruntime or tensorrt is exported once into the cache ($SG3RT_CACHE_DIR, default ~/.cache/sg3rt).
-    options: TensorRT `profile` (BatchProfile), `cache_dir`, `cuda_graph_batch`; ONNX Runtime `threads`;
-    PyTorch `cuda_graphs` (replay synthesis from CUDA graphs, one per batch size).
+    precision: torch/onnxruntime "fp32" | "fp16", tensorrt also "bf16"; None = the backend's default:
+    fp32 for network files (torch, onnxruntime), what an export directory holds (onnxruntime), fp16
+    for TensorRT. A network file opened with onnxruntime or tensorrt is exported once into the export
+    cache ($SG3RT_CACHE_DIR, default ~/.cache/sg3rt). The caller's Generator is never modified.
+    options (see BACKEND_OPTIONS): torch `cuda_graphs`; onnxruntime `threads`; tensorrt `profile`
+    (BatchProfile), `cache_dir`, `cuda_graph_batch`.
     """
-    if backend not in BACKENDS:
-        raise InputError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
+    check_choice(backend, BACKENDS, "backend")
+    if precision is not None:
+        check_precision(precision, ENGINE_PRECISIONS)
     if path is not None and not isinstance(path, Generator):
         path = Path(path)
-    is_export = _is_export_dir(path)
+    is_export = isinstance(path, Path) and path.is_dir()
     dev = resolve_device(device)
     name = choose_backend(dev, is_export) if backend == "auto" else backend
-    if options.get("cuda_graphs") and name != "torch":
-        raise InputError(f"CUDA graphs (cuda_graphs) apply to the torch backend, not {name}")
-    if name != "torch":
-        options.pop("cuda_graphs", None)
+    options = check_options(name, options)
+    if precision == "bf16" and name != "tensorrt":
+        raise InputError(f"bf16 is a TensorRT precision; {name} runs fp32 or fp16")
 
     if name == "torch":
         if is_export:
             raise InputError(f"{path} is an ONNX export (no PyTorch weights): open the network file for the torch "
                              "backend, or use backend onnxruntime/tensorrt")
-        from ..networks import load_generator
-        from ..networks.default import default_generator
         from .torch_backend import TorchRuntime
 
         G = default_generator() if path is None else path if isinstance(path, Generator) else load_generator(path)
-        return TorchRuntime(G, dev, precision or "fp32", **options)
+        return TorchRuntime(G, dev, precision or DEFAULT_PRECISION["torch"], **options)
 
     if name == "onnxruntime":
         from .onnxruntime_backend import OnnxRuntimeRuntime
 
-        export_dir = path if is_export else exported_network(path, precision or "fp32")
-        return OnnxRuntimeRuntime(export_dir, dev, precision, **options)
+        export = read_model_json(path if is_export else cached_export(path, precision or "fp32"))
+        return OnnxRuntimeRuntime(export, dev, precision, **options)
 
     # tensorrt: engines are built from fp32 graphs with reduced-precision flags (see export/tensorrt_build)
     from .tensorrt_backend import TensorRTRuntime
 
     if dev.type != "cuda":
-        from ..export.tensorrt_build import import_tensorrt, require_cuda_device
-
         import_tensorrt()
         require_cuda_device()
         raise InputError(f"TensorRT runs on CUDA devices only, not {dev}")
-    export_dir = path if is_export else exported_network(path, "fp32")
-    return TensorRTRuntime(export_dir, dev, precision or "fp16", **options)
+    export = read_model_json(path if is_export else cached_export(path, "fp32"))
+    return TensorRTRuntime(export, dev, precision or DEFAULT_PRECISION["tensorrt"], **options)

@@ -9,13 +9,15 @@ is padded. Optionally, synthesis at one fixed batch is captured in a CUDA graph 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..errors import InputError
+from ..export import ExportedModel, read_model_json
+from ..networks import to_uint8_frames
 from .base import Runtime
+from .cuda_graph import CapturedCall
 from .graph_inputs import synthesis_feed
 
 
@@ -40,9 +42,8 @@ class EngineRunner:
         self.dtypes = {n: _torch_dtype(trt, self.engine.get_tensor_dtype(n)) for n in names}
         lo, _, hi = self.engine.get_tensor_profile_shape(self.inputs[0], 0)
         self.min_batch, self.max_batch = int(lo[0]), int(hi[0])
-        self.graph: torch.cuda.CUDAGraph | None = None  # captured synthesis at self.graph_batch
+        self.graph: CapturedCall | None = None  # captured execution at self.graph_batch
         self.graph_batch = 0
-        self.static: dict[str, torch.Tensor] = {}
 
     def _bind(self, context: Any, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Set shapes and addresses; allocate outputs. Inputs must stay alive until the stream runs."""
@@ -61,16 +62,18 @@ class EngineRunner:
         if not context.execute_async_v3(stream.cuda_stream):
             raise RuntimeError(f"TensorRT execution of {self.record.path.name} failed")
 
+    def _run_on(self, context: Any, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Bind and enqueue one execution on torch's current stream (inputs stay alive until it runs)."""
+        outputs = self._bind(context, inputs)
+        self._execute(context, torch.cuda.current_stream(self.device))
+        return outputs
+
     def _run_chunk(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         batch = inputs[self.inputs[0]].shape[0]
         if self.graph is not None and batch == self.graph_batch:
-            for name in self.inputs:
-                self.static[name].copy_(inputs[name])
-            self.graph.replay()
-            return {name: self.static[name].clone() for name in self.outputs}
-        outputs = self._bind(self.context, inputs)
-        self._execute(self.context, torch.cuda.current_stream(self.device))
-        return outputs
+            outputs = self.graph(*(inputs[name] for name in self.inputs))
+            return {name: t.clone() for name, t in outputs.items()}
+        return self._run_on(self.context, inputs)
 
     def run(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Any batch: chunks of at most max_batch, the last one padded up to min_batch if needed."""
@@ -89,33 +92,26 @@ class EngineRunner:
         return {n: torch.cat([c[n] for c in chunks]) for n in self.outputs}
 
     def capture(self, batch: int) -> None:
-        """Record one execution at `batch` in a CUDA graph (static buffers); run() replays it."""
+        """Record one execution at `batch` in a CUDA graph (sg3rt's one capture, CapturedCall); run() replays it."""
         if not self.min_batch <= batch <= self.max_batch:
             raise InputError(f"CUDA graph batch {batch} is outside the engine profile {self.min_batch}..{self.max_batch}")
-        shapes = {n: [batch, *self.engine.get_tensor_shape(n)[1:]] for n in self.inputs}
-        self.static = {n: torch.zeros(shapes[n], dtype=self.dtypes[n], device=self.device) for n in self.inputs}
+        example = [torch.zeros([batch, *self.engine.get_tensor_shape(n)[1:]], dtype=self.dtypes[n], device=self.device)
+                   for n in self.inputs]
         context = self.engine.create_execution_context()  # its own: run() may change the main one's shapes
-        side = torch.cuda.Stream(self.device)
-        outputs = self._bind(context, self.static)
-        torch.cuda.current_stream(self.device).synchronize()
-        with torch.cuda.stream(side):
-            self._execute(context, side)  # TensorRT must run once at this shape before capture
-        side.synchronize()
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, stream=side):
-            self._execute(context, side)
         self.graph_context = context  # keep alive: the graph replays its kernels
-        self.static.update(outputs)
-        self.graph, self.graph_batch = graph, batch
+
+        def execute(*tensors: torch.Tensor) -> dict[str, torch.Tensor]:
+            return self._run_on(context, dict(zip(self.inputs, tensors)))
+
+        self.graph, self.graph_batch = CapturedCall(execute, example), batch
 
 
 class TensorRTRuntime(Runtime):
     backend = "tensorrt"
 
-    def __init__(self, export_dir: str | os.PathLike[str], device: str | torch.device = "cuda",
+    def __init__(self, export: ExportedModel | str | os.PathLike[str], device: str | torch.device = "cuda",
                  precision: str = "fp16", profile: Any = None, cache_dir: str | os.PathLike[str] | None = None,
                  cuda_graph_batch: int | None = None):
-        from ..export.onnx_export import read_model_json
         from ..export.tensorrt_build import DEFAULT_PROFILE, import_tensorrt, load_or_build_engines, require_cuda_device
 
         trt = import_tensorrt()
@@ -125,15 +121,13 @@ class TensorRTRuntime(Runtime):
         require_cuda_device()
         device = torch.device("cuda", device.index if device.index is not None else torch.cuda.current_device())
         torch.cuda.set_device(device)  # TensorRT uses the current device's primary context
-        self.export_dir = Path(export_dir)
-        model = read_model_json(self.export_dir)
-        self.contract = model["contract_obj"]
-        self.records = load_or_build_engines(self.export_dir, precision, profile or DEFAULT_PROFILE, cache_dir, device)
+        model = export if isinstance(export, ExportedModel) else read_model_json(export)
+        self.export_dir, self.contract = model.export_dir, model.contract
+        self.records = load_or_build_engines(model, precision, profile or DEFAULT_PROFILE, cache_dir, device)
         self.runners = {g: EngineRunner(trt, r, device) for g, r in self.records.items()}
         if cuda_graph_batch is not None:
             self.runners["synthesis"].capture(int(cuda_graph_batch))
-        info = {k: model[k] for k in ("kind", "z_dim", "c_dim", "w_dim", "num_ws", "img_resolution", "img_channels")}
-        super().__init__(info, torch.tensor(model["w_avg"], dtype=torch.float32), device, precision)
+        super().__init__(model.info(), torch.tensor(model.w_avg, dtype=torch.float32), device, precision)
 
     @torch.inference_mode()
     def _mapping(self, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
@@ -152,10 +146,8 @@ class TensorRTRuntime(Runtime):
         outputs = self._synthesis_outputs(ws, transforms, noise_mode)
         if "frames" in outputs:
             return outputs["frames"]
-        from .base import to_uint8_frames
-
         return to_uint8_frames(outputs["img"].float())
 
-    def close(self) -> None:
+    def _release(self) -> None:
         self.runners = {}
         self.records = {}

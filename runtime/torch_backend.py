@@ -1,7 +1,12 @@
-"""PyTorch backend: the Generator itself, eager, on CPU or CUDA, fp32 or fp16 (optionally CUDA graphs)."""
+"""PyTorch backend: the Generator itself, eager, on CPU or CUDA, fp32 or fp16 (optionally CUDA graphs).
+
+The caller's Generator is never changed: on its own device it is used as it is (precision is passed
+per call); on another device the runtime works on its own copy.
+"""
 
 from __future__ import annotations
 
+import copy
 import warnings
 from contextlib import contextmanager, nullcontext
 from typing import ContextManager, Iterator
@@ -9,8 +14,9 @@ from typing import ContextManager, Iterator
 import torch
 
 from ..errors import BackendUnavailableError, DeviceMemoryError, InputError
-from ..networks import Generator
-from .base import Runtime, to_uint8_frames
+from ..networks import Generator, to_uint8_frames
+from ..vocab import PRECISIONS, check_precision
+from .base import Runtime
 from .cuda_graph import CapturedCall
 
 # On a CPU the synthesis layers are memory-bound: a batch of 8 at 256 px costs 1092 ms against 8 x 49 ms
@@ -44,6 +50,13 @@ def ieee_fp32() -> Iterator[None]:
             setattr(f, name, value)
 
 
+def on_device(G: Generator, device: torch.device) -> Generator:
+    """G itself when all its tensors already live on `device`, else a copy there (G stays where it is)."""
+    if all(t.device == device for t in G.state_dict().values()):
+        return G
+    return copy.deepcopy(G).to(device)
+
+
 class TorchRuntime(Runtime):
     backend = "torch"
 
@@ -54,10 +67,11 @@ class TorchRuntime(Runtime):
             raise BackendUnavailableError("PyTorch CUDA requested but no CUDA GPU is available to torch")
         if cuda_graphs and device.type != "cuda":
             raise InputError(f"CUDA graphs need a CUDA device, not {device}")
-        G = G.to(device).eval().requires_grad_(False)
-        G.set_precision(precision)
+        check_precision(precision, PRECISIONS, "PyTorch")
+        if device.type == "cuda" and device.index is None:
+            device = torch.device("cuda", torch.cuda.current_device())
         super().__init__(G.summary(), G.w_avg, device, precision)
-        self.G = G
+        self.G = on_device(G, device)
         self.cuda_graphs = cuda_graphs
         self.graphs: dict[tuple, CapturedCall | None] = {}  # None: capture ran out of memory, run eagerly
         # Largest batch per synthesis call; None = any. A GPU that runs out of memory halves it.
@@ -100,11 +114,14 @@ class TorchRuntime(Runtime):
             warnings.warn(f"out of {self.device} memory at batch {failed}: synthesising {size} images at a time",
                           RuntimeWarning, stacklevel=2)
 
+    def _run_synthesis(self, ws: torch.Tensor, transforms: torch.Tensor | None, noise_mode: str) -> torch.Tensor:
+        return self.G.synthesis(ws, transforms=transforms, noise_mode=noise_mode, precision=self.precision)
+
     def _in_chunks(self, size: int, ws: torch.Tensor, transforms: torch.Tensor | None, noise_mode: str) -> torch.Tensor:
         chunks = []
         for i in range(0, ws.shape[0], size):
             t = None if transforms is None else transforms[i : i + size]
-            chunks.append(self.G.synthesis(ws[i : i + size], transforms=t, noise_mode=noise_mode))
+            chunks.append(self._run_synthesis(ws[i : i + size], t, noise_mode))
         return chunks[0] if len(chunks) == 1 else torch.cat(chunks)
 
     @torch.inference_mode()
@@ -117,8 +134,8 @@ class TorchRuntime(Runtime):
     def _replay(self, frames: bool, ws: torch.Tensor, transforms: torch.Tensor | None, noise_mode: str) -> torch.Tensor:
         """Images (or uint8 frames) from a graph captured at this batch on first use, copied out."""
 
-        def run(*inputs: torch.Tensor) -> torch.Tensor:
-            img = self.G.synthesis(*inputs, noise_mode=noise_mode)
+        def run(ws: torch.Tensor, transforms: torch.Tensor | None = None) -> torch.Tensor:
+            img = self._run_synthesis(ws, transforms, noise_mode)
             return to_uint8_frames(img) if frames else img
 
         inputs = [ws] if transforms is None else [ws, transforms.contiguous()]
@@ -137,5 +154,6 @@ class TorchRuntime(Runtime):
             return to_uint8_frames(img) if frames else img
         return call(*inputs).clone()
 
-    def close(self) -> None:
+    def _release(self) -> None:
         self.graphs = {}
+        self.G = None
