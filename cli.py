@@ -1,12 +1,13 @@
 """The `sg3rt` command line: parses options and calls the library; no logic of its own.
 
-Every `Sg3rtError` becomes one line on stderr and exit code 2.
+Choices come from `vocab` and defaults equal the library's (precision None = the backend's or the
+export's own). Every `Sg3rtError` becomes one line on stderr and exit code 2. Commands import the
+library inside their bodies, so `--help` and option errors answer without loading torch.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import sys
 from enum import Enum
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Annotated, Callable, Optional
 import typer
 
 from .errors import Sg3rtError
+from .vocab import BACKENDS, DEVICES_HELP, ENGINE_PRECISIONS, PRECISIONS
 
 app = typer.Typer(
     name="sg3rt",
@@ -24,13 +26,49 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-# Shared option aliases -----------------------------------------------------------------------------
+
+def _choices(name: str, values: tuple[str, ...]) -> type[Enum]:
+    """A str Enum over a vocab tuple: typer lists and checks the choices."""
+    return Enum(name, {v: v for v in values}, type=str)  # type: ignore[return-value]
+
+
+Backend = _choices("Backend", BACKENDS)
+Precision = _choices("Precision", PRECISIONS)
+EnginePrecision = _choices("EnginePrecision", ENGINE_PRECISIONS)
+
+
+class ExportNoise(str, Enum):
+    const = "const"
+    none = "none"
+
+
+def _value(choice: Optional[Enum]) -> Optional[str]:
+    return None if choice is None else choice.value
+
+
+# Shared option aliases: one name, one meaning, in every command --------------------------------------
 NetworkArg = Annotated[Path, typer.Argument(help="Network file: official .pkl or sg3rt .safetensors.")]
 OptionalNetwork = Annotated[
     Optional[Path],
     typer.Option("--network", "-n", help="Network file (.pkl/.safetensors) or export dir; default: the embedded network."),
 ]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+SeedsOpt = Annotated[str, typer.Option("--seeds", "-s", help="Seeds: '0-7,12,42' (official z = RandomState(seed).randn).")]
+PsiOpt = Annotated[float, typer.Option("--psi", help="Truncation psi (1 = none).")]
+CutoffOpt = Annotated[Optional[int], typer.Option("--cutoff", help="Truncate only the first N layers.")]
+ClassOpt = Annotated[Optional[int], typer.Option("--class", help="Class index for a conditional network.")]
+MixOpt = Annotated[Optional[list[str]], typer.Option(
+    "--mix", help="Style mixing LAYERS:SEED, LAYERS = coarse|middle|fine|a-b; repeatable.")]
+TranslateHelp = "X,Y: a fixed shift in image widths (StyleGAN3)"
+BackendOpt = Annotated[Backend, typer.Option("--backend", help="Runtime backend (auto: measured best for the device).")]
+DeviceOpt = Annotated[str, typer.Option("--device", help=f"{DEVICES_HELP}.")]
+PrecisionOpt = Annotated[Optional[Precision], typer.Option(
+    "--precision", help="Compute precision; default: fp32 for networks, the export's own for export dirs.")]
+BatchOpt = Annotated[int, typer.Option("--batch", help="Images per runtime call.")]
+CudaGraphsOpt = Annotated[bool, typer.Option(
+    "--cuda-graphs", help="PyTorch on CUDA: replay synthesis from CUDA graphs (H100, 256 px fp16: 40 -> 55 frames/s at batch 1).")]
+
+_DEFAULT_NETWORK_NOTE = "the embedded default network (untrained StyleGAN3-R, random weights: abstract patterns)"
 
 
 def fail(message: str) -> None:
@@ -62,6 +100,25 @@ def _load(network: Optional[Path]):
     return default_generator() if network is None else load_generator(network)
 
 
+def _network_note(network: Optional[Path]) -> str:
+    return str(network) if network is not None else _DEFAULT_NETWORK_NOTE
+
+
+def _int_list(text: str, what: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        fail(f"{what} must be a comma-separated list of positive integers, got {text!r}")
+    return values
+
+
+def _check_batch(batch: int) -> None:
+    if batch < 1:
+        fail(f"--batch must be at least 1, got {batch}")
+
+
 # info / convert -------------------------------------------------------------------------------------
 
 
@@ -75,10 +132,11 @@ def info(
 
     Example: sg3rt info stylegan3-r-afhqv2-512x512.pkl
     """
-    path = network
-    G = _load(path)
+    import json
+
+    G = _load(network)
     summary = G.summary()
-    summary["source"] = str(path) if path else "embedded default network (untrained StyleGAN3-R, random weights)"
+    summary["source"] = str(network) if network else "embedded default network (untrained StyleGAN3-R, random weights)"
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
         return
@@ -116,33 +174,7 @@ def convert(
     typer.echo(f"wrote {output} ({G.kind}, {G.img_resolution}px, {G.summary()['params']:,} parameters)")
 
 
-# export / build / bench (runtime issue) -------------------------------------------------------------
-
-
-class ExportPrecision(str, Enum):
-    fp32 = "fp32"
-    fp16 = "fp16"
-
-
-class EnginePrecision(str, Enum):
-    fp32 = "fp32"
-    fp16 = "fp16"
-    bf16 = "bf16"
-
-
-class ExportNoise(str, Enum):
-    const = "const"
-    none = "none"
-
-
-def _int_list(text: str, what: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        values = []
-    if not values or min(values) < 1:
-        fail(f"{what} must be a comma-separated list of positive integers, got {text!r}")
-    return values
+# export / build / bench -----------------------------------------------------------------------------
 
 
 @app.command()
@@ -150,7 +182,7 @@ def _int_list(text: str, what: str) -> list[int]:
 def export(
     network: Annotated[Optional[Path], typer.Argument(help="Network file (.pkl/.safetensors); default: the embedded network.")] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="Output directory (mapping.onnx, synthesis.onnx, model.json).")] = Path("sg3rt-export"),
-    precision: Annotated[ExportPrecision, typer.Option(help="Synthesis compute precision (inputs/outputs stay float32).")] = ExportPrecision.fp32,
+    precision: Annotated[Precision, typer.Option(help="Synthesis compute precision (inputs/outputs stay float32).")] = Precision("fp32"),
     frames: Annotated[bool, typer.Option("--frames", help="Also output uint8 frames [B,H,W,C] from synthesis.onnx.")] = False,
     noise: Annotated[ExportNoise, typer.Option(help="StyleGAN2 noise baked into the graph.")] = ExportNoise.const,
     opset: Annotated[Optional[int], typer.Option(help="ONNX opset (default 17).")] = None,
@@ -175,7 +207,7 @@ def export(
 @domain_errors
 def build(
     export_dir: Annotated[Path, typer.Argument(help="Export directory written by `sg3rt export`.")],
-    precision: Annotated[EnginePrecision, typer.Option(help="Engine compute precision.")] = EnginePrecision.fp16,
+    precision: Annotated[EnginePrecision, typer.Option(help="Engine compute precision.")] = EnginePrecision("fp16"),
     batch: Annotated[str, typer.Option(help="Optimisation profile on the batch axis, MIN:OPT:MAX.")] = "1:4:16",
     cache_dir: Annotated[Optional[Path], typer.Option(help="Engine cache (default: $SG3RT_CACHE_DIR/tensorrt).")] = None,
 ) -> None:
@@ -191,9 +223,6 @@ def build(
         typer.echo(f"{'built' if record.built else 'cached'} {record.graph}: {record.path}")
 
 
-CudaGraphsOpt = Annotated[bool, typer.Option("--cuda-graphs", help="PyTorch on CUDA: replay synthesis from CUDA graphs (H100, 256 px fp16: 40 -> 55 frames/s at batch 1).")]
-
-
 @app.command()
 @domain_errors
 def bench(
@@ -202,8 +231,8 @@ def bench(
     batch: Annotated[str, typer.Option(help="Comma-separated batch sizes.")] = "1,4,16",
     res: Annotated[Optional[int], typer.Option(help="Use a random-weight official StyleGAN3 config at this resolution (256/512/1024) instead of NETWORK.")] = None,
     kind: Annotated[str, typer.Option(help="Official config for --res: stylegan3-r or stylegan3-t.")] = "stylegan3-r",
-    precision: Annotated[Optional[str], typer.Option(help="fp32, fp16 (bf16: tensorrt); default per backend.")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N.")] = "auto",
+    precision: Annotated[Optional[EnginePrecision], typer.Option(help="Default per backend (bf16: tensorrt).")] = None,
+    device: DeviceOpt = "auto",
     iters: Annotated[int, typer.Option(help="Timed iterations per configuration (median reported).")] = 5,
     json_path: Annotated[Optional[Path], typer.Option("--json", help="Also write the results as JSON here.")] = None,
     cuda_graphs: CudaGraphsOpt = False,
@@ -212,10 +241,11 @@ def bench(
 
     Example: sg3rt bench --res 1024 --backend torch,tensorrt --batch 1,16 --precision fp16
     """
-    from .networks.files import atomic_write
+    from .fileio import write_json
     from .runtime.bench import bench_backends
+    from .vocab import check_choice
 
-    backends = [b.strip() for b in backend.split(",") if b.strip()]
+    backends = [check_choice(b.strip(), BACKENDS, "backend") for b in backend.split(",") if b.strip()]
     batches = _int_list(batch, "--batch")
     if iters < 1:
         fail("--iters must be at least 1")
@@ -228,45 +258,28 @@ def bench(
         target = random_official_generator(kind, res)
     typer.echo(f"{'backend':<12} {'device':<7} {'prec':<5} {'batch':>5} {'frames/s':>9} {'ms/frame':>9} {'peak MiB':>9}")
     results = []
-    options = {"cuda_graphs": True} if cuda_graphs else {}
-    for r in bench_backends(target, backends, batches, device=device, precision=precision, iters=iters, **options):
+    for r in bench_backends(target, backends, batches, device=device, precision=_value(precision), iters=iters,
+                            cuda_graphs=cuda_graphs):
         results.append(r.to_json())
         split = f"  ({r.chunk} per call: out of memory at {r.batch})" if r.chunk < r.batch and r.device != "cpu" else ""
         typer.echo(f"{r.backend:<12} {r.device:<7} {r.precision:<5} {r.batch:>5} {r.frames_per_s:>9.2f} "
                    f"{r.ms_per_frame:>9.2f} {r.peak_mem_mib:>9.0f}{split}")
     if json_path is not None:
-        text = json.dumps({"network": str(network) if network else (f"{kind}-{res} random" if res else "default"),
-                           "results": results}, indent=2)
-        atomic_write(json_path, lambda tmp: tmp.write_text(text + "\n"))
+        write_json(json_path, {"network": str(network) if network else (f"{kind}-{res} random" if res else "default"),
+                               "results": results})
         typer.echo(f"wrote {json_path}")
 
 
-# render / image (animate issue) ---------------------------------------------------------------------
-
-_DEFAULT_NETWORK_NOTE = "the embedded default network (untrained StyleGAN3-R, random weights: abstract patterns)"
-SeedsOpt = Annotated[str, typer.Option("--seeds", "-s", help="Seeds: '0-7,12,42' (official z = RandomState(seed).randn).")]
-PsiOpt = Annotated[float, typer.Option("--psi", help="Truncation psi (1 = none).")]
-CutoffOpt = Annotated[Optional[int], typer.Option("--cutoff", help="Truncate only the first N layers.")]
-ClassOpt = Annotated[Optional[int], typer.Option("--class", help="Class index for a conditional network.")]
-MixOpt = Annotated[Optional[list[str]], typer.Option(
-    "--mix", help="Style mixing LAYERS:SEED, LAYERS = coarse|middle|fine|a-b; repeatable.")]
-BackendOpt = Annotated[str, typer.Option("--backend", help="Runtime backend: auto, torch, ...")]
-DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
-PrecisionOpt = Annotated[str, typer.Option("--precision", help="fp32 or fp16.")]
-BatchOpt = Annotated[int, typer.Option("--batch", help="Images per runtime call.")]
-
-
-def _network_note(network: Optional[Path]) -> str:
-    return str(network) if network is not None else _DEFAULT_NETWORK_NOTE
+# render / image -------------------------------------------------------------------------------------
 
 
 @app.command(epilog=(
     "Examples:\n\n"
-    "  sg3rt render --seeds 0-7 --path cubic --loop --duration 10 --psi 0.7 -o loop.mp4\n\n"
+    "  sg3rt render --seeds 0-7 --path cubic --duration 10 --psi 0.7 -o loop.mp4\n\n"
     "  sg3rt render -n net.pkl --seeds 3 --rotate 360 --translate circle:0.1 --duration 4 -o spin.mp4\n\n"
-    "  sg3rt render -n net.pkl --seeds 0-31 --grid 4x2 --path cubic --loop --mix coarse:5 -o grid.mp4\n\n"
+    "  sg3rt render -n net.pkl --seeds 0-31 --grid 4x2 --path cubic --mix coarse:5 -o grid.mp4\n\n"
     "  sg3rt render --seeds 1,2 --path noise --grid 2x1 --frames 48 -o noise.gif\n\n"
-    "  sg3rt render --seeds 0-3 --path slerp --frames-per-transition 30 -o frames/"))
+    "  sg3rt render --seeds 0-3 --path slerp --no-loop --frames-per-transition 30 -o frames/"))
 @domain_errors
 def render(
     output: Annotated[Path, typer.Option("--output", "-o", help="Output: file.mp4, file.gif, or a folder/ for PNG frames.")],
@@ -274,7 +287,7 @@ def render(
     network: OptionalNetwork = None,
     path: Annotated[str, typer.Option("--path", help="Latent path: linear, slerp, cubic (Catmull-Rom) or noise (loop).")] = "cubic",
     space: Annotated[Optional[str], typer.Option("--space", help="Interpolate in w or z (default: w; z for slerp and noise).")] = None,
-    loop: Annotated[bool, typer.Option("--loop/--no-loop", help="Close the path back to its first seed.")] = False,
+    loop: Annotated[bool, typer.Option("--loop/--no-loop", help="Close the path back to its first seed (as the official gen_video).")] = True,
     duration: Annotated[Optional[float], typer.Option("--duration", help="Video length in seconds.")] = None,
     frames_per_transition: Annotated[Optional[int], typer.Option("--frames-per-transition", help="Frames between neighbouring seeds (default 60).")] = None,
     frames: Annotated[Optional[int], typer.Option("--frames", help="Total frames.")] = None,
@@ -283,13 +296,13 @@ def render(
     cutoff: CutoffOpt = None,
     rotate: Annotated[Optional[float], typer.Option("--rotate", help="Total rotation over the video, degrees (StyleGAN3).")] = None,
     rotate_speed: Annotated[Optional[float], typer.Option("--rotate-speed", help="Rotation in degrees per second (StyleGAN3).")] = None,
-    translate: Annotated[Optional[str], typer.Option("--translate", help="Translation path SHAPE[:AMPLITUDE[:CYCLES]]: line, circle, figure8 (StyleGAN3).")] = None,
+    translate: Annotated[Optional[str], typer.Option("--translate", help=f"{TranslateHelp}, or a path SHAPE[:AMPLITUDE[:CYCLES]]: line, circle, figure8.")] = None,
     mix: MixOpt = None,
     grid: Annotated[Optional[str], typer.Option("--grid", help="COLSxROWS tiles, each its own group of seeds.")] = None,
     class_idx: ClassOpt = None,
-    backend: BackendOpt = "auto",
+    backend: BackendOpt = Backend("auto"),
     device: DeviceOpt = "auto",
-    precision: PrecisionOpt = "fp32",
+    precision: PrecisionOpt = None,
     batch: BatchOpt = 8,
     crf: Annotated[int, typer.Option("--crf", help="MP4 quality: x264 CRF, 0 lossless .. 51 worst.")] = 18,
     cuda_graphs: CudaGraphsOpt = False,
@@ -297,8 +310,9 @@ def render(
     """Render a latent interpolation (with rotation/translation for StyleGAN3) to MP4, GIF or PNG frames."""
     import contextlib
 
-    from .animate import Animation, Grid, Motion, PathSpec, StyleMix, Timeline, Translation, open_writer, parse_seeds, render as render_frames
-    from .runtime import open_generator
+    from . import Animation, Grid, Motion, PathSpec, StyleMix, Translation, open_generator, open_writer, parse_seeds
+    from . import render as render_frames
+    from .animate import Timeline
 
     # Everything that needs no network is checked first, so a typo fails in a blink.
     seed_list = parse_seeds(seeds)
@@ -306,17 +320,17 @@ def render(
     motion = Motion(rotate, rotate_speed, Translation.parse(translate) if translate else None)
     tiles = Grid.parse(grid)
     Timeline.build(len(tiles.split_seeds(seed_list)[0]), spec.loops, fps, duration, frames_per_transition, frames)
-    if batch < 1:
-        fail(f"--batch must be at least 1, got {batch}")
+    _check_batch(batch)
     writer = anim = None
     try:
         with open_writer(output, fps, crf) as writer, \
-                open_generator(network, backend=backend, device=device, precision=precision, cuda_graphs=cuda_graphs) as runtime:
+                open_generator(network, backend=backend.value, device=device, precision=_value(precision),
+                               cuda_graphs=cuda_graphs) as runtime:
             anim = Animation(runtime, seed_list, spec, fps, motion=motion, grid=tiles, duration=duration,
                              frames_per_transition=frames_per_transition, frames=frames)
             h, w = anim.frame_size
             typer.echo(f"rendering {anim.num_frames} frames {w}x{h} at {fps:g} fps with {_network_note(network)} "
-                       f"[{runtime.backend}, {runtime.device}]", err=True)
+                       f"[{runtime.backend}, {runtime.device}, {runtime.precision}]", err=True)
             with typer.progressbar(length=anim.num_frames, label="frames", file=sys.stderr,
                                    item_show_func=lambda p: p and f"{p.fps:.1f} fps") as bar, \
                     contextlib.closing(render_frames(runtime, anim, writer, batch)) as events:
@@ -350,24 +364,22 @@ def image(
     class_idx: ClassOpt = None,
     mix: MixOpt = None,
     rotate: Annotated[float, typer.Option("--rotate", help="Rotation in degrees (StyleGAN3).")] = 0.0,
-    translate: Annotated[str, typer.Option("--translate", help="Translation X,Y in image widths (StyleGAN3).")] = "0,0",
-    backend: BackendOpt = "auto",
+    translate: Annotated[Optional[str], typer.Option("--translate", help=f"{TranslateHelp}.")] = None,
+    backend: BackendOpt = Backend("auto"),
     device: DeviceOpt = "auto",
-    precision: PrecisionOpt = "fp32",
+    precision: PrecisionOpt = None,
     batch: BatchOpt = 8,
 ) -> None:
     """Write one PNG per seed, as the official gen_images (same seeds, same images)."""
-    from .animate import StyleMix, check_writable, parse_seeds, render_images, write_png
-    from .runtime import open_generator
+    from . import StyleMix, Translation, open_generator, parse_seeds, render_images
+    from .animate import check_writable
+    from .fileio import write_png
 
     seed_list = parse_seeds(seeds)
     mixes = tuple(StyleMix.parse(m) for m in mix or ())
-    try:
-        shift = tuple(float(v) for v in translate.split(","))
-        if len(shift) != 2:
-            raise ValueError
-    except ValueError:
-        fail(f"bad --translate {translate!r}: use X,Y in image widths, e.g. 0.1,-0.2")
+    shift = Translation.parse(translate) if translate else None
+    if shift is not None and not shift.fixed:
+        fail(f"bad --translate {translate!r}: a still image takes a fixed shift X,Y in image widths, e.g. 0.1,-0.2")
     if output.suffix.lower() == ".png":
         names = {s: output if len(seed_list) == 1 else output.with_name(f"{output.stem}-seed{s:04d}.png") for s in seed_list}
     elif output.suffix:
@@ -375,38 +387,17 @@ def image(
     else:
         names = {s: output / f"seed{s:04d}.png" for s in seed_list}
     check_writable(next(iter(names.values())))
-    if batch < 1:
-        fail(f"--batch must be at least 1, got {batch}")
-    with open_generator(network, backend=backend, device=device, precision=precision) as runtime:
+    _check_batch(batch)
+    with open_generator(network, backend=backend.value, device=device, precision=_value(precision)) as runtime:
         for seed, img in render_images(runtime, seed_list, psi=psi, cutoff=cutoff, class_idx=class_idx, mixes=mixes,
-                                       rotate=rotate, translate=shift, batch=batch):
+                                       rotate=rotate, translate=shift.offset if shift else (0.0, 0.0), batch=batch):
             write_png(names[seed], img)
     first = names[seed_list[0]]
     where = first if len(names) == 1 else f"{first.parent}/ ({first.name} .. {names[seed_list[-1]].name})"
     typer.echo(f"wrote {len(names)} image{'s' if len(names) > 1 else ''} to {where} from {_network_note(network)}")
 
 
-
-# eq / sticking (equivariance issue) -----------------------------------------------------------------
-
-
-def _finite_or_none(value):
-    """JSON has no inf/nan: write them as null (inf PSNR = identical images)."""
-    import math
-
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
-    return value
-
-
-def _write_png(path: Path, image) -> None:
-    import imageio.v3 as iio
-
-    from .networks.files import atomic_write
-
-    atomic_write(path, lambda tmp: iio.imwrite(tmp, image, extension=".png"))
+# eq / sticking --------------------------------------------------------------------------------------
 
 
 @app.command(epilog="Example: sg3rt eq stylegan3-r-afhqv2-512x512.pkl --backend torch,onnxruntime --samples 64")
@@ -417,8 +408,8 @@ def eq(
                                          "(onnxruntime = fp32 and fp16, tensorrt = fp16). torch fp32 is always the baseline.")] = "torch,onnxruntime",
     samples: Annotated[int, typer.Option("--samples", help="Latents per metric (paper: 50k). 64: about +-1 dB seed to seed; backends share the seed.")] = 64,
     seed: Annotated[int, typer.Option("--seed", help="Seed of latents and transforms (same for every backend).")] = 0,
-    batch: Annotated[int, typer.Option("--batch", help="Latents per runtime call.")] = 8,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")] = "auto",
+    batch: BatchOpt = 8,
+    device: DeviceOpt = "auto",
     json_path: Annotated[Optional[Path], typer.Option("--json", help="Also write the results as JSON here.")] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Also write a bar chart PNG here.")] = None,
 ) -> None:
@@ -428,35 +419,26 @@ def eq(
     """
     from .analysis.backends import MAX_LOSS_DB, equivariance_by_backend, parse_backends
     from .analysis.equivariance import LABELS, METRICS
+    from .analysis.report import eq_text
+    from .fileio import write_json, write_png
 
     pairs = parse_backends(backend)
     rows = []
     for row in equivariance_by_backend(network, pairs, device=device, samples=samples, seed=seed, batch_size=batch):
         rows.append(row)
         typer.echo(f"  {row.backend} {row.precision}: {row.status}", err=True)
-    header = f"{'backend':<12} {'prec':<5} " + " ".join(f"{LABELS[m]:>17}" for m in METRICS) + f" {'parity':>7}  verdict"
-    typer.echo(header)
-    for row in rows:
-        if row.status != "ok":
-            typer.echo(f"{row.backend:<12} {row.precision:<5} {row.status}: {row.reason}")
-            continue
-        cells = " ".join(f"{row.db[m]:>8.2f} ({row.delta[m]:+6.2f})" for m in METRICS)
-        parity = "-" if (row.backend, row.precision) == ("torch", "fp32") else f"{row.parity_db:7.1f}"
-        typer.echo(f"{row.backend:<12} {row.precision:<5} {cells} {parity:>7}  {row.verdict()}")
+    for line in eq_text(rows):
+        typer.echo(line)
     typer.echo(f"dB (difference from torch fp32); {samples} latents, seed {seed}; parity = PSNR of plain images vs torch fp32;\n"
                f"an export is judged against torch at its precision (at most {MAX_LOSS_DB:g} dB lower)")
     if json_path is not None:
-        payload = {"network": str(network), "samples": samples, "seed": seed, "device": device,
-                   "max_loss_db": MAX_LOSS_DB, "rows": [_finite_or_none(r.to_dict()) for r in rows]}
-        from .networks.files import atomic_write
-
-        atomic_write(json_path, lambda tmp: tmp.write_text(json.dumps(payload, indent=2) + "\n"))
+        write_json(json_path, {"network": str(network), "samples": samples, "seed": seed, "device": device,
+                               "max_loss_db": MAX_LOSS_DB, "rows": [r.to_dict() for r in rows]})
     if plot is not None:
         from .analysis.plot import bar_chart
 
-        ok = [r for r in rows if r.status == "ok"]
-        series = {f"{r.backend} {r.precision}": [r.db[m] for m in METRICS] for r in ok}
-        _write_png(plot, bar_chart([LABELS[m] for m in METRICS], series, title=f"equivariance, {network.name}"))
+        series = {f"{r.backend} {r.precision}": [r.db[m] for m in METRICS] for r in rows if r.status == "ok"}
+        write_png(plot, bar_chart([LABELS[m] for m in METRICS], series, title=f"equivariance, {network.name}"))
     if any(r.flagged or r.status == "error" for r in rows):
         raise typer.Exit(1)
 
@@ -469,24 +451,25 @@ def sticking(
     frames: Annotated[int, typer.Option("--frames", help="Frames of the latent walk to average.")] = 64,
     seed: Annotated[int, typer.Option("--seed", help="Central latent (official seed convention).")] = 0,
     radius: Annotated[float, typer.Option("--radius", help="Std of the latent steps around the centre.")] = 0.2,
-    class_idx: Annotated[Optional[int], typer.Option("--class", help="Class index for a conditional network.")] = None,
-    backend: Annotated[str, typer.Option("--backend", help="Runtime backend: auto, torch, ...")] = "torch",
-    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")] = "auto",
-    precision: Annotated[str, typer.Option("--precision", help="fp32 or fp16.")] = "fp32",
-    batch: Annotated[int, typer.Option("--batch", help="Images per runtime call.")] = 8,
+    class_idx: ClassOpt = None,
+    backend: BackendOpt = Backend("auto"),
+    device: DeviceOpt = "auto",
+    precision: PrecisionOpt = None,
+    batch: BatchOpt = 8,
 ) -> None:
     """Texture sticking: average a small latent walk. Stuck detail stays sharp (StyleGAN2), moving detail blurs (StyleGAN3).
 
     Prints the score: high-frequency energy of the average / of a single frame (1 = stuck, ~1/frames = none).
     """
+    from . import open_generator
     from .analysis.sticking import side_by_side, texture_sticking
-    from .runtime import open_generator
+    from .fileio import write_png
 
     if output.suffix.lower() != ".png":
         fail(f"{output}: output must end in .png")
-    with open_generator(network, backend=backend, device=device, precision=precision) as rt:
+    with open_generator(network, backend=backend.value, device=device, precision=_value(precision)) as rt:
         result = texture_sticking(rt, frames=frames, seed=seed, radius=radius, batch_size=batch, class_idx=class_idx)
-    _write_png(output, side_by_side(result))
+    write_png(output, side_by_side(result))
     typer.echo(f"sticking score {result.score:.3f} over {frames} frames "
                f"(1 = detail glued to the pixel grid, ~{1 / frames:.3f} = none); wrote {output}")
 

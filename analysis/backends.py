@@ -28,12 +28,12 @@ import numpy as np
 import torch
 
 from ..errors import BackendUnavailableError, InputError, Sg3rtError
+from ..vocab import ENGINE_PRECISIONS, PRECISIONS
 from .equivariance import METRICS, SynthesisLike, latents, measure_equivariance, psnr
 
 MAX_LOSS_DB = 0.5  # largest drop in any metric, vs torch fp32, an exported backend may show
 MIN_PARITY_DB = 40.0  # plain images must match torch fp32 to this PSNR (40 dB: 2.5 8-bit levels RMS)
-TORCH_PRECISIONS = ("fp32", "fp16")  # precisions with a PyTorch reference row
-PRECISIONS = ("fp32", "fp16", "bf16")  # bf16: TensorRT only
+TORCH_PRECISIONS = PRECISIONS  # precisions with a PyTorch reference row (bf16 is TensorRT's only)
 PARITY_SAMPLES = 4  # latents whose plain images are compared with torch fp32
 BASELINE = ("torch", "fp32")
 DEFAULT_PRECISIONS = {  # precisions measured when a backend is named without one
@@ -54,8 +54,8 @@ def parse_backends(spec: str) -> list[tuple[str, str]]:
             raise InputError("name backends explicitly for eq (auto picks one; eq compares several)")
         if name not in DEFAULT_PRECISIONS:
             raise InputError(f"unknown backend {name!r} (choose from {', '.join(DEFAULT_PRECISIONS)})")
-        if precision and precision not in PRECISIONS:
-            raise InputError(f"unknown precision {precision!r} for {name} (choose from {', '.join(PRECISIONS)})")
+        if precision and precision not in ENGINE_PRECISIONS:
+            raise InputError(f"unknown precision {precision!r} for {name} (choose from {', '.join(ENGINE_PRECISIONS)})")
         if precision == "bf16" and name != "tensorrt":
             raise InputError(f"{name} runs fp32 or fp16; bf16 is TensorRT's")
         for p in (precision,) if precision else DEFAULT_PRECISIONS.get(name, ("fp32",)):

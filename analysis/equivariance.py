@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from ..vocab import NO_TRANSFORM, one_hot
 from .resample import affine_transform, fractional_translate, image_transform, integer_translate
 
 METRICS = ("eqt_int", "eqt_frac", "eqr")  # names, in the order the paper lists them
@@ -95,9 +96,7 @@ def latents(rt: SynthesisLike, batch: int, rng: np.random.RandomState) -> tuple[
     z = rng.randn(batch, rt.z_dim).astype(np.float32)  # [B, z_dim]
     if rt.c_dim == 0:
         return z, None
-    c = np.zeros((batch, rt.c_dim), np.float32)  # [B, c_dim] random one-hot classes
-    c[np.arange(batch), rng.randint(rt.c_dim, size=batch)] = 1
-    return z, c
+    return z, one_hot(rng.randint(rt.c_dim, size=batch), rt.c_dim)  # [B, c_dim] random classes
 
 
 def equivariance_batches(
@@ -111,7 +110,7 @@ def equivariance_batches(
 ) -> Iterator[EquivarianceSums]:
     """Yield the running sums after each batch (the caller shows progress; the last one is the answer)."""
     if not rt.is_stylegan3:
-        raise InputError("StyleGAN2 has no input transform, so its equivariance cannot be measured (use a StyleGAN3 network)")
+        raise InputError(f"{NO_TRANSFORM}, so equivariance cannot be measured on this one")
     unknown = [m for m in metrics if m not in METRICS]
     if unknown or not metrics:
         raise InputError(f"unknown metric(s) {unknown} (choose from {', '.join(METRICS)})")

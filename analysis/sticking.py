@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from ..vocab import class_labels
 from .equivariance import SynthesisLike
 
 WALK_RADIUS = 0.2  # std of the latent steps around the central z (z ~ N(0, I) has unit std)
@@ -56,7 +57,7 @@ def texture_sticking(
     seed: int = 0,  # central latent: the official seed convention z = RandomState(seed).randn(z_dim)
     radius: float = WALK_RADIUS,
     batch_size: int = 8,
-    class_idx: int | None = None,  # class of a conditional network (default: class 0)
+    class_idx: int | None = None,  # class of a conditional network (required there, as in render)
 ) -> StickingResult:
     """Render a small latent walk and compare its average with its central frame (see module doc)."""
     if frames < 2:
@@ -65,13 +66,7 @@ def texture_sticking(
     steps = np.random.RandomState(seed + 1).randn(frames, rt.z_dim)
     steps[0] = 0  # frame 0 is the central latent itself
     z = (z0 + radius * steps).astype(np.float32)  # [frames, z_dim]
-    c = None
-    if rt.c_dim > 0:
-        idx = 0 if class_idx is None else class_idx
-        if not 0 <= idx < rt.c_dim:
-            raise InputError(f"class index must be in [0, {rt.c_dim}), got {idx}")
-        c = np.zeros((frames, rt.c_dim), np.float32)
-        c[:, idx] = 1
+    c = class_labels(rt.c_dim, class_idx, frames)  # [frames, c_dim] | None
     total, energy, first = None, 0.0, None
     for start in range(0, frames, batch_size):
         cb = None if c is None else c[start : start + batch_size]
@@ -86,7 +81,7 @@ def texture_sticking(
 
 def side_by_side(result: StickingResult, min_size: int = 256, gap: int = 4) -> np.ndarray:
     """[H', W', C] uint8: frame | average, each scaled up (nearest, whole factor) to >= min_size."""
-    from ..runtime import to_uint8_frames
+    from ..networks import to_uint8_frames
 
     pair = to_uint8_frames(torch.stack([result.frame, result.average])).numpy()  # [2, H, W, C]
     scale = max(1, -(-min_size // pair.shape[1]))

@@ -14,28 +14,48 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from ..vocab import NO_TRANSFORM
 from ..networks import input_transform
 
 TRANSLATIONS = ("line", "circle", "figure8")  # closed curves, each starting at its centre or rim
 DEFAULT_AMPLITUDE = 0.1  # image widths, when "circle" is given without ":A"
 
 
+FIXED = "fixed"  # Translation.shape of a constant shift "X,Y"
+_OFFSET = re.compile(r"\s*([-+0-9.eE]+)\s*,\s*([-+0-9.eE]+)\s*")  # "X,Y"
+
+
 @dataclass(frozen=True)
 class Translation:
-    """A closed curve in image widths: line (back and forth), circle (radius), figure8 (lemniscate)."""
+    """--translate: a fixed shift X,Y, or a closed curve in image widths: line (back and forth),
+    circle (radius), figure8 (lemniscate). The same text means the same in `render` and `image`."""
 
-    shape: str
+    shape: str  # FIXED or one of TRANSLATIONS
     amplitude: float = DEFAULT_AMPLITUDE  # half-length / radius / half-width, in image widths
     cycles: int = 1  # times around the curve over the video
+    offset: tuple[float, float] = (0.0, 0.0)  # the shift of FIXED, in image widths
+
+    @property
+    def fixed(self) -> bool:
+        return self.shape == FIXED
 
     @classmethod
     def parse(cls, text: str) -> "Translation":
-        """'circle', 'circle:0.1' or 'figure8:0.05:2' (shape[:amplitude[:cycles]])."""
+        """'0.1,-0.2' (a fixed shift), or 'circle', 'circle:0.1', 'figure8:0.05:2' (shape[:amplitude[:cycles]])."""
+        fixed = _OFFSET.fullmatch(text)
+        if fixed:
+            try:
+                x, y = float(fixed.group(1)), float(fixed.group(2))
+            except ValueError:
+                x = y = math.nan
+            if not (math.isfinite(x) and math.isfinite(y)):
+                raise InputError(f"bad --translate {text!r}: X,Y must be finite numbers (image widths)")
+            return cls(FIXED, 0.0, 1, (x, y))
         m = re.fullmatch(r"([a-z8-]+)(?::([^:]+))?(?::([^:]+))?", text.strip().lower())
         shape = m.group(1).replace("figure-eight", "figure8").replace("eight", "figure8") if m else ""
         if shape not in TRANSLATIONS:
-            raise InputError(f"bad --translate {text!r}: use SHAPE[:AMPLITUDE[:CYCLES]] with SHAPE one of "
-                             f"{', '.join(TRANSLATIONS)} (e.g. circle:0.1)")
+            raise InputError(f"bad --translate {text!r}: use X,Y in image widths (e.g. 0.1,-0.2) or "
+                             f"SHAPE[:AMPLITUDE[:CYCLES]] with SHAPE one of {', '.join(TRANSLATIONS)} (e.g. circle:0.1)")
         try:
             amplitude = float(m.group(2)) if m.group(2) else DEFAULT_AMPLITUDE
             cycles = int(m.group(3)) if m.group(3) else 1
@@ -46,7 +66,10 @@ class Translation:
         return cls(shape, amplitude, cycles)
 
     def offsets(self, phase: np.ndarray) -> np.ndarray:  # [T] -> [T, 2] (x, y) in image widths
-        theta = 2 * np.pi * self.cycles * np.asarray(phase, dtype=np.float64)
+        phase = np.asarray(phase, dtype=np.float64)
+        if self.fixed:
+            return np.tile(np.asarray(self.offset, dtype=np.float64), (len(phase), 1))
+        theta = 2 * np.pi * self.cycles * phase
         a = self.amplitude
         if self.shape == "line":
             return np.stack([a * np.sin(theta), np.zeros_like(theta)], axis=1)
@@ -89,5 +112,4 @@ class Motion:
 def check_motion(motion: Motion, runtime) -> None:
     """StyleGAN2 has no input transform: refuse motion for it, in one line, before any rendering."""
     if motion.active and not runtime.is_stylegan3:
-        raise InputError("rotation/translation need a StyleGAN3 network (this one is StyleGAN2, "
-                         "which has no input transform): drop --rotate/--rotate-speed/--translate")
+        raise InputError(f"{NO_TRANSFORM}: drop --rotate/--rotate-speed/--translate")

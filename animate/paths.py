@@ -209,7 +209,7 @@ class PathSpec:
 
     kind: str = "cubic"  # linear | slerp | cubic | noise
     space: str | None = None  # w | z; None = the path's default
-    loop: bool = False  # close the path back to its first seed (noise always loops)
+    loop: bool = True  # close the path back to its first seed, as the official gen_video (noise always loops)
     psi: float = 1.0  # truncation psi
     cutoff: int | None = None  # truncate only the first `cutoff` layers
     class_idx: int | None = None  # class of a conditional network

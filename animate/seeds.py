@@ -7,6 +7,7 @@ import re
 import numpy as np
 
 from ..errors import InputError
+from ..vocab import class_labels  # noqa: F401  (re-exported: seeds and labels go together)
 
 MAX_SEED = 2**32 - 1  # np.random.RandomState accepts seeds in [0, 2**32)
 MAX_SEEDS = 100_000  # a seed list longer than this is a typo (e.g. "0-1000000000")
@@ -41,18 +42,3 @@ def seed_z(seed: int, z_dim: int) -> np.ndarray:  # [z_dim] float64
 
 def seeds_to_z(seeds: list[int], z_dim: int) -> np.ndarray:  # [N, z_dim] float32
     return np.stack([seed_z(s, z_dim) for s in seeds]).astype(np.float32)
-
-
-def class_labels(c_dim: int, class_idx: int | None, count: int) -> np.ndarray | None:  # [count, c_dim] | None
-    """One-hot labels for a conditional network (the official --class), None for an unconditional one."""
-    if c_dim == 0:
-        if class_idx is not None:
-            raise InputError(f"--class {class_idx} given, but this network is unconditional (it has no classes)")
-        return None
-    if class_idx is None:
-        raise InputError(f"this network is conditional ({c_dim} classes): pick one with --class 0..{c_dim - 1}")
-    if not 0 <= class_idx < c_dim:
-        raise InputError(f"--class {class_idx} is out of range: this network has classes 0..{c_dim - 1}")
-    c = np.zeros([count, c_dim], dtype=np.float32)
-    c[:, class_idx] = 1
-    return c

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, Sg3rtError
-from ..networks.files import atomic_write
+from ..fileio import write_png  # noqa: F401  (re-exported: the still-image writer)
 
 FORMATS = {".mp4": "mp4", ".gif": "gif", "": "png"}  # output suffix -> writer ("" = a folder of PNGs)
 DEFAULT_CRF = 18  # x264 constant rate factor: 0 lossless .. 51 worst; 18 is visually lossless
@@ -246,10 +246,3 @@ def open_writer(path: Path, fps: float, crf: int = DEFAULT_CRF) -> FrameWriter:
     if kind == "gif":
         return GifWriter(Path(path), fps)
     return PngSequenceWriter(Path(path), fps)
-
-
-def write_png(path: Path, image: np.ndarray) -> None:
-    """One uint8 image [H, W, C] as a PNG, atomically."""
-    import imageio.v3 as iio
-
-    atomic_write(Path(path), lambda tmp: iio.imwrite(tmp, image, extension=".png"))

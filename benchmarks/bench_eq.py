@@ -14,14 +14,11 @@ and sticking_<network>.png.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import platform
 import sys
 import time
 from pathlib import Path
-
-import imageio.v3 as iio
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
@@ -32,18 +29,11 @@ from sg3rt import __version__  # noqa: E402
 from sg3rt.analysis.backends import equivariance_by_backend, parse_backends  # noqa: E402
 from sg3rt.analysis.equivariance import LABELS, METRICS  # noqa: E402
 from sg3rt.analysis.plot import bar_chart  # noqa: E402
+from sg3rt.analysis.report import eq_markdown_header, eq_markdown_row  # noqa: E402
 from sg3rt.analysis.sticking import side_by_side, texture_sticking  # noqa: E402
+from sg3rt.fileio import json_safe, write_json, write_png, write_text  # noqa: E402
 from sg3rt.runtime import open_generator  # noqa: E402
 from sg3rt.runtime.registry import resolve_device  # noqa: E402
-
-
-def clean(value):
-    """inf/nan -> None for JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: clean(v) for k, v in value.items()}
-    return value
 
 
 def main() -> None:
@@ -61,33 +51,23 @@ def main() -> None:
     out_dir.mkdir(exist_ok=True)
     tag = device.split(":")[0]
 
-    eq_rows, md = [], []
-    md.append(f"| network | backend | precision | {' | '.join(LABELS[m] + ' (dB)' for m in METRICS)} | parity (dB) | verdict |")
-    md.append("|" + " --- |" * (len(METRICS) + 5))
+    eq_rows, md = [], eq_markdown_header()
     for name in args.networks.split(","):
         t0 = time.perf_counter()
         for row in equivariance_by_backend(reference_file(f"{name}.pkl"), parse_backends(args.backends), device=device,
                                            samples=args.samples, seed=args.seed):
-            eq_rows.append({"network": name, **clean(row.to_dict())})
-            if row.status != "ok":
-                print(f"{name:<13} {row.backend:<12} {row.precision:<5} {row.status}: {row.reason}")
-                continue
-            base = (row.backend, row.precision) == ("torch", "fp32")
-            cells = " | ".join(f"{row.db[m]:.2f}" + ("" if base else f" ({row.delta[m]:+.2f})") for m in METRICS)
-            verdict = row.verdict().replace("FLAGGED", "**FLAGGED**")
-            parity = "-" if base else f"{row.parity_db:.1f}"
-            md.append(f"| {name} | {row.backend} | {row.precision} | {cells} | {parity} | {verdict} |")
-            print(f"{name:<13} {row.backend:<12} {row.precision:<5} "
-                  + " ".join(f"{row.db[m]:8.2f}" for m in METRICS) + f"  {parity:>6}  {verdict}")
+            eq_rows.append({"network": name, **json_safe(row.to_dict())})
+            md.append(eq_markdown_row(name, row))
+            print(md[-1], flush=True)
         print(f"  ({time.perf_counter() - t0:.0f} s)")
 
     md += ["", "| network | kind | sticking score | frames |", "| --- | --- | --- | --- |"]
     sticking = []
     for name in args.sticking_networks.split(","):
         with open_generator(reference_file(f"{name}.pkl"), backend="torch", device=device) as rt:
-            result = texture_sticking(rt, frames=args.frames, seed=args.seed)
+            result = texture_sticking(rt, frames=args.frames, seed=args.seed, class_idx=0 if rt.c_dim else None)
             kind = rt.kind
-        iio.imwrite(out_dir / f"sticking_{name}.png", side_by_side(result))
+        write_png(out_dir / f"sticking_{name}.png", side_by_side(result))
         sticking.append({"network": name, "kind": kind, **result.to_dict()})
         md.append(f"| {name} | {kind} | {result.score:.3f} | {result.frames} |")
         print(f"sticking {name:<13} {kind:<12} {result.score:.3f}")
@@ -95,12 +75,12 @@ def main() -> None:
     ok = [r for r in eq_rows if r["status"] == "ok"]
     series = {f"{r['network']} {r['backend']} {r['precision']}": [r["db"][m] if r["db"][m] is not None else math.inf
                                                                  for m in METRICS] for r in ok}
-    iio.imwrite(out_dir / f"eq_{tag}.png", bar_chart([LABELS[m] for m in METRICS], series, title="equivariance"))
-    (out_dir / f"eq_{tag}.md").write_text("\n".join(md) + "\n")
+    write_png(out_dir / f"eq_{tag}.png", bar_chart([LABELS[m] for m in METRICS], series, title="equivariance"))
+    write_text(out_dir / f"eq_{tag}.md", "\n".join(md) + "\n")
     payload = {"sg3rt_version": __version__, "device": device, "machine": platform.platform(),
                "samples": args.samples, "frames": args.frames, "seed": args.seed,
                "equivariance": eq_rows, "sticking": sticking}
-    (out_dir / f"eq_{tag}.json").write_text(json.dumps(payload, indent=2) + "\n")
+    write_json(out_dir / f"eq_{tag}.json", payload)
     print("\n".join(md))
     print(f"wrote {out_dir}/eq_{tag}.json, .md, .png and sticking_*.png")
 

@@ -1,4 +1,4 @@
-"""FIR up/down-sampling per layer: cuDNN depthwise convolutions vs tiled matmuls (networks/fir_matmul.py).
+"""FIR up/down-sampling per layer: cuDNN depthwise convolutions vs tiled matmuls (networks/fir.py).
 
 Usage: python benchmarks/bench_fir.py [--res 1024] [--kind stylegan3-r] [--precision fp16] [--layers 4] [--device cuda]
 Times every FirFilter of the last --layers synthesis layers of an official config (random weights) at
@@ -38,7 +38,7 @@ def time_ms(fn, device: torch.device, iters: int = ITERS) -> float:
     return statistics.median(times)
 
 
-def fir_inputs(G, ws: torch.Tensor, layers: list[str]) -> dict[str, tuple[FirFilter, torch.Tensor, torch.Tensor]]:
+def fir_inputs(G, ws: torch.Tensor, layers: list[str], precision: str) -> dict[str, tuple[FirFilter, torch.Tensor, torch.Tensor]]:
     """'L10_1044_161.up' -> (filter module, its filter taps, an input of the shape it really sees)."""
     seen = {}
     hooks = []
@@ -53,7 +53,7 @@ def fir_inputs(G, ws: torch.Tensor, layers: list[str]) -> dict[str, tuple[FirFil
 
             hooks.append(module.register_forward_pre_hook(hook))
     with torch.inference_mode():
-        G.synthesis(ws)
+        G.synthesis(ws, precision=precision)
     for h in hooks:
         h.remove()
     return seen
@@ -69,14 +69,14 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device(args.device)
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
-    G = random_official_generator(args.kind, args.res).to(device).eval().requires_grad_(False).set_precision(args.precision)
+    G = random_official_generator(args.kind, args.res).to(device)
     ws = G.mapping(torch.randn(1, G.z_dim, device=device), None)
     names = G.synthesis.layer_names[-args.layers - 1:-1]
     rows = []
     print(f"{args.kind} {args.res}px {args.precision} on {torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}")
     print(f"{'filter':<20} {'input':<22} {'taps':>4} {'2-D':>4} {'conv ms':>8} {'matmul ms':>9} {'speed-up':>8} {'max diff':>9}")
     with torch.inference_mode():
-        for key, (mod, taps, x) in fir_inputs(G, ws, names).items():
+        for key, (mod, taps, x) in fir_inputs(G, ws, names, args.precision).items():
             impl = mod.impl
             out = {}
             for form in ("conv", "matmul"):

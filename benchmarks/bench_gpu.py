@@ -48,7 +48,7 @@ def versions() -> dict[str, str]:
 
 def open_variant(G, variant: str, export_root: Path):
     """backend:precision[:graphs][:conv] -> an open runtime on cuda (exports without verification).
-    conv: PyTorch filters with cuDNN depthwise convolutions instead of the matmul form (see fir_matmul)."""
+    conv: PyTorch filters with cuDNN depthwise convolutions instead of the matmul form (see networks/fir.py)."""
     backend, precision, *flags = variant.split(":")
     if backend == "torch":
         G = set_fir_impl(copy.deepcopy(G), "conv" if "conv" in flags else "auto")

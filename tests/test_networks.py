@@ -153,11 +153,8 @@ def test_no_grouped_convolutions_with_batch_weights(load_reference):
 def test_fp16_stays_close_to_fp32(load_reference):
     """fp16 (high-resolution layers, clamped) against the fp32 reference; CPU fp16 is slow, so SG2 only."""
     G, io = load_reference("sg2_64"), reference_io("sg2_64")
-    try:
-        with torch.no_grad():
-            img = G.set_precision("fp16").synthesis(io["ws_psi0.7"])
-    finally:
-        G.set_precision("fp32")
+    with torch.no_grad():
+        img = G.synthesis(io["ws_psi0.7"], precision="fp16")
     assert img.dtype == torch.float32
     assert max_err(img, io["img"]) < 0.02
     assert (img - io["img"]).abs().mean().item() < 2e-3
@@ -208,10 +205,10 @@ def test_cuda_matches_official(load_reference, name, precision):
 
     from sg3rt.runtime.torch_backend import ieee_fp32
 
-    G = copy.deepcopy(load_reference(name)).cuda().set_precision(precision)
+    G = copy.deepcopy(load_reference(name)).cuda()
     io = reference_io(name)
     with torch.no_grad(), ieee_fp32():
-        img = G.synthesis(io["ws_psi0.7"].cuda()).cpu()
-        conv = set_fir_impl(G, "conv").synthesis(io["ws_psi0.7"].cuda()).cpu()  # the form that exports
+        img = G.synthesis(io["ws_psi0.7"].cuda(), precision=precision).cpu()
+        conv = set_fir_impl(G, "conv").synthesis(io["ws_psi0.7"].cuda(), precision=precision).cpu()  # the form that exports
     tol = PARITY_TOL if precision == "fp32" else 0.05  # fp16: half precision in the high-resolution layers
     assert max_err(img, io["img"]) < tol and max_err(conv, io["img"]) < tol
