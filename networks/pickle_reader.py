@@ -1,5 +1,8 @@
 """Official StyleGAN network pickles (NVlabs stylegan3, stylegan2-ada-pytorch) read as plain data.
 
+TensorFlow-era pickles (NVlabs stylegan2, stylegan2-ada TF) pass through the same allow-list; their
+variables are mapped onto the official PyTorch names in tf_pickle.py.
+
 The official files are pickles whose modules rebuild themselves by exec'ing Python source stored in
 the file (`torch_utils.persistence`). We never run that source, nor any other code named by the
 file: a restricted unpickler maps the few globals an official pickle needs onto small functions of
@@ -30,6 +33,7 @@ except ImportError:  # pragma: no cover - numpy 1
 __all__ = ["NetworkRecord", "read_network_pickle"]
 
 _GENERATOR_KEYS = ("G_ema", "G")  # preferred first: G_ema holds the averaged weights used for inference
+PYTORCH_PICKLE = "official PyTorch pickle"  # NetworkRecord.file_format of stylegan3 / stylegan2-ada-pytorch files
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,7 @@ class NetworkRecord:
     init_kwargs: dict  # the module's constructor kwargs, plain dicts all the way down
     state_dict: dict[str, torch.Tensor]  # official names, e.g. "mapping.w_avg"
     child_classes: dict[str, str]  # module path -> official class name, e.g. "synthesis.input"
+    file_format: str = PYTORCH_PICKLE  # what the file was, in words (shown by `sg3rt info`)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -70,6 +75,23 @@ def _reconstruct_persistent_obj(meta: Any) -> _PersistentRecord:
     if not isinstance(class_name, str) or not isinstance(state, dict):
         raise ValueError("persistent object without a class name or state")
     return _PersistentRecord(class_name, state)
+
+
+class TFNetworkState:
+    """Stands in for `dnnlib.tflib.network.Network` of TensorFlow-era pickles: data only, nothing run.
+
+    The stream creates it empty (NEWOBJ) and fills it once by BUILD with the network's state dict;
+    the state's `build_module_src` stays an unread string. Slots make any other attribute fail.
+    """
+
+    __slots__ = ("state",)
+
+    def __setstate__(self, state: Any) -> None:
+        if hasattr(self, "state"):
+            raise ValueError("TensorFlow network state set twice")
+        if not isinstance(state, dict):
+            raise ValueError(f"TensorFlow network state is {type(state).__name__}, not a dict")
+        object.__setattr__(self, "state", state)
 
 
 def _load_storage_bytes(data: Any) -> torch.storage.TypedStorage:
@@ -138,6 +160,7 @@ _ALLOWED: dict[str, Any] = {
     "collections.OrderedDict": collections.OrderedDict,
     "dnnlib.util.EasyDict": dict,  # created by NEWOBJ + SETITEMS: a dict without attribute access
     "dnnlib.EasyDict": dict,
+    "dnnlib.tflib.network.Network": TFNetworkState,  # TF-era pickles: NEWOBJ + BUILD, see TFNetworkState
     "numpy.dtype": _numpy_dtype,
     "numpy.ndarray": _NDARRAY,
     "numpy._core.multiarray.scalar": _numpy_scalar,
@@ -304,7 +327,12 @@ def read_network_pickle(path: str | os.PathLike[str], key: str | None = None) ->
     `key=None` takes "G_ema" (else "G"); any other key must be present in the file.
     """
     path = Path(path)
-    record = _pick_generator(_unpickle(path), key, path)
+    top = _unpickle(path)
+    if isinstance(top, tuple) and any(isinstance(net, TFNetworkState) for net in top):
+        from .tf_pickle import tf_generator_record  # imports this module: loaded on first use
+
+        return tf_generator_record(top, key, path)
+    record = _pick_generator(top, key, path)
     init_kwargs = _init_kwargs(record, path)
     tensors: dict[str, torch.Tensor] = {}
     classes: dict[str, str] = {}
