@@ -324,11 +324,12 @@ def _walk(
 def read_network_pickle(path: str | os.PathLike[str], key: str | None = None) -> NetworkRecord:
     """Reads one network from an official pickle without running code from the file.
 
-    `key=None` takes "G_ema" (else "G"); any other key must be present in the file.
+    `key=None` takes "G_ema" (else "G"), or "Gs" of a TensorFlow-era (G, D, Gs) pickle; any other key
+    must be present in the file.
     """
     path = Path(path)
     top = _unpickle(path)
-    if isinstance(top, tuple) and any(isinstance(net, TFNetworkState) for net in top):
+    if isinstance(top, TFNetworkState) or isinstance(top, tuple) and any(isinstance(n, TFNetworkState) for n in top):
         from .tf_pickle import tf_generator_record  # imports this module: loaded on first use
 
         return tf_generator_record(top, key, path)

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from ..errors import NetworkFileError, UnsupportedNetworkError
-from .pickle_reader import NetworkRecord, TFNetworkState, _plain
+from .pickle_reader import NetworkRecord, TFNetworkState, _one_line, _plain
 from .stylegan2 import setup_filter
 
 __all__ = ["TF_PICKLE", "tf_generator_record"]
@@ -64,10 +64,15 @@ def _state(net: Any, where: str, path: Path) -> dict:
     if missing:
         raise NetworkFileError(f"{path}: TensorFlow network {where} lacks {missing[0]!r}")
     state = net.state
-    if not isinstance(state["static_kwargs"], dict) or not isinstance(state["components"], dict):
+    kwargs, components = state["static_kwargs"], state["components"]
+    if not (isinstance(kwargs, dict) and isinstance(components, dict)
+            and all(isinstance(k, str) for k in [*kwargs, *components])):
         raise NetworkFileError(f"{path}: TensorFlow network {where} has malformed kwargs or components")
     if not isinstance(state["variables"], (list, tuple)):
         raise NetworkFileError(f"{path}: TensorFlow network {where} has malformed variables")
+    version, func = state["version"], state["build_func_name"]
+    if isinstance(version, bool) or not isinstance(version, int) or not isinstance(func, str):
+        raise NetworkFileError(f"{path}: TensorFlow network {where} has a malformed version or build function")
     return state
 
 
@@ -87,7 +92,7 @@ def _check_function(state: dict, where: str, allowed: tuple[str, ...], path: Pat
 
 def _collect_variables(net: Any, prefix: str, path: Path, out: dict[str, np.ndarray], depth: int = 0) -> None:
     """Every variable of `net` and its components as "component/.../name" -> float32 array."""
-    where = prefix.rstrip("/") or DEFAULT_KEY
+    where = prefix.rstrip("/") or "the generator"
     if depth > _MAX_DEPTH:
         raise NetworkFileError(f"{path}: TensorFlow network {where} nests too deeply")
     state = _state(net, where, path)
@@ -99,25 +104,29 @@ def _collect_variables(net: Any, prefix: str, path: Path, out: dict[str, np.ndar
             raise NetworkFileError(f"{path}: TensorFlow variable {prefix}{name} is not a float array")
         out[prefix + name] = np.asarray(value, dtype=np.float32)
     for comp_name, comp in state["components"].items():
-        if not isinstance(comp_name, str):
-            raise NetworkFileError(f"{path}: TensorFlow network {where} has a malformed component name")
         _collect_variables(comp, f"{prefix}{comp_name}/", path, out, depth + 1)
 
 
-def _check_tree(Gs: Any, path: Path) -> dict:
-    """Gs's state, after checking Gs and its mapping/synthesis components are what we implement."""
-    state = _state(Gs, DEFAULT_KEY, path)
-    _check_function(state, DEFAULT_KEY, _MAIN_FUNCS, path)
+def _check_tree(net: Any, name: str, path: Path) -> dict:
+    """The generator's state, after checking it and its mapping/synthesis components are what we implement."""
+    state = _state(net, name, path)
+    _check_function(state, name, _MAIN_FUNCS, path)
     for comp_name, funcs in _COMPONENT_FUNCS.items():
         comp = state["components"].get(comp_name)
         if comp is None:
-            raise NetworkFileError(f"{path}: TensorFlow network Gs has no {comp_name} component")
+            raise NetworkFileError(f"{path}: TensorFlow network {name} has no {comp_name} component")
         _check_function(_state(comp, comp_name, path), comp_name, funcs, path)
     return state
 
 
 # ---------------------------------------------------------------------------------------------------
 # static_kwargs -> the official PyTorch generator's init kwargs (the names legacy.py gives them).
+
+
+def _shown(value: Any) -> str:
+    """A kwarg value for a one-line message: its repr on one line, cut short."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 @dataclass(frozen=True)
@@ -138,14 +147,29 @@ class _Kwargs:
         """An integer kwarg (sizes, channel counts), refusing anything else in one line."""
         value = self.get(name, default)
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise UnsupportedNetworkError(f"{self.path}: TensorFlow kwarg {name}={value!r} is not supported "
+            raise UnsupportedNetworkError(f"{self.path}: TensorFlow kwarg {name}={_shown(value)} is not supported "
                                           f"(expected an integer >= {minimum})")
+        return value
+
+    def number(self, name: str, default: float | None, none: float | None = None) -> float | None:
+        """A real-valued kwarg (multipliers, clamps); None where the format allows it (no clamp)."""
+        value = self.get(name, default, none)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise UnsupportedNetworkError(f"{self.path}: TensorFlow kwarg {name}={_shown(value)} is not supported "
+                                          "(expected a number)")
+        return value
+
+    def flag(self, name: str, default: bool) -> bool:
+        value = self.get(name, default)
+        if not isinstance(value, bool):
+            raise UnsupportedNetworkError(f"{self.path}: TensorFlow kwarg {name}={_shown(value)} is not supported "
+                                          "(expected True or False)")
         return value
 
     def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
         value = self.get(name, default)
-        if value not in allowed:
-            raise UnsupportedNetworkError(f"{self.path}: TensorFlow kwarg {name}={value!r} is not supported "
+        if not isinstance(value, str) or value not in allowed:
+            raise UnsupportedNetworkError(f"{self.path}: TensorFlow kwarg {name}={_shown(value)} is not supported "
                                           f"(sg3rt runs {', '.join(map(repr, allowed))})")
         return value
 
@@ -160,12 +184,12 @@ def _init_kwargs(static_kwargs: dict, path: Path) -> dict[str, Any]:
     resample = kw.get("resample_kernel", [1, 3, 3, 1])
     if not (isinstance(resample, (list, tuple)) and resample
             and all(isinstance(t, (int, float)) and not isinstance(t, bool) for t in resample)):
-        raise UnsupportedNetworkError(f"{path}: TensorFlow kwarg resample_kernel={resample!r} is not supported")
+        raise UnsupportedNetworkError(f"{path}: TensorFlow kwarg resample_kernel={_shown(resample)} is not supported")
     mapping_fmaps = kw.get("mapping_fmaps")
     label_fmaps = kw.get("label_fmaps")
     for name, value in (("mapping_fmaps", mapping_fmaps), ("label_fmaps", label_fmaps)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise UnsupportedNetworkError(f"{path}: TensorFlow kwarg {name}={value!r} is not supported")
+            raise UnsupportedNetworkError(f"{path}: TensorFlow kwarg {name}={_shown(value)} is not supported")
     init_kwargs = {
         "z_dim": kw.count("latent_size", 512),
         "c_dim": kw.count("label_size", 0),
@@ -175,31 +199,27 @@ def _init_kwargs(static_kwargs: dict, path: Path) -> dict[str, Any]:
         "channel_base": kw.count("fmap_base", 16384, minimum=1) * 2,  # TF halves it per stage from 4x4
         "channel_max": kw.count("fmap_max", 512, minimum=1),
         "num_fp16_res": kw.count("num_fp16_res", 0),
-        "conv_clamp": kw.get("conv_clamp"),
+        "conv_clamp": kw.number("conv_clamp", None),
         "architecture": kw.choice("architecture", "skip", _ARCHITECTURES),
         "resample_filter": list(resample),
-        "use_noise": bool(kw.get("use_noise", True)),
+        "use_noise": kw.flag("use_noise", True),
         "activation": kw.choice("nonlinearity", "lrelu", ("lrelu",)),
         "mapping_kwargs": {
             "num_layers": kw.count("mapping_layers", 8, minimum=1),
             "embed_features": label_fmaps,
             "layer_features": mapping_fmaps,
             "activation": kw.choice("mapping_nonlinearity", "lrelu", ("lrelu",)),
-            "lr_multiplier": kw.get("mapping_lrmul", 0.01),
-            "w_avg_beta": kw.get("w_avg_beta", 0.995, none=1),
+            "lr_multiplier": kw.number("mapping_lrmul", 0.01),
+            "w_avg_beta": kw.number("w_avg_beta", 0.995, none=1),
         },
     }
     if init_kwargs["z_dim"] + init_kwargs["c_dim"] == 0:
         raise UnsupportedNetworkError(f"{path}: TensorFlow kwargs latent_size and label_size are both 0")
-    clamp = init_kwargs["conv_clamp"]
-    if clamp is not None and (isinstance(clamp, bool) or not isinstance(clamp, (int, float))):
-        raise UnsupportedNetworkError(f"{path}: TensorFlow kwarg conv_clamp={clamp!r} is not supported")
     for name in _IGNORED_KWARGS:
         kw.get(name)
     unknown = sorted(set(kw.given) - kw.asked)
     if unknown:
-        raise UnsupportedNetworkError(f"{path}: unsupported TensorFlow kwarg {unknown[0]!r} "
-                                      f"(= {kw.given[unknown[0]]!r})")
+        raise UnsupportedNetworkError(f"{path}: unsupported TensorFlow kwarg {unknown[0]!r}")
     return init_kwargs
 
 
@@ -354,8 +374,11 @@ def _state_dict(variables: dict[str, np.ndarray], kwargs: dict[str, Any], path: 
 # The entry point, called by pickle_reader.read_network_pickle for a tuple of TensorFlow networks.
 
 
-def _pick(top: tuple, key: str | None, path: Path) -> Any:
+def _pick(top: Any, key: str | None, path: Path) -> tuple[str, Any]:
     """Gs by default (or G when asked); D is a discriminator."""
+    if not isinstance(top, tuple):
+        raise NetworkFileError(f"{path}: a single TensorFlow network, not the (G, D, Gs) tuple of a training "
+                               "pickle")
     if len(top) != len(TOP_NAMES) or not all(isinstance(net, TFNetworkState) for net in top):
         raise NetworkFileError(f"{path}: TensorFlow-era pickle holds {len(top)} objects, expected the networks "
                                f"({', '.join(TOP_NAMES)}); no Gs")
@@ -364,15 +387,18 @@ def _pick(top: tuple, key: str | None, path: Path) -> Any:
         raise NetworkFileError(f"{path}: network 'D' is the discriminator, not a generator")
     if key not in TOP_NAMES:
         raise NetworkFileError(f"no network {key!r} in {path} (it holds: {', '.join(TOP_NAMES)})")
-    return top[TOP_NAMES.index(key)]
+    return key, top[TOP_NAMES.index(key)]
 
 
-def tf_generator_record(top: tuple, key: str | None, path: Path) -> NetworkRecord:
+def tf_generator_record(top: Any, key: str | None, path: Path) -> NetworkRecord:
     """The official PyTorch StyleGAN2 record of a TensorFlow-era pickle's Gs (or G); nothing is run."""
-    net = _pick(top, key, path)
-    state = _check_tree(net, path)
-    kwargs = _init_kwargs(state["static_kwargs"], path)
-    variables: dict[str, np.ndarray] = {}
-    _collect_variables(net, "", path, variables)
-    tensors = _state_dict(variables, kwargs, path)
+    name, net = _pick(top, key, path)
+    state = _check_tree(net, name, path)
+    try:
+        kwargs = _init_kwargs(state["static_kwargs"], path)
+        variables: dict[str, np.ndarray] = {}
+        _collect_variables(net, "", path, variables)
+        tensors = _state_dict(variables, kwargs, path)
+    except (RecursionError, TypeError, ValueError) as exc:  # odd values the checks above did not foresee
+        raise NetworkFileError(f"{path}: malformed TensorFlow network state ({_one_line(exc)})") from None
     return NetworkRecord("Generator", kwargs, tensors, _child_classes(list(tensors)), TF_PICKLE)

@@ -146,6 +146,22 @@ def test_stylegan2_ada_tf_version_5(states, write_tf, tf_pkl):
     assert all(torch.equal(ours.state_dict[k], v) for k, v in reference.state_dict.items())
 
 
+def test_conditional_stylegan2_ada_tf(states, write_tf):
+    """stylegan2-ada TF embeds labels with a dense layer (mapping/LabelEmbed), as the PyTorch networks do."""
+    Gs = states[2]
+    for state in all_networks(Gs):
+        state["static_kwargs"]["label_size"] = 2
+    embed = np.arange(2 * 16, dtype=np.float32).reshape(2, 16)  # [c_dim, w_dim]: TF dense layout
+    set_variable(Gs, "mapping/LabelEmbed/weight", embed)
+    set_variable(Gs, "mapping/LabelEmbed/bias", np.full(16, 0.5, np.float32))
+    set_variable(Gs, "mapping/Dense0/weight", np.ones((32 + 16, 24), np.float32))  # z and the embedded label
+    G = load_generator(write_tf(states))
+    assert G.c_dim == 2 and torch.equal(G.mapping.embed.weight, torch.from_numpy(embed.T.copy()))
+    with torch.no_grad():
+        ws = G.mapping(torch.ones(2, 32), torch.eye(2))
+    assert ws.shape == (2, 10, 16) and not torch.equal(ws[0], ws[1])  # the label changes w
+
+
 def test_orig_architecture(states, write_tf):
     """'orig' generators have a ToRGB only at the last resolution (and no image skips)."""
     Gs = states[2]
@@ -228,6 +244,13 @@ def _missing_variable(states):
     drop_variable(states[2], "mapping/Dense3/bias")
 
 
+def _label_concat(states):
+    """stylegan2's conditional mapping concatenates a label projection: not the PyTorch design."""
+    for state in all_networks(states[2]):
+        state["static_kwargs"]["label_size"] = 2
+    set_variable(states[2], "mapping/LabelConcat/weight", np.ones((2, 32), np.float32))
+
+
 def _stylegan1(states):
     states[2].update(version=3, build_func_name="G_style")
 
@@ -242,17 +265,25 @@ def _stylegan1(states):
     (_set(None, build_func_name="my_generator"), UnsupportedNetworkError, "build function 'my_generator'"),
     (_stylegan1, UnsupportedNetworkError, r"StyleGAN1 generator \(build function G_style\)"),
     (_set(None, version=6), UnsupportedNetworkError, "version 6"),
-    (_wrong_shape, NetworkFileError, r"synthesis/8x8/Conv1/weight has shape \[3, 3, 12, 5\], expected \[3, 3, 12, 12\]"),
+    (_wrong_shape, NetworkFileError,
+     r"synthesis/8x8/Conv1/weight has shape \[3, 3, 12, 5\], expected \[3, 3, 12, 12\]"),
     (_missing_variable, NetworkFileError, "mapping/Dense3/bias is missing"),
     (_set(None, variables="none"), NetworkFileError, "malformed variables"),
+    (_edit_kwargs(use_noise=np.ones((3, 3))), UnsupportedNetworkError, "use_noise=array"),
+    (_label_concat, UnsupportedNetworkError, "mapping/LabelConcat"),
 ], ids=["resolution_w", "resnet", "nonlinearity", "resolution", "synthesis-func", "main-func", "stylegan1",
-        "version", "shape", "missing", "variables"])
+        "version", "shape", "missing", "variables", "use_noise", "label-concat"])
 def test_unsupported_or_broken_networks(states, write_tf, edit, error, match):
     edit(states)
     path = write_tf(states)
     with pytest.raises(error, match=match) as info:
         load_generator(path)
     assert "\n" not in str(info.value) and str(path) in str(info.value)
+
+
+def test_single_network_is_not_a_training_pickle(states, write_tf):
+    with pytest.raises(NetworkFileError, match=r"single TensorFlow network, not the \(G, D, Gs\) tuple"):
+        load_generator(write_tf(states[2]))
 
 
 def test_missing_gs(states, write_tf):

@@ -17,8 +17,6 @@ import types
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 NETWORK_MODULE = "dnnlib.tflib.network"
 
 
@@ -126,7 +124,3 @@ def tf_pickle_bytes(top: Any, monkeypatch) -> bytes:
         return value
 
     return pickle.dumps(tuple(wrap(top)) if isinstance(top, list) else wrap(top), protocol=4)
-
-
-def float32(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
