@@ -140,7 +140,7 @@ def info(
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
         return
-    rows = [("source", summary["source"]), ("kind", summary["kind"]),
+    rows = [("source", summary["source"]), ("format", summary["format"]), ("kind", summary["kind"]),
             ("resolution", f"{summary['img_resolution']} x {summary['img_resolution']} x {summary['img_channels']}"),
             ("z_dim / c_dim / w_dim", f"{summary['z_dim']} / {summary['c_dim']} / {summary['w_dim']}"),
             ("num_ws", summary["num_ws"]), ("mapping layers", summary["mapping_layers"]),

@@ -22,6 +22,7 @@ from .pickle_reader import NetworkRecord, read_network_pickle
 
 FORMAT_NAME = "sg3rt"  # metadata["format"] of native files
 FORMAT_VERSION = 1  # bumped when the metadata layout changes
+NATIVE_FILE = "sg3rt .safetensors"  # Generator.file_format of native files
 
 # Official classes that make up the generators we implement; anything else is another architecture.
 _STYLEGAN3_CLASSES = {"Generator", "MappingNetwork", "SynthesisNetwork", "SynthesisInput", "SynthesisLayer",
@@ -106,7 +107,7 @@ def _read_safetensors(path: Path) -> tuple[str, dict[str, Any], dict[str, torch.
 
 
 def load_generator(path: str | os.PathLike[str], device: str | torch.device = "cpu", key: str | None = None) -> Generator:
-    """Load an official pickle (G_ema, or `key`) or a native .safetensors file as a Generator.
+    """Load an official pickle (G_ema, or `key`; Gs of a TensorFlow-era pickle) or a native .safetensors file.
 
     Nothing in the file is executed: pickles go through a restricted unpickler.
     """
@@ -115,9 +116,11 @@ def load_generator(path: str | os.PathLike[str], device: str | torch.device = "c
         record = read_network_pickle(path, key=key)
         kind, init_kwargs = config_from_record(record, path)
         G = build_generator(kind, init_kwargs, record.state_dict, str(path))
+        G.file_format = record.file_format
     else:
         kind, init_kwargs, tensors = _read_safetensors(path)
         G = build_generator(kind, init_kwargs, tensors, str(path))
+        G.file_format = NATIVE_FILE
     return G.to(device)
 
 

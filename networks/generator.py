@@ -17,6 +17,8 @@ from ..vocab import KINDS, STYLEGAN2, is_stylegan3
 from . import stylegan2, stylegan3
 from .mapping import MappingNetwork
 
+BUILT_IN_CODE = "none (built in code)"  # file_format of a Generator not read from a file
+
 # Official init kwargs that change nothing at inference; accepted and ignored.
 _TRAINING_ONLY_KWARGS = {"fused_modconv_default", "magnitude_ema_beta", "channels_last", "fp16_channels_last"}
 _MAPPING_KWARGS = {"num_layers", "embed_features", "layer_features", "lr_multiplier", "w_avg_beta", "activation"}
@@ -44,6 +46,7 @@ class Generator(nn.Module):
             raise UnsupportedNetworkError(f"network config lacks {e.args[0]!r}") from None
         self.kind = kind
         self.init_kwargs = dict(init_kwargs)
+        self.file_format = BUILT_IN_CODE  # what the weights were read from; load_generator sets it
         mapping_kwargs = dict(kw.pop("mapping_kwargs", {}) or {})
         unknown = set(mapping_kwargs) - _MAPPING_KWARGS
         if unknown or mapping_kwargs.pop("activation", "lrelu") != "lrelu":
@@ -93,6 +96,7 @@ class Generator(nn.Module):
                                "convs": module.num_conv, "fp16": module.use_fp16})
         return {
             "kind": self.kind,
+            "format": self.file_format,
             "img_resolution": self.img_resolution,
             "img_channels": self.img_channels,
             "z_dim": self.z_dim,

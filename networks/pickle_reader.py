@@ -1,5 +1,8 @@
 """Official StyleGAN network pickles (NVlabs stylegan3, stylegan2-ada-pytorch) read as plain data.
 
+TensorFlow-era pickles (NVlabs stylegan2, stylegan2-ada TF) pass through the same allow-list; their
+variables are mapped onto the official PyTorch names in tf_pickle.py.
+
 The official files are pickles whose modules rebuild themselves by exec'ing Python source stored in
 the file (`torch_utils.persistence`). We never run that source, nor any other code named by the
 file: a restricted unpickler maps the few globals an official pickle needs onto small functions of
@@ -21,25 +24,17 @@ import numpy as np
 import torch
 
 from ..errors import NetworkFileError, UnsafePickleError
+from .pickle_records import PYTORCH_PICKLE, NetworkRecord, TFNetworkState, one_line as _one_line, plain as _plain
+from .tf_pickle import tf_generator_record
 
 try:  # numpy >= 2 moved the pickle helpers to numpy._core; numpy 1 files name numpy.core.
     from numpy._core import multiarray as _np_multiarray
 except ImportError:  # pragma: no cover - numpy 1
     from numpy.core import multiarray as _np_multiarray  # type: ignore[no-redef]
 
-__all__ = ["NetworkRecord", "read_network_pickle"]
+__all__ = ["NetworkRecord", "PYTORCH_PICKLE", "TFNetworkState", "read_network_pickle"]
 
 _GENERATOR_KEYS = ("G_ema", "G")  # preferred first: G_ema holds the averaged weights used for inference
-
-
-@dataclass(frozen=True)
-class NetworkRecord:
-    """One official network as data: enough to build our module and load its weights."""
-
-    class_name: str  # official class name of the top module, e.g. "Generator"
-    init_kwargs: dict  # the module's constructor kwargs, plain dicts all the way down
-    state_dict: dict[str, torch.Tensor]  # official names, e.g. "mapping.w_avg"
-    child_classes: dict[str, str]  # module path -> official class name, e.g. "synthesis.input"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -138,6 +133,7 @@ _ALLOWED: dict[str, Any] = {
     "collections.OrderedDict": collections.OrderedDict,
     "dnnlib.util.EasyDict": dict,  # created by NEWOBJ + SETITEMS: a dict without attribute access
     "dnnlib.EasyDict": dict,
+    "dnnlib.tflib.network.Network": TFNetworkState,  # TF-era pickles: NEWOBJ + BUILD, see TFNetworkState
     "numpy.dtype": _numpy_dtype,
     "numpy.ndarray": _NDARRAY,
     "numpy._core.multiarray.scalar": _numpy_scalar,
@@ -169,13 +165,6 @@ class _RestrictedUnpickler(pickle.Unpickler):
 
 # ---------------------------------------------------------------------------------------------------
 # The file boundary: every failure becomes one line that names the file.
-
-
-def _one_line(exc: BaseException) -> str:
-    """The exception's type and the first line of its message, short enough for a CLI error."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    text = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
-    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def _torch_refusal(exc: BaseException) -> str:
@@ -237,17 +226,6 @@ def _pick_generator(top: Any, key: str | None, path: Path) -> _PersistentRecord:
     return record
 
 
-def _plain(value: Any) -> Any:
-    """Kwargs as plain Python: dict subclasses to dict, numpy scalars to numbers, recursively."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_plain(v) for v in value)
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 def _init_kwargs(record: _PersistentRecord, path: Path) -> dict:
     """The top module's constructor kwargs; official networks take no positional arguments."""
     kwargs = record.state.get("_init_kwargs")
@@ -301,10 +279,14 @@ def _walk(
 def read_network_pickle(path: str | os.PathLike[str], key: str | None = None) -> NetworkRecord:
     """Reads one network from an official pickle without running code from the file.
 
-    `key=None` takes "G_ema" (else "G"); any other key must be present in the file.
+    `key=None` takes "G_ema" (else "G"), or "Gs" of a TensorFlow-era (G, D, Gs) pickle; any other key
+    must be present in the file.
     """
     path = Path(path)
-    record = _pick_generator(_unpickle(path), key, path)
+    top = _unpickle(path)
+    if isinstance(top, TFNetworkState) or isinstance(top, tuple) and any(isinstance(n, TFNetworkState) for n in top):
+        return tf_generator_record(top, key, path)
+    record = _pick_generator(top, key, path)
     init_kwargs = _init_kwargs(record, path)
     tensors: dict[str, torch.Tensor] = {}
     classes: dict[str, str] = {}
