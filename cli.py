@@ -371,9 +371,11 @@ def image(
     batch: BatchOpt = 8,
 ) -> None:
     """Write one PNG per seed, as the official gen_images (same seeds, same images)."""
+    import imageio.v3 as iio
+
     from . import StyleMix, Translation, open_generator, parse_seeds, render_images
     from .animate import check_writable
-    from .fileio import write_png
+    from .fileio import FileSet
 
     seed_list = parse_seeds(seeds)
     mixes = tuple(StyleMix.parse(m) for m in mix or ())
@@ -388,10 +390,12 @@ def image(
         names = {s: output / f"seed{s:04d}.png" for s in seed_list}
     check_writable(next(iter(names.values())))
     _check_batch(batch)
-    with open_generator(network, backend=backend.value, device=device, precision=_value(precision)) as runtime:
+    with open_generator(network, backend=backend.value, device=device, precision=_value(precision)) as runtime, \
+            FileSet() as files:  # all images appear together, or none
         for seed, img in render_images(runtime, seed_list, psi=psi, cutoff=cutoff, class_idx=class_idx, mixes=mixes,
                                        rotate=rotate, translate=shift.offset if shift else (0.0, 0.0), batch=batch):
-            write_png(names[seed], img)
+            files.write(names[seed], lambda tmp, img=img: iio.imwrite(tmp, img, extension=".png"))
+        files.commit()
     first = names[seed_list[0]]
     where = first if len(names) == 1 else f"{first.parent}/ ({first.name} .. {names[seed_list[-1]].name})"
     typer.echo(f"wrote {len(names)} image{'s' if len(names) > 1 else ''} to {where} from {_network_note(network)}")

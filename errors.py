@@ -34,3 +34,7 @@ class DeviceMemoryError(Sg3rtError):
 
 class RuntimeClosedError(Sg3rtError):
     """A runtime was called after close(): its sessions, engines and buffers are gone."""
+
+
+class OutputError(Sg3rtError):
+    """An output could not be written (disk full, no permission, the encoder failed); nothing half-written is left."""

@@ -11,6 +11,13 @@ import secrets
 from pathlib import Path
 from typing import Any, Callable
 
+from .errors import OutputError
+
+
+def os_error(path: Path, error: OSError) -> OutputError:
+    """One line naming the file and the cause (e.g. 'No space left on device')."""
+    return OutputError(f"{path}: cannot write ({error.strerror or error})")
+
 
 def temp_path(path: Path, suffix: str = ".tmp") -> Path:
     """A fresh hidden name beside `path` (same folder, so the final rename is atomic)."""
@@ -23,26 +30,75 @@ def create_temp_file(path: Path, suffix: str = ".tmp") -> Path:
     os.open(..., 0o666) lets the kernel apply the process umask, so the umask is never read or changed
     (mkstemp would make the file 0600 and reading the umask means setting it: process-global state).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
     while True:
         tmp = temp_path(path, suffix)
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
             return tmp
         except FileExistsError:
             continue
+        except OSError as e:
+            raise os_error(path, e) from None
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], Any]) -> None:
-    """Call write(tmp_path) on a temp file beside `path`, then rename: never a half-written output."""
+    """Call write(tmp_path) on a temp file beside `path`, then rename: never a half-written output.
+
+    A failed write (disk full, ...) is an OutputError naming `path`; the temp file is removed.
+    """
     path = Path(path)
     tmp = create_temp_file(path)
     try:
         write(tmp)
         os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise os_error(path, e) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+class FileSet:
+    """Several files that appear together or not at all (e.g. `sg3rt image`'s PNGs): each is written
+    to a temp name; commit() renames them all, and leaving the block without commit removes them."""
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[Path, Path]] = []  # (temp, final)
+        self.made: list[Path] = []  # folders this set created (removed again if nothing is committed)
+
+    def write(self, path: str | os.PathLike[str], write: Callable[[Path], Any]) -> None:
+        path = Path(path)
+        missing = [p for p in [path.parent, *path.parent.parents] if not p.exists()]
+        tmp = create_temp_file(path)
+        self.made += [p for p in missing if p not in self.made]
+        self.pending.append((tmp, path))
+        try:
+            write(tmp)
+        except OSError as e:
+            raise os_error(path, e) from None
+
+    def commit(self) -> None:
+        for tmp, path in self.pending:
+            try:
+                os.replace(tmp, path)
+            except OSError as e:
+                raise os_error(path, e) from None
+        self.pending = []
+
+    def __enter__(self) -> "FileSet":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for tmp, _ in self.pending:
+            tmp.unlink(missing_ok=True)
+        if self.pending:
+            for folder in self.made:  # deepest first
+                try:
+                    folder.rmdir()
+                except OSError:
+                    pass
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> None:

@@ -8,15 +8,18 @@ interruption still finishes the container (the MP4 trailer), so the frames so fa
 from __future__ import annotations
 
 import os
-import shutil
+import re
 import secrets
+import shutil
+import subprocess
+import tempfile
 from abc import ABC, abstractmethod
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError, Sg3rtError
+from ..errors import InputError, OutputError
 from ..fileio import write_png  # noqa: F401  (re-exported: the still-image writer)
 
 FORMATS = {".mp4": "mp4", ".gif": "gif", "": "png"}  # output suffix -> writer ("" = a folder of PNGs)
@@ -26,9 +29,13 @@ X264_PRESET = "medium"  # x264 speed/size trade-off; encoding runs beside render
 
 def output_format(path: Path) -> str:
     """mp4 | gif | png (a folder), from the output path; one-line error for anything else."""
+    suffix = Path(path).suffix.lower()
+    if str(path).endswith(("/", os.sep)):
+        return "png"
     path = Path(path)
-    suffix = path.suffix.lower()
-    if str(path).endswith(("/", os.sep)) or path.is_dir():
+    if suffix in FORMATS and suffix and path.is_dir():
+        raise InputError(f"{path}: is a folder; give a file name for {suffix} output, or a folder without a suffix for PNG frames")
+    if path.is_dir():
         return "png"
     if suffix not in FORMATS:
         raise InputError(f"{path}: unknown output type {suffix!r} (use .mp4, .gif, or a folder for PNG frames)")
@@ -135,10 +142,17 @@ GIF_FILTER = ("split[a][b];[a]palettegen=stats_mode=full[p];"  # one 256-colour 
 
 
 class FfmpegWriter(FrameWriter):
-    """Frames streamed to imageio-ffmpeg's bundled ffmpeg: the encoding runs in its own process."""
+    """Frames piped to the ffmpeg that imageio-ffmpeg ships: the encoding runs in its own process.
+
+    Every write and ffmpeg's exit status are checked: a full disk or a failing encoder is an
+    OutputError naming the file and ffmpeg's own reason, never a reported success. ffmpeg runs in its
+    own process group, so a Ctrl-C in the terminal reaches sg3rt only, which then closes the pipe and
+    lets ffmpeg finish the container (a playable partial video).
+    """
 
     def __init__(self, path: Path, fps: float):
-        self._gen = None
+        self._proc: subprocess.Popen | None = None
+        self._log = None  # ffmpeg's stderr, a temp file (a pipe could fill up and stall it)
         super().__init__(path, fps)
 
     def _make_tmp(self) -> Path:
@@ -150,34 +164,63 @@ class FfmpegWriter(FrameWriter):
         return tmp
 
     @abstractmethod
-    def _codec_args(self) -> dict:
-        """write_frames keyword arguments of this format (codec, pix_fmt_out, output_params)."""
+    def _codec_args(self) -> list[str]:
+        """ffmpeg output options of this format (codec, pixel format, quality)."""
 
     def _prepare(self, frames: np.ndarray) -> np.ndarray:
         return frames
 
-    def _write(self, frames: np.ndarray) -> None:
+    def _start(self, h: int, w: int, c: int) -> None:
         import imageio_ffmpeg
 
+        rate = Fraction(self.fps).limit_denominator(1001)
+        cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-hide_banner", "-loglevel", "error", "-nostdin",
+               "-f", "rawvideo", "-pix_fmt", PIX_FMT_IN[c], "-s", f"{w}x{h}", "-r", f"{rate.numerator}/{rate.denominator}",
+               "-i", "pipe:0", "-an", *self._codec_args(), str(self.tmp)]
+        self._log = tempfile.TemporaryFile()
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log,
+                                      start_new_session=True)
+
+    def _reason(self) -> str:
+        """The last line ffmpeg wrote to stderr (e.g. 'No space left on device')."""
+        if self._log is None:
+            return ""
+        self._log.seek(0)
+        lines = [line.strip() for line in self._log.read().decode(errors="replace").splitlines() if line.strip()]
+        return re.sub(r"^(\[[^\]]*\]\s*)+", "", lines[-1]) if lines else ""  # without ffmpeg's "[out#0/mp4 @ 0x..]"
+
+    def _failed(self, what: str) -> OutputError:
+        reason = self._reason()
+        return OutputError(f"{self.path}: {what}" + (f": {reason}" if reason else ""))
+
+    def _write(self, frames: np.ndarray) -> None:
         frames = self._prepare(frames)
-        if self._gen is None:
-            h, w, c = frames.shape[1:]
-            self._gen = imageio_ffmpeg.write_frames(
-                str(self.tmp), (w, h), fps=Fraction(self.fps).limit_denominator(1001), pix_fmt_in=PIX_FMT_IN[c],
-                macro_block_size=1, ffmpeg_log_level="error", **self._codec_args())
-            self._gen.send(None)  # start ffmpeg
+        if self._proc is None:
+            self._start(*frames.shape[1:])
         try:
-            for frame in frames:
-                self._gen.send(frame)
-        except OSError as e:
-            raise Sg3rtError(f"ffmpeg stopped while writing {self.path}: {str(e).splitlines()[0]}") from None
+            self._proc.stdin.write(np.ascontiguousarray(frames).tobytes())
+        except OSError:  # a broken pipe: ffmpeg has stopped
+            self._proc.wait()
+            raise self._failed(f"ffmpeg stopped (exit status {self._proc.returncode})") from None
 
     def _finish(self) -> None:
-        if self._gen is not None:
-            self._gen.close()  # closes ffmpeg's stdin and waits: the container gets its trailer
-            self._gen = None
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        try:
+            try:
+                proc.stdin.close()  # end of input: ffmpeg flushes the encoder and writes the trailer
+            except OSError:
+                pass  # already gone; its exit status says why
+            status = proc.wait()
+            if status != 0:
+                raise self._failed(f"ffmpeg failed (exit status {status})")
             if self.count and Path(self.tmp).stat().st_size == 0:
-                raise Sg3rtError(f"ffmpeg wrote nothing to {self.path}")
+                raise self._failed("ffmpeg wrote nothing")
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            self._log.close()
 
 
 class Mp4Writer(FfmpegWriter):
@@ -192,9 +235,8 @@ class Mp4Writer(FfmpegWriter):
     def _prepare(self, frames: np.ndarray) -> np.ndarray:
         return even_size(frames)
 
-    def _codec_args(self) -> dict:
-        return {"codec": "libx264", "pix_fmt_out": "yuv420p", "quality": None,
-                "output_params": ["-crf", str(self.crf), "-preset", X264_PRESET]}
+    def _codec_args(self) -> list[str]:
+        return ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", str(self.crf), "-preset", X264_PRESET]
 
 
 class GifWriter(FfmpegWriter):
@@ -204,9 +246,8 @@ class GifWriter(FfmpegWriter):
     quantisation runs in ffmpeg's own process, not in Python beside the render loop.
     """
 
-    def _codec_args(self) -> dict:
-        return {"codec": "gif", "pix_fmt_out": "pal8", "quality": None,
-                "output_params": ["-filter_complex", GIF_FILTER, "-loop", "0"]}
+    def _codec_args(self) -> list[str]:
+        return ["-filter_complex", GIF_FILTER, "-c:v", "gif", "-loop", "0"]
 
 
 class PngSequenceWriter(FrameWriter):
@@ -229,7 +270,11 @@ class PngSequenceWriter(FrameWriter):
         import imageio.v3 as iio
 
         for i, frame in enumerate(frames):
-            iio.imwrite(self.tmp / f"frame{self.count + i:06d}.png", frame, extension=".png")
+            name = self.tmp / f"frame{self.count + i:06d}.png"
+            try:
+                iio.imwrite(name, frame, extension=".png")
+            except OSError as e:
+                raise OutputError(f"{self.path}: cannot write {name.name} ({e.strerror or e})") from None
 
     def _finish(self) -> None:
         pass

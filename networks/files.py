@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from ..errors import NetworkFileError, UnsupportedNetworkError
+from ..errors import NetworkFileError, OutputError, UnsupportedNetworkError
 from ..fileio import atomic_write
 from ..vocab import KINDS
 from .generator import Generator, kind_of
@@ -126,6 +126,7 @@ def load_generator(path: str | os.PathLike[str], device: str | torch.device = "c
 
 def save_generator(G: Generator, path: str | os.PathLike[str]) -> Path:
     """Write G as a native .safetensors file (atomically); returns the path."""
+    from safetensors import SafetensorError
     from safetensors.torch import save_file
 
     path = Path(path)
@@ -136,5 +137,11 @@ def save_generator(G: Generator, path: str | os.PathLike[str]) -> Path:
         "init_kwargs": json.dumps(G.init_kwargs, sort_keys=True),
     }
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in G.state_dict().items()}
-    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+    def write(tmp: Path) -> None:
+        try:
+            save_file(tensors, str(tmp), metadata=metadata)
+        except SafetensorError as e:  # its I/O errors (a full disk) come as SafetensorError
+            raise OutputError(f"{path}: cannot write ({str(e).splitlines()[0]})") from None
+
+    atomic_write(path, write)
     return path
