@@ -27,7 +27,8 @@ ACT_BLOCK_CUDA = 64  # upsampled samples per tile side on a GPU (the activation 
 ACT_BLOCK_INTERPRETER = 128  # bigger tiles on the CPU interpreter: fewer (slow) interpreted programs
 MIN_BLOCK = 16  # tl.dot needs every block dimension >= 16
 NUM_WARPS = 4  # warps per program (the tile's three GEMMs are small)
-PLANES_PER_PROGRAM = 1  # channel maps per program (> 1 reuses the loaded filter banks)
+PLANES_PER_PROGRAM_CUDA = 1  # channel maps per program on a GPU (> 1 reuses the banks' index math)
+PLANES_PER_PROGRAM_INTERPRETER = 8  # fewer interpreted programs, each op on one tile of 8 maps in turn
 SVD_REL_TOL = 1e-8  # 2-D filters: keep separable terms above this fraction of the first (exact in fp32)
 FUSED_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 
@@ -255,7 +256,8 @@ def fused_filtered_lrelu(
     return filtered_lrelu_op(
         x, bias.to(torch.float32), plan.wux, plan.wuy, plan.wdx, plan.wdy, out_h, out_w,
         plan.in_y0, plan.in_x0, plan.in_step, plan.tile, plan.in_need,
-        float(gain), float(slope), -1.0 if clamp is None else float(clamp), PLANES_PER_PROGRAM, NUM_WARPS,
+        float(gain), float(slope), -1.0 if clamp is None else float(clamp),
+        PLANES_PER_PROGRAM_CUDA if x.is_cuda else PLANES_PER_PROGRAM_INTERPRETER, NUM_WARPS,
     )
 
 

@@ -58,21 +58,25 @@ def _filtered_lrelu_kernel(
     out_cols = tx * tile + rt
     out_mask = ((rt < tile) & (out_rows < OH))[:, None] & ((rt < tile) & (out_cols < OW))[None, :]  # [TB, TB]
 
+    ux_offs = ri[:, None] * AB + ra[None, :]  # [IB, AB] offsets into one bank of each stack
+    uy_offs = ra[:, None] * IB + ri[None, :]  # [AB, IB]
+    dx_offs = ra[:, None] * TB + rt[None, :]  # [AB, TB]
+    dy_offs = rt[:, None] * AB + ra[None, :]  # [TB, AB]
+    in_offs = rows[:, None] * sxh + cols[None, :] * sxw
+    out_offs = out_rows[:, None] * syh + out_cols[None, :] * syw
+
     for p in range(PLANES_PER_PROGRAM):
         plane = pid_plane * PLANES_PER_PROGRAM + p
         if plane < planes:
             b = (plane // C).to(tl.int64)
             c = plane % C
-            x_offs = b * sxb + c.to(tl.int64) * sxc + rows[:, None] * sxh + cols[None, :] * sxw
-            xt = tl.load(x_ptr + x_offs, mask=in_mask, other=0.0).to(tl.float32)
+            xt = tl.load(x_ptr + (b * sxb + c * sxc) + in_offs, mask=in_mask, other=0.0).to(tl.float32)
             xt = tl.where(in_mask, xt + tl.load(bias_ptr + c), 0.0).to(dot_dtype)  # bias, then zero padding
 
             u = tl.zeros([AB, AB], dtype=tl.float32)
             for r in tl.static_range(RU):
-                wx = tl.load(wux_ptr + r * IB * AB + ri[:, None] * AB + ra[None, :])  # [IB, AB]
-                h = tl.dot(xt, wx, input_precision=DOT_PRECISION)  # [IB, AB]
-                wy = tl.load(wuy_ptr + r * AB * IB + ra[:, None] * IB + ri[None, :])  # [AB, IB]
-                u += tl.dot(wy, h.to(dot_dtype), input_precision=DOT_PRECISION)
+                h = tl.dot(xt, tl.load(wux_ptr + r * IB * AB + ux_offs), input_precision=DOT_PRECISION)  # [IB, AB]
+                u += tl.dot(tl.load(wuy_ptr + r * AB * IB + uy_offs), h.to(dot_dtype), input_precision=DOT_PRECISION)
 
             a = tl.where(u >= 0, u, u * slope) * gain
             if HAS_CLAMP:
@@ -81,13 +85,10 @@ def _filtered_lrelu_kernel(
 
             y = tl.zeros([TB, TB], dtype=tl.float32)
             for r in tl.static_range(RD):
-                dx = tl.load(wdx_ptr + r * AB * TB + ra[:, None] * TB + rt[None, :])  # [AB, TB]
-                g = tl.dot(a, dx, input_precision=DOT_PRECISION)  # [AB, TB]
-                dy = tl.load(wdy_ptr + r * TB * AB + rt[:, None] * AB + ra[None, :])  # [TB, AB]
-                y += tl.dot(dy, g.to(dot_dtype), input_precision=DOT_PRECISION)
+                g = tl.dot(a, tl.load(wdx_ptr + r * AB * TB + dx_offs), input_precision=DOT_PRECISION)  # [AB, TB]
+                y += tl.dot(tl.load(wdy_ptr + r * TB * AB + dy_offs), g.to(dot_dtype), input_precision=DOT_PRECISION)
 
-            y_offs = b * syb + c.to(tl.int64) * syc + out_rows[:, None] * syh + out_cols[None, :] * syw
-            tl.store(y_ptr + y_offs, y.to(y_ptr.dtype.element_ty), mask=out_mask)
+            tl.store(y_ptr + (b * syb + c * syc) + out_offs, y.to(y_ptr.dtype.element_ty), mask=out_mask)
 
 
 @triton_op("sg3rt::filtered_lrelu", mutates_args=())
