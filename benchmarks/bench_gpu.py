@@ -1,9 +1,14 @@
 """Frames/s of every GPU runtime on a full-size official config (random weights), in one run.
 
-Usage: python benchmarks/bench_gpu.py [--res 1024] [--kind stylegan3-r] [--batch 1,4,16]
+Usage: python benchmarks/bench_gpu.py [--res 1024] [--kind stylegan3-r] [--batch 1,4,8,16]
            [--variants torch:fp32,torch:fp16,torch:fp16:graphs,onnxruntime:fp32,onnxruntime:fp16,tensorrt:fp16]
-Prints a table and writes benchmarks/results/bench_gpu.json (GPU name, versions, settings). A variant is
-backend:precision[:graphs]; `graphs` replays PyTorch from CUDA graphs. Variants whose backend is
+           [--layers] [--dry-run]
+Issue 10's runs: --kind stylegan3-r --res 1024; --kind stylegan3-t --res 1024; --res 512; --res 256 (each with
+--layers). Prints a table and writes benchmarks/results/bench_gpu.json (GPU name, versions, settings). A variant is
+backend:precision[:graphs][:conv|:fused|:matmul]; `graphs` replays PyTorch from CUDA graphs; conv / matmul / fused
+pick the FIR implementation (default auto: fused where Triton imports). --layers adds, per synthesis layer, the
+fused op's ms (triton.testing.do_bench) in fp16 / bf16 / fp32 beside the unfused path, and the bytes/s it
+achieves (input read + output written) against the GPU's memory bandwidth. --dry-run lists what would run (CPU). Variants whose backend is
 missing here are listed as skipped with the reason. What is timed is `frames()` (synthesis, uint8 on
 the GPU, copy to the host), as in `sg3rt bench`; "peak MiB" is torch's allocator peak while timing
 (0 for what ONNX Runtime allocates), "GPU used" the device's used memory after the runs. ONNX exports for the benchmark are not verified
@@ -31,14 +36,18 @@ from sg3rt.runtime.bench import bench_runtime
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "bench_gpu.json"
-DEFAULT_VARIANTS = ("torch:fp32,torch:fp16,torch:fp16:graphs,torch:fp32:conv@1,torch:fp16:conv@1,"
+DEFAULT_VARIANTS = ("torch:fp32:fused,torch:fp32:fused:graphs,torch:fp16:fused,torch:fp16:fused:graphs,"
+                    "torch:fp32:matmul,torch:fp16:matmul,torch:fp16:matmul:graphs,torch:fp32:conv@1,torch:fp16:conv@1,"
                     "onnxruntime:fp32@1;4,onnxruntime:fp16@1;4,tensorrt:fp16")
+LAYER_DTYPES = (torch.float16, torch.bfloat16, torch.float32)  # per-layer timing of the fused op
+LAYER_BATCH = 4  # images per per-layer timing
+PEAK_GBS = {"H100 SXM": 3350.0, "H100 PCIe": 2000.0, "H100 NVL": 3900.0, "H200": 4800.0, "A100": 2000.0}  # GB/s
 
 
 def versions() -> dict[str, str]:
     out = {"python": platform.python_version(), "torch": torch.__version__, "cuda": str(torch.version.cuda),
            "cudnn": str(torch.backends.cudnn.version())}
-    for name in ("onnxruntime", "tensorrt"):
+    for name in ("onnxruntime", "tensorrt", "triton"):
         try:
             out[name] = __import__(name).__version__
         except ImportError:
@@ -47,11 +56,18 @@ def versions() -> dict[str, str]:
 
 
 def open_variant(G, variant: str, export_root: Path):
+<<<<<<< HEAD
     """backend:precision[:graphs][:conv] -> an open runtime on cuda (exports without verification).
     conv: PyTorch filters with cuDNN depthwise convolutions instead of the matmul form (see networks/fir.py)."""
+=======
+    """backend:precision[:graphs][:conv|:matmul|:fused] -> an open runtime on cuda (exports without verification).
+    conv: cuDNN depthwise convolutions; matmul: fir_matmul's form (auto before the fused op); fused: one Triton
+    kernel per layer (filtered_lrelu.py); none given: auto."""
+>>>>>>> fused
     backend, precision, *flags = variant.split(":")
     if backend == "torch":
-        G = set_fir_impl(copy.deepcopy(G), "conv" if "conv" in flags else "auto")
+        impl = next((f for f in flags if f in ("conv", "matmul", "fused")), "auto")
+        G = set_fir_impl(copy.deepcopy(G), impl)
         return open_generator(G, backend="torch", device="cuda", precision=precision, cuda_graphs="graphs" in flags)
     from sg3rt.export import export_onnx
 
@@ -68,18 +84,83 @@ def open_variant(G, variant: str, export_root: Path):
     return open_generator(out, backend=backend, device="cuda", precision=precision)
 
 
+def peak_bandwidth_gbs(gpu: str) -> float | None:
+    """The GPU's memory bandwidth from its name (None where unknown)."""
+    for name, gbs in PEAK_GBS.items():
+        if all(part in gpu for part in name.split()):
+            return gbs
+    return None
+
+
+def layer_rows(G, batch: int) -> list[dict]:
+    """The filtered layers of G with their input shape: what --layers times (CPU-safe: no GPU needed)."""
+    rows = []
+    for name in G.synthesis.layer_names:
+        layer = getattr(G.synthesis, name)
+        if layer.upsample is None or layer.downsample is None:
+            continue  # ToRGB: bias + clamp stays on the plain path
+        size = layer.in_size + layer.conv_kernel - 1  # after the modulated conv
+        rows.append({"layer": name, "shape": [batch, layer.out_channels, size, size], "up": layer.up,
+                     "down": layer.down, "up_taps": layer.up_filter.shape[0],
+                     "down_filter": list(layer.down_filter.shape), "padding": list(layer.padding)})
+    return rows
+
+
+def time_layers(G, rows: list[dict], gpu: str) -> list[dict]:
+    """ms of the fused op and of the unfused chain per layer and dtype; GB/s of the fused op's own traffic."""
+    from triton.testing import do_bench
+
+    from sg3rt.networks.filtered_lrelu import filtered_lrelu_reference, fused_filtered_lrelu
+
+    peak = peak_bandwidth_gbs(gpu)
+    out = []
+    for row in rows:
+        layer = getattr(G.synthesis, row["layer"]).cuda()
+        args = (layer.bias, layer.up_filter, layer.down_filter, layer.up, layer.down, layer.padding,
+                layer.upsample.gain, 1.0, 0.2, layer.conv_clamp)
+        for dtype in LAYER_DTYPES:
+            x = torch.randn(row["shape"], device="cuda", dtype=dtype)
+            cache: dict = {}
+            y = fused_filtered_lrelu(x, *args, cache=cache)
+            fused_ms = do_bench(lambda: fused_filtered_lrelu(x, *args, cache=cache))
+            plain_ms = do_bench(lambda: filtered_lrelu_reference(x, *args))
+            gbs = (x.numel() + y.numel()) * x.element_size() / fused_ms / 1e6
+            out.append({**row, "dtype": str(dtype).removeprefix("torch."), "fused_ms": fused_ms, "plain_ms": plain_ms,
+                        "fused_gbs": gbs, "bandwidth_frac": None if peak is None else gbs / peak})
+            frac = "" if peak is None else f" {100 * gbs / peak:>5.1f}%"
+            print(f"{row['layer']:<18} {out[-1]['dtype']:<9} {fused_ms:>9.3f} {plain_ms:>9.3f} {gbs:>8.0f}{frac}",
+                  flush=True)
+        layer.cpu()
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--res", type=int, default=1024, help="official config resolution (256/512/1024)")
     parser.add_argument("--kind", default="stylegan3-r", help="stylegan3-r or stylegan3-t")
-    parser.add_argument("--batch", default="1,4,16", help="comma-separated batch sizes")
+    parser.add_argument("--batch", default="1,4,8,16", help="comma-separated batch sizes")
     parser.add_argument("--variants", default=DEFAULT_VARIANTS,
                         help="backend:precision[:graphs][:conv][@batch;batch], comma-separated; @ overrides --batch")
     parser.add_argument("--iters", type=int, default=10, help="timed iterations (median reported)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed iterations first")
     parser.add_argument("--cudnn-benchmark", action="store_true", help="let cuDNN time its algorithms per shape")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--layers", action="store_true", help="also time the fused op per layer (see above)")
+    parser.add_argument("--dry-run", action="store_true", help="list layers and variants; time nothing (CPU)")
     args = parser.parse_args()
+    if args.dry_run:
+        G = random_official_generator(args.kind, args.res)
+        rows = layer_rows(G, LAYER_BATCH)
+        for row in rows:
+            print(f"{row['layer']:<18} {str(row['shape']):<22} up {row['up']} down {row['down']} "
+                  f"fu {row['up_taps']} fd {row['down_filter']} pad {row['padding']}")
+        print("variants:", ", ".join(args.variants.split(",")), "| batches:", args.batch)
+        result = {"config": f"{args.kind}-{args.res} random weights", "dry_run": True, "layers": rows,
+                  "variants": args.variants.split(","), "batches": [int(b) for b in args.batch.split(",")]}
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {args.out}")
+        return
     if not torch.cuda.is_available():
         sys.exit("bench_gpu.py needs a CUDA GPU (torch.cuda.is_available() is False)")
     torch.backends.cudnn.benchmark = args.cudnn_benchmark
@@ -115,9 +196,14 @@ def main() -> None:
                 print(f"{variant:<22} {b:>5} {r.frames_per_s:>9.2f} {r.ms_per_frame:>9.2f} {r.peak_mem_mib:>9.0f} "
                       f"{used:>9.0f}{split}", flush=True)
         torch.cuda.empty_cache()
+    layers = []
+    if args.layers:
+        print(f"\n{'layer':<18} {'dtype':<9} {'fused ms':>9} {'plain ms':>9} {'GB/s':>8} {'of peak':>6}", flush=True)
+        layers = time_layers(G, layer_rows(G, LAYER_BATCH), gpu)
     result = {"gpu": gpu, "config": f"{args.kind}-{args.res} random weights", "versions": versions(),
               "tf32_conv": torch.backends.cudnn.allow_tf32, "cudnn_benchmark": args.cudnn_benchmark,
-              "iters": args.iters, "results": rows, "skipped": skipped}
+              "iters": args.iters, "results": rows, "skipped": skipped, "layers": layers,
+              "layer_batch": LAYER_BATCH, "peak_gbs": peak_bandwidth_gbs(gpu)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")

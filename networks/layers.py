@@ -134,8 +134,12 @@ def _version(t: torch.Tensor) -> int:
 
 
 def set_fir_impl(module: nn.Module, impl: str) -> nn.Module:
-    """Choose how every FirFilter in `module` filters: "auto", "conv" or "matmul" (see FirFilter)."""
-    if impl not in ("auto", "conv", "matmul"):
+    """Choose how every FirFilter in `module` filters: "auto", "conv", "matmul" or "fused" (see FirFilter).
+
+    "fused": StyleGAN3 layers run bias, up-filter, activation and down-filter as one Triton kernel
+    (filtered_lrelu.py); "auto" does so on CUDA when Triton imports. Where it cannot run, auto's rule does.
+    """
+    if impl not in ("auto", "conv", "matmul", "fused"):
         raise ValueError(f"unknown FIR implementation {impl!r}")
     for m in module.modules():
         if isinstance(m, FirFilter):
@@ -170,7 +174,7 @@ class FirFilter(nn.Module):
         self.taps, self.separable, self.channels = taps, separable, channels
         self.up, self.down, self.gain = up, down, gain
         self.padding = tuple(int(p) for p in padding)
-        self.impl = "auto"  # "conv" | "matmul" | "auto": matmul for upsampling on CUDA in eager mode, else conv
+        self.impl = "auto"  # "conv" | "matmul" | "fused" | "auto": matmul for upsampling on CUDA in eager mode, else conv
         self._matrices: tuple[tuple, object] | None = None  # (key, FirMatrices) of the matmul form
 
     def kernels(self, f: torch.Tensor, dtype: torch.dtype) -> list[torch.Tensor]:
@@ -187,7 +191,7 @@ class FirFilter(nn.Module):
     def use_matmul(self, x: torch.Tensor) -> bool:
         """auto: on an H100 (SG3-R 1024, fp16) the matmul form upsampled 10x faster than cuDNN's depthwise
         transposed conv (3.6 vs 37.9 ms) but downsampled slower (29 vs 12 ms radial, 4.1 vs 3.3 separable)."""
-        if self.impl != "auto":
+        if self.impl not in ("auto", "fused"):  # fused: this filter runs only where the fused op cannot
             return self.impl == "matmul"
         return self.up > 1 and x.is_cuda and not torch.jit.is_tracing() and not torch.onnx.is_in_onnx_export()
 

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ..vocab import batch_transforms, check_precision
+from .filtered_lrelu import fused_filtered_lrelu, use_fused
 from .layers import (
     LRELU_GAIN,
     LRELU_SLOPE,
@@ -212,6 +213,7 @@ class SynthesisLayer(nn.Module):
             FirFilter(down_taps, not down_radial, out_channels, down=down) if down_filter is not None else None
         )
         self.up, self.down, self.padding = up, down, padding
+        self.fused_cache: dict = {}  # filter banks of the fused op (filtered_lrelu.py), built on first use
 
     def forward(
         self,
@@ -231,6 +233,9 @@ class SynthesisLayer(nn.Module):
             dcoefs = demodulation_coefficients(weight, styles)
         styles = styles * self.magnitude_ema.rsqrt()  # input gain: undo the input's running magnitude
         x = modulated_conv2d(x.to(dtype), weight, styles, dcoefs, padding=self.conv_kernel - 1)
+        if self.upsample is not None and self.downsample is not None and use_fused(self.upsample.impl, x):
+            return fused_filtered_lrelu(x, self.bias, self.up_filter, self.down_filter, self.up, self.down, self.padding,
+                                        self.upsample.gain, 1.0, LRELU_SLOPE, self.conv_clamp, self.fused_cache)
         x = x + self.bias.to(dtype).reshape(1, -1, 1, 1)
         gain = self.act_gain
         if self.upsample is not None:

@@ -1,0 +1,272 @@
+"""Fused filtered leaky ReLU of one StyleGAN3 layer: bias -> upsample -> lrelu, clamp -> down-filter.
+
+The plain path (FirFilter + lrelu_clamp, `filtered_lrelu_reference`) is the reference, the CPU path and
+what ONNX export traces. On CUDA, when Triton imports, one Triton kernel (filtered_lrelu_triton.py) does
+the whole chain per output tile: the upsampled tile (4x to 16x the input) never goes to global memory,
+and the down-filter is evaluated at the kept output positions only. This module holds what runs on the
+host: when the fused op can run (`fused_reason`, `use_fused`), its polyphase filter banks (`fused_plan`)
+and the call (`fused_filtered_lrelu`). Triton is imported only inside those calls.
+
+Semantics (upfirdn2d, as FirFilter): u = zero-insert x + bias by `up`, pad, convolve with fu * fu_gain;
+a = clamp(lrelu(u, slope) * gain, +-clamp); y = convolve a with fd, keep every `down`-th sample.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .layers import FirFilter, lrelu_clamp
+
+ACT_BLOCK_CUDA = 64  # upsampled samples per tile side on a GPU (the activation tile is ACT_BLOCK^2 fp32)
+ACT_BLOCK_INTERPRETER = 128  # bigger tiles on the CPU interpreter: fewer (slow) interpreted programs
+MIN_BLOCK = 16  # tl.dot needs every block dimension >= 16
+NUM_WARPS = 4  # warps per program (the tile's three GEMMs are small)
+PLANES_PER_PROGRAM_CUDA = 1  # channel maps per program on a GPU (> 1 reuses the banks' index math)
+PLANES_PER_PROGRAM_INTERPRETER = 8  # fewer interpreted programs, each op on one tile of 8 maps in turn
+SVD_REL_TOL = 1e-8  # 2-D filters: keep separable terms above this fraction of the first (exact in fp32)
+FUSED_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
+
+_warned: set[str] = set()  # fallback reasons already reported
+
+
+# ------------------------------------------------------------------------------------------------
+# The plain path.
+
+
+def filtered_lrelu_reference(
+    x: torch.Tensor,  # [B, C, H, W]
+    bias: torch.Tensor,  # [C]
+    fu: torch.Tensor | None,  # [Ku] separable or [Ku, Ku]; None: no up-filter (one unit tap)
+    fd: torch.Tensor | None,  # [Kd] separable or [Kd, Kd]; None: no down-filter
+    up: int,
+    down: int,
+    padding: tuple[int, int, int, int],  # px0, px1, py0, py1 around the zero-inserted signal
+    fu_gain: float,  # overall gain of the up-filter (up**2 * sqrt(2) in StyleGAN3)
+    gain: float,  # activation gain after the leaky ReLU
+    slope: float,
+    clamp: float | None,
+) -> torch.Tensor:  # [B, C, OH, OW]
+    """The chain in plain PyTorch with FirFilter's conv form, in x's dtype (as SynthesisLayer runs it)."""
+    c = x.shape[1]
+    fu = torch.ones([1]) if fu is None else fu
+    fd = torch.ones([1]) if fd is None else fd
+    x = x + bias.to(x.dtype).reshape(1, -1, 1, 1)
+    upsample = FirFilter(fu.shape[0], fu.ndim == 1, c, up=up, padding=padding, gain=fu_gain)
+    downsample = FirFilter(fd.shape[0], fd.ndim == 1, c, down=down)
+    upsample.impl = downsample.impl = "conv"
+    x = lrelu_clamp(upsample(x, fu.to(x.device)), gain, slope, clamp)
+    return downsample(x, fd.to(x.device))
+
+
+def output_size(size: int, ku: int, kd: int, up: int, down: int, p0: int, p1: int) -> int:
+    """Samples along one axis after upsampling + padding + fu (length L*up + p0 + p1 - Ku + 1), then fd."""
+    return (size * up + p0 + p1 - ku + 1 - kd) // down + 1
+
+
+# ------------------------------------------------------------------------------------------------
+# When the fused op runs.
+
+
+def _interpreting() -> bool:
+    return os.environ.get("TRITON_INTERPRET", "0") == "1"
+
+
+def triton_import_error() -> str | None:
+    """None when triton imports, else why not (with the install hint)."""
+    try:
+        import triton  # noqa: F401
+    except Exception as e:  # ImportError, or a broken install raising anything
+        return f"triton does not import ({type(e).__name__}: {e}; pip install triton)"
+    return None
+
+
+def fused_reason(x: torch.Tensor) -> str | None:
+    """Why the fused op cannot filter x, or None when it can."""
+    if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+        return "tracing for export (the plain path is what exports)"
+    if not x.is_cuda and not _interpreting():
+        return f"the input is on {x.device.type} (the fused op needs CUDA, or TRITON_INTERPRET=1)"
+    if x.dtype not in FUSED_DTYPES:
+        return f"dtype {x.dtype} (the fused op takes float16, bfloat16 or float32)"
+    if torch.is_grad_enabled() and x.requires_grad:
+        return "gradients are wanted (the fused op has no backward)"
+    return triton_import_error()
+
+
+def use_fused(impl: str, x: torch.Tensor) -> bool:
+    """Whether a layer with fir_impl `impl` filters x with the fused op.
+
+    "auto" wants it for CUDA tensors, "fused" always; where it is wanted but cannot run, one warning per
+    reason says why and the caller's next best path runs (auto's matmul/conv rule). Export is silent.
+    """
+    if impl not in ("auto", "fused") or (impl == "auto" and not x.is_cuda):
+        return False
+    reason = fused_reason(x)
+    if reason is None:
+        return True
+    if reason not in _warned and not reason.startswith("tracing"):
+        _warned.add(reason)
+        warnings.warn(f"fused filtered lrelu not used: {reason}; running the unfused FIR path", RuntimeWarning,
+                      stacklevel=3)
+    return False
+
+
+# ------------------------------------------------------------------------------------------------
+# Polyphase filter banks of one (filters, dtype, device, tile size).
+
+
+@dataclass
+class FusedPlan:
+    """The four filter-bank stacks and the tiling numbers the kernel takes (see filtered_lrelu_triton)."""
+
+    wux: torch.Tensor  # [RU, IB, AB]: input columns -> upsampled columns, per separable term
+    wuy: torch.Tensor  # [RU, AB, IB]: input rows -> upsampled rows
+    wdx: torch.Tensor  # [RD, AB, TB]: activation columns -> kept output columns
+    wdy: torch.Tensor  # [RD, TB, AB]: activation rows -> kept output rows
+    tile: int  # output samples per tile side (<= TB)
+    in_step: int  # input samples a tile advances by: tile * down / up
+    in_need: int  # input samples per tile side (<= IB)
+    in_x0: int  # first input column of tile 0 (negative inside the padding)
+    in_y0: int  # first input row of tile 0
+
+
+def _next_pow2(n: int) -> int:
+    return max(MIN_BLOCK, 1 << (int(n) - 1).bit_length())
+
+
+def _terms(f: torch.Tensor | None, gain: float) -> list[tuple[np.ndarray, np.ndarray]]:
+    """f * gain as sum_r col_r (along y) (x) row_r (along x), float64; a 1-D f is one term of itself."""
+    if f is None:
+        return [(np.ones(1) * math.sqrt(gain), np.ones(1) * math.sqrt(gain))]
+    g = f.detach().to("cpu", torch.float64).numpy()
+    if g.ndim == 1:
+        g = g * math.sqrt(gain)
+        return [(g, g)]
+    u, s, vh = np.linalg.svd(g * gain)
+    keep = int((s > s[0] * SVD_REL_TOL).sum())
+    return [(u[:, r] * math.sqrt(s[r]), vh[r] * math.sqrt(s[r])) for r in range(keep)]
+
+
+def _up_bank(f: np.ndarray, up: int, p0: int, ab: int, ib: int) -> np.ndarray:
+    """[AB, IB]: upsampled sample a of a tile from input sample j of its window (true convolution).
+
+    Tile windows start at input floor((Y0 - p0) / up) for a tile starting at upsampled sample Y0 (a
+    multiple of up), so tap k = up*j - a + c0 with c0 = p0 - up*ceil(p0/up) for every tile.
+    """
+    k_len = len(f)
+    c0 = p0 + up * ((-p0) // up)
+    k = up * np.arange(ib)[None, :] - np.arange(ab)[:, None] + c0
+    ok = (k >= 0) & (k < k_len)
+    return np.where(ok, f[::-1][np.clip(k, 0, k_len - 1)], 0.0)
+
+
+def _down_bank(f: np.ndarray, down: int, tile: int, ab: int, tb: int) -> np.ndarray:
+    """[TB, AB]: output o of a tile from activation sample a (true convolution, no padding); rows >= tile are 0."""
+    k_len = len(f)
+    k = np.arange(ab)[None, :] - down * np.arange(tb)[:, None]
+    ok = (k >= 0) & (k < k_len) & (np.arange(tb)[:, None] < tile)
+    return np.where(ok, f[::-1][np.clip(k, 0, k_len - 1)], 0.0)
+
+
+def fused_plan(
+    fu: torch.Tensor | None, fd: torch.Tensor | None, up: int, down: int, padding: tuple[int, int, int, int],
+    fu_gain: float, dtype: torch.dtype, device: torch.device, act_block: int,
+) -> FusedPlan:
+    """Filter banks in `dtype` (the dot operands' dtype) for tiles of act_block upsampled samples a side."""
+    ku = 1 if fu is None else fu.shape[0]
+    kd = 1 if fd is None else fd.shape[0]
+    px0, _, py0, _ = padding
+    if act_block < kd or act_block & (act_block - 1):
+        raise ValueError(f"act_block must be a power of two >= {kd}, got {act_block}")
+    tile = (act_block - kd) // down + 1  # outputs whose down-filter support fits the activation tile
+    while (tile * down) % up:
+        tile -= 1  # tiles must start at a multiple of up upsampled samples (one bank for all tiles)
+    if tile < 1:
+        raise ValueError(f"act_block {act_block} is too small for up={up}, down={down}, {kd} taps")
+    a_need = (tile - 1) * down + kd  # activation samples the kept outputs read
+    in_need = max((a_need - 1 + ku - 1 - (p0 + up * ((-p0) // up))) // up + 1 for p0 in (px0, py0))
+    ib, tb = _next_pow2(in_need), _next_pow2(tile)
+    up_terms, down_terms = _terms(fu, fu_gain), _terms(fd, 1.0)
+
+    def stack(banks: list[np.ndarray]) -> torch.Tensor:
+        return torch.from_numpy(np.stack(banks)).to(device=device, dtype=dtype).contiguous()
+
+    return FusedPlan(
+        wux=stack([_up_bank(row, up, px0, act_block, ib).T for _, row in up_terms]),
+        wuy=stack([_up_bank(col, up, py0, act_block, ib) for col, _ in up_terms]),
+        wdx=stack([_down_bank(row, down, tile, act_block, tb).T for _, row in down_terms]),
+        wdy=stack([_down_bank(col, down, tile, act_block, tb) for col, _ in down_terms]),
+        tile=tile, in_step=tile * down // up, in_need=in_need, in_x0=(-px0) // up, in_y0=(-py0) // up,
+    )
+
+
+def _version(t: torch.Tensor | None) -> int:
+    if t is None:
+        return 0
+    try:
+        return t._version
+    except RuntimeError:  # inference tensors
+        return -1
+
+
+# ------------------------------------------------------------------------------------------------
+# The fused op.
+
+
+def fused_filtered_lrelu(
+    x: torch.Tensor,  # [B, C, H, W] fp16 / bf16 / fp32, CUDA (or CPU under TRITON_INTERPRET=1)
+    bias: torch.Tensor,  # [C]
+    fu: torch.Tensor | None,
+    fd: torch.Tensor | None,
+    up: int,
+    down: int,
+    padding: tuple[int, int, int, int],
+    fu_gain: float,
+    gain: float,
+    slope: float,
+    clamp: float | None,
+    cache: dict | None = None,  # the caller's: filter banks per (filters, dtype, device, tile size)
+    act_block: int | None = None,  # upsampled samples per tile side (power of two); None: per device
+) -> torch.Tensor:  # [B, C, OH, OW], x's dtype
+    """Run the Triton kernel (see the module docstring for the semantics)."""
+    from .filtered_lrelu_triton import filtered_lrelu_op
+
+    assert x.ndim == 4 and bias.shape == (x.shape[1],), (x.shape, bias.shape)
+    if act_block is None:
+        act_block = ACT_BLOCK_CUDA if x.is_cuda else ACT_BLOCK_INTERPRETER
+    key = (None if fu is None else fu.data_ptr(), _version(fu), None if fd is None else fd.data_ptr(), _version(fd),
+           up, down, padding, fu_gain, x.dtype, x.device, act_block)
+    plan = None if cache is None else cache.get(key)
+    if plan is None:
+        plan = fused_plan(fu, fd, up, down, padding, fu_gain, x.dtype, x.device, act_block)
+        if cache is not None:
+            cache.clear()  # one entry: a layer runs in one dtype and place at a time
+            cache[key] = plan
+    ku = 1 if fu is None else fu.shape[0]
+    kd = 1 if fd is None else fd.shape[0]
+    px0, px1, py0, py1 = padding
+    out_h = output_size(x.shape[2], ku, kd, up, down, py0, py1)
+    out_w = output_size(x.shape[3], ku, kd, up, down, px0, px1)
+    return filtered_lrelu_op(
+        x, bias.to(torch.float32), plan.wux, plan.wuy, plan.wdx, plan.wdy, out_h, out_w,
+        plan.in_y0, plan.in_x0, plan.in_step, plan.tile, plan.in_need,
+        float(gain), float(slope), -1.0 if clamp is None else float(clamp),
+        PLANES_PER_PROGRAM_CUDA if x.is_cuda else PLANES_PER_PROGRAM_INTERPRETER, NUM_WARPS,
+    )
+
+
+def filtered_lrelu(
+    x: torch.Tensor, bias: torch.Tensor, fu: torch.Tensor | None, fd: torch.Tensor | None, up: int, down: int,
+    padding: tuple[int, int, int, int], fu_gain: float, gain: float, slope: float, clamp: float | None,
+    impl: str = "auto", cache: dict | None = None,
+) -> torch.Tensor:
+    """The dispatcher: the fused op where `use_fused(impl, x)`, else the plain path."""
+    if use_fused(impl, x):
+        return fused_filtered_lrelu(x, bias, fu, fd, up, down, padding, fu_gain, gain, slope, clamp, cache)
+    return filtered_lrelu_reference(x, bias, fu, fd, up, down, padding, fu_gain, gain, slope, clamp)
