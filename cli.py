@@ -491,6 +491,35 @@ def sticking(
                f"(1 = detail glued to the pixel grid, ~{1 / frames:.3f} = none); wrote {output}")
 
 
+# live (issue 16) ----------------------------------------------------------------------------------
+
+
+@app.command(epilog=(
+    "Examples:\n\n"
+    "  sg3rt live --open\n\n"
+    "  sg3rt live net.pkl --device cuda --size 512 --osc-port 9000\n\n"
+    "  sg3rt live --host 0.0.0.0 --token s3cret   (reachable from other machines: give a token)"))
+@domain_errors
+def live(
+    network: Annotated[Optional[Path], typer.Argument(help="Network file or export dir; default: the embedded network.")] = None,
+    backend: Annotated[str, typer.Option("--backend", help="Runtime backend: auto, torch, onnxruntime, tensorrt.")] = "auto",
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")] = "auto",
+    precision: Annotated[Optional[str], typer.Option("--precision", help="fp32, fp16 (bf16: tensorrt); default per backend.")] = None,
+    size: Annotated[Optional[int], typer.Option("--size", help="Streamed frame size in pixels (default: the network's).")] = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="HTTP port (0: any free port).")] = 8765,
+    osc_port: Annotated[Optional[int], typer.Option("--osc-port", help="Also listen for OSC (UDP) on this port.")] = None,
+    token: Annotated[Optional[str], typer.Option("--token", help="Require ?token=... in the URL and the WebSocket.")] = None,
+    record_dir: Annotated[Path, typer.Option("--record-dir", help="Where recordings (MP4) are written.")] = Path("sg3rt-live"),
+    open_page: Annotated[bool, typer.Option("--open", help="Open the page in the default browser.")] = False,
+) -> None:
+    """Serve a live, controllable walk in the browser (and over OSC); prints the URL. Ctrl-C stops it."""
+    from .live import run_live
+
+    run_live(network, backend=backend, device=device, precision=precision, size=size, host=host, port=port,
+             osc_port=osc_port, token=token, open_page=open_page, record_dir=record_dir)
+
+
 def main() -> None:
     """Console-script entry point."""
     app(prog_name="sg3rt")
