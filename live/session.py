@@ -31,7 +31,8 @@ from .scene import Clocks, LiveScene
 MAX_DT = 0.25  # seconds: the clocks advance at most this much per frame (a stall does not jump the walk)
 STATS_WINDOW = 30  # frames averaged for frames/s and ms per frame
 RECORD_QUEUE = 8  # frames waiting for the recording encoder; more are dropped (the loop never waits for ffmpeg)
-MIN_SIZE, MAX_SIZE = 16, 4096  # streamed frame size in pixels
+MIN_SIZE, MAX_SIZE = 16, 4096
+EARLY_FRACTION = 0.5  # a control change starts the next frame early, but not before this fraction of a period  # streamed frame size in pixels
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,7 @@ class LiveSession:
         self._version = 1
         self._lock = threading.Lock()  # serialises writers of the controls and the recording state
         self._stop = threading.Event()
+        self._wake = threading.Event()  # set by a control change or close(): the paced wait ends early
         self._thread: threading.Thread | None = None
         self._times: list[float] = []
         self._ms: list[float] = []
@@ -186,6 +188,7 @@ class LiveSession:
         with self._lock:
             new = apply(self._controls, changes, self.limits)
             self._controls, self._version = new, self._version + 1  # one reference swap: readers see old or new
+            self._wake.set()  # render the change now rather than at the next paced tick
             return self._version
 
     def action(self, name: str, **args: Any) -> dict[str, Any]:
@@ -265,7 +268,12 @@ class LiveSession:
                 self.stream.publish(Frame(seq, version, now, jpeg, rgb, (now - t0) * 1000))
                 # Pace: aim at a fixed period; after a slow frame start again from now (never a burst to catch up).
                 next_due = max(next_due + 1.0 / controls.fps, now)
-                self._stop.wait(max(0.0, next_due - time.monotonic()))
+                if self._wake.wait(max(0.0, next_due - time.monotonic())):
+                    # A control changed: show it early, but never sooner than EARLY_FRACTION of a period after
+                    # the last frame started (a dragged slider must not run the loop past its target rate).
+                    self._wake.clear()
+                    self._stop.wait(max(0.0, t0 + EARLY_FRACTION / controls.fps - time.monotonic()))
+                    next_due = time.monotonic()
         except BaseException as e:  # the loop's failure is kept for close() and the HUD; the server stays up
             self.error = e
         finally:
@@ -288,6 +296,7 @@ class LiveSession:
     def close(self) -> Path | None:
         """Stop the loop and finish a recording in progress (playable); that recording's path, if any."""
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join()
         self.stream.close()
