@@ -93,6 +93,35 @@ def client(url: str, seconds: float, trials: int) -> dict:
             "trials": trials}
 
 
+def screenshot(path: Path, network, args) -> None:
+    """The page in headless Chromium (Debian's, via Playwright), a few seconds into a walk, saved as PNG."""
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    from sg3rt.live import LiveSession
+    from sg3rt.live.server import LiveServer
+    from sg3rt.runtime import open_generator
+
+    runtime = open_generator(network, backend=args.backend, device=args.device, precision=args.precision)
+    session = LiveSession(runtime, size=args.size, controls={"rotate_speed": 15.0, "translate_anim": "circle",
+                                                            "psi": 0.8}).start()
+    server = LiveServer(session, port=0).start_in_thread()
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
+            tab = browser.new_page(viewport={"width": 1180, "height": 800})
+            tab.goto(server.url)
+            tab.wait_for_function("window.sg3rtLive && window.sg3rtLive.frames >= 20", timeout=120_000)
+            tab.screenshot(path=str(path))
+            browser.close()
+    finally:
+        server.stop()
+        session.close()
+        runtime.close()
+    print(f"wrote {path}")
+
+
 def serve_and_measure(network, res: int | None, args) -> dict:
     import torch
 
@@ -133,6 +162,8 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=30, help="control changes timed for the latency")
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
     ap.add_argument("--out", default=None, help="JSON path (default: benchmarks/results/live_<device>.json)")
+    ap.add_argument("--screenshot", default=None, help="only save a screenshot of the page here (e.g. docs/live.png)")
+    ap.add_argument("--size", type=int, default=None, help="streamed frame size for --screenshot")
     ap.add_argument("--client", default=None, help=argparse.SUPPRESS)  # internal: run as the measuring client
     args = ap.parse_args()
     if args.client:
@@ -145,6 +176,9 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.screenshot:
+        screenshot(Path(args.screenshot), args.network, args)
+        return
     targets = [(args.network, None)]
     if args.res:
         from sg3rt.networks.configs import random_official_generator

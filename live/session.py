@@ -115,12 +115,20 @@ class Stats:
 
 
 class Recording:
-    """An MP4 written through the animate writers on its own thread; frames it cannot take in time are dropped."""
+    """An MP4 in real time, written through the animate writers on its own thread.
+
+    The video has a fixed frame rate; each rendered frame fills the video slots up to its own time
+    (repeated when the loop runs slower than the video, skipped when faster), so ten seconds of
+    session make ten seconds of video. Frames the encoder cannot take in time are dropped.
+    """
 
     def __init__(self, path: Path, fps: float):
         self.name = path.name
+        self.fps = fps
         self.writer = open_writer(path, fps)
         self.queue: queue.Queue = queue.Queue(RECORD_QUEUE)
+        self.start: float | None = None
+        self.slots = 0  # video frames handed to the encoder so far
         self.dropped = 0
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="sg3rt-live-record", daemon=True)
@@ -128,14 +136,24 @@ class Recording:
 
     def _run(self) -> None:
         try:
-            while (rgb := self.queue.get()) is not None:
-                self.writer.write(rgb[None])
+            while (item := self.queue.get()) is not None:
+                rgb, repeat = item
+                for _ in range(repeat):
+                    self.writer.write(rgb[None])
         except BaseException as e:  # reported by stop()
             self.error = e
 
-    def add(self, rgb: np.ndarray) -> None:
+    def add(self, rgb: np.ndarray, t: float) -> None:
+        """A frame published at time t (monotonic seconds)."""
+        if self.start is None:
+            self.start = t
+        due = int((t - self.start) * self.fps) + 1  # video frames that should exist once this one is in
+        repeat = min(due - self.slots, int(self.fps) + 1)  # a stall longer than a second is not padded out
+        if repeat <= 0:
+            return  # the loop runs faster than the video: this frame falls between two video frames
         try:
-            self.queue.put_nowait(rgb)
+            self.queue.put_nowait((rgb, repeat))
+            self.slots = due
         except queue.Full:
             self.dropped += 1
 
@@ -264,7 +282,7 @@ class LiveSession:
                 self._note(now, (now - t0) * 1000)
                 rec = self.recording
                 if rec is not None:
-                    rec.add(rgb)
+                    rec.add(rgb, now)
                 self.stream.publish(Frame(seq, version, now, jpeg, rgb, (now - t0) * 1000))
                 # Pace: aim at a fixed period; after a slow frame start again from now (never a burst to catch up).
                 next_due = max(next_due + 1.0 / controls.fps, now)

@@ -349,6 +349,21 @@ def test_snapshot_and_recording_downloads(server, session):
     page.close()
 
 
+def test_recording_keeps_real_time(tmp_path):
+    from sg3rt.live.session import Recording
+
+    rec = Recording(tmp_path / "r.mp4", fps=10)
+    frames = [np.full([32, 32, 3], 40 * i, np.uint8) for i in range(5)]
+    for rgb, t in zip(frames, [100.0, 100.05, 100.35, 100.36, 105.0]):
+        rec.add(rgb, t)  # slots: 1, (between two video frames), 4, (same slot), capped at 10 + 1 more
+    path = rec.stop()
+    reader = imageio_ffmpeg.read_frames(str(path))
+    next(reader)
+    means = np.array([np.frombuffer(f, np.uint8).mean() for f in reader])
+    assert len(means) == 1 + 3 + 11
+    np.testing.assert_allclose(means, [0] + [80] * 3 + [160] * 11, atol=2)  # (H.264 is lossy)
+
+
 def test_host_warning_and_port_checks(session):
     assert check_host("127.0.0.1") is None and check_host("localhost") is None
     assert "--token" in check_host("0.0.0.0")
@@ -426,3 +441,35 @@ def test_ctrl_c_shuts_down_cleanly_and_keeps_the_recording(tmp_path):
     assert [f.name for f in files] == [name]  # no temp file left behind
     reader = imageio_ffmpeg.read_frames(str(files[0]))
     assert next(reader)["size"] == (64, 64) and sum(1 for _ in reader) >= 8
+
+
+@pytest.mark.parametrize("args, match", [
+    (["--size", "5"], "--size must be between 16 and 4096"),
+    (["--port", "70000"], "--port must be between 0 and 65535"),
+    (["--osc-port", "70000"], "--osc-port must be between 0 and 65535"),
+    (["--backend", "warp"], "unknown backend 'warp'"),
+    (["missing.pkl"], "missing.pkl"),
+])
+def test_cli_errors_are_one_line(args, match, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from sg3rt.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["live", "--port", "0", *args])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and match in lines[0]
+
+
+def test_cli_refuses_a_port_in_use(session):
+    from typer.testing import CliRunner
+
+    from sg3rt.cli import app
+
+    srv = LiveServer(session, port=0)  # bound, not serving
+    try:
+        result = CliRunner().invoke(app, ["live", "--port", str(srv.port)])
+    finally:
+        srv.sock.close()
+    assert result.exit_code == 2 and f"cannot listen on 127.0.0.1:{srv.port}" in result.output
