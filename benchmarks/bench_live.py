@@ -122,6 +122,21 @@ def screenshot(path: Path, network, args) -> None:
     print(f"wrote {path}")
 
 
+def render_only_fps(session, frames: int = 30) -> float:
+    """The same frames without server or client (render_frame: inputs, synthesis, uint8, copy): the ceiling."""
+    from sg3rt.live import Clocks
+
+    c = session.controls
+    for i in range(3):
+        session.render_frame(c, Clocks(walk=0.1 * i))
+    times = []
+    for i in range(frames):
+        t0 = time.perf_counter()
+        session.render_frame(c, Clocks(walk=0.05 * i))
+        times.append(time.perf_counter() - t0)
+    return 1.0 / statistics.median(times)
+
+
 def serve_and_measure(network, res: int | None, args) -> dict:
     import torch
 
@@ -130,7 +145,9 @@ def serve_and_measure(network, res: int | None, args) -> dict:
     from sg3rt.runtime import open_generator
 
     runtime = open_generator(network, backend=args.backend, device=args.device, precision=args.precision)
-    session = LiveSession(runtime, controls={"fps": args.fps, "rotate_speed": 0.0}).start()
+    session = LiveSession(runtime, controls={"fps": args.fps, "rotate_speed": 0.0})
+    render_only = render_only_fps(session)
+    session.start()
     server = LiveServer(session, port=0).start_in_thread()
     try:
         url = f"ws://127.0.0.1:{server.port}/ws"
@@ -144,7 +161,7 @@ def serve_and_measure(network, res: int | None, args) -> dict:
         runtime.close()
     result.update(resolution=runtime.img_resolution, backend=runtime.backend, device=str(runtime.device),
                   precision=runtime.precision, kind=runtime.kind, server_fps=stats.fps,
-                  server_ms_per_frame=stats.ms_per_frame, target_fps=args.fps,
+                  server_ms_per_frame=stats.ms_per_frame, target_fps=args.fps, render_only_fps=render_only,
                   network="embedded default" if res is None and args.network is None else (args.network or f"stylegan3-r {res} random"),
                   torch_threads=torch.get_num_threads())
     return result
@@ -186,11 +203,11 @@ def main() -> None:
         targets = [(random_official_generator("stylegan3-r", int(r)), int(r)) for r in args.res.split(",")]
     rows = [serve_and_measure(net, res, args) for net, res in targets]
 
-    print(f"{'network':<26} {'backend':<12} {'device':<7} {'prec':<5} {'res':>5} {'server fps':>10} "
+    print(f"{'network':<26} {'backend':<12} {'device':<7} {'prec':<5} {'res':>5} {'render-only':>11} {'server fps':>10} "
           f"{'client fps':>10} {'latency ms (median / p95)':>26}")
     for r in rows:
         print(f"{r['network']:<26} {r['backend']:<12} {r['device']:<7} {r['precision']:<5} {r['resolution']:>5} "
-              f"{r['server_fps']:>10.1f} {r['client_fps']:>10.1f} {r['latency_ms_median']:>14.0f} / {r['latency_ms_p95']:<9.0f}")
+              f"{r['render_only_fps']:>11.1f} {r['server_fps']:>10.1f} {r['client_fps']:>10.1f} {r['latency_ms_median']:>14.0f} / {r['latency_ms_p95']:<9.0f}")
     if args.device == "cpu" and args.network is None and not args.res:
         r = rows[0]
         ok = r["client_fps"] >= TARGET_FPS and r["latency_ms_median"] <= TARGET_LATENCY_MS

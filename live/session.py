@@ -180,8 +180,7 @@ class LiveSession:
         self.record_dir = Path(record_dir) if record_dir is not None else None
         self.scene = LiveScene(runtime)
         self.stream = FrameStream()
-        self._controls = initial_controls(self.limits, **(controls or {}))
-        self._version = 1
+        self._state = (initial_controls(self.limits, **(controls or {})), 1)  # (snapshot, version), swapped whole
         self._lock = threading.Lock()  # serialises writers of the controls and the recording state
         self._stop = threading.Event()
         self._wake = threading.Event()  # set by a control change or close(): the paced wait ends early
@@ -195,23 +194,23 @@ class LiveSession:
     # -- controls --------------------------------------------------------------------------------
     @property
     def controls(self) -> Controls:
-        return self._controls
+        return self._state[0]
 
     @property
     def version(self) -> int:
-        return self._version
+        return self._state[1]
 
     def update(self, changes: dict[str, Any]) -> int:
         """Validate and apply {name: value}; the new controls version. ControlError leaves everything as it was."""
         with self._lock:
-            new = apply(self._controls, changes, self.limits)
-            self._controls, self._version = new, self._version + 1  # one reference swap: readers see old or new
+            controls, version = self._state
+            self._state = (apply(controls, changes, self.limits), version + 1)  # one swap: readers see old or new
             self._wake.set()  # render the change now rather than at the next paced tick
-            return self._version
+            return version + 1
 
     def action(self, name: str, **args: Any) -> dict[str, Any]:
         """random | next | prev (seed), record | stop (recording); returns what changed, for the reply."""
-        c = self._controls
+        c = self.controls
         if name in ("random", "next", "prev"):
             if name == "random":
                 seed = random.randrange(MAX_SEED + 1)
@@ -235,7 +234,7 @@ class LiveSession:
                 raise ControlError("recording is off: this session has no record_dir")
             stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
             path = self.record_dir / f"live-{stamp}-{secrets.token_hex(3)}.mp4"
-            self.recording = Recording(path, self._controls.fps)
+            self.recording = Recording(path, self.controls.fps)
             return self.recording.name
 
     def stop_recording(self) -> Path | None:
@@ -271,7 +270,7 @@ class LiveSession:
         last = next_due = time.monotonic()
         try:
             while not self._stop.is_set():
-                controls, version = self._controls, self._version  # version may run ahead: a frame never claims too much
+                controls, version = self._state  # one read: the version is exactly that of these controls
                 t0 = time.monotonic()
                 clocks = clocks.advance(controls, min(t0 - last, MAX_DT))
                 last = t0
