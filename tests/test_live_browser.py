@@ -95,3 +95,10 @@ def test_page_streams_and_rotation_turns_the_picture(page, tmp_path):
     assert tab.evaluate("window.sg3rtLive.errors.length") == 0
     hud = tab.inner_text("#hud")
     assert "frames/s" in hud and "torch cpu fp32" in hud and "1 client" in hud
+
+    tab.click("[data-do=next]")  # the next seed, shown as a still image
+    tab.wait_for_function("window.sg3rtLive.controls.seed === 1 && window.sg3rtLive.controls.walk === 'off'",
+                          timeout=WAIT_MS)
+    tab.fill("[data-key=psi]", "0.5")
+    tab.wait_for_function("window.sg3rtLive.controls.psi === 0.5", timeout=WAIT_MS)
+    assert session.controls.psi == 0.5 and session.controls.seed == 1

@@ -75,14 +75,23 @@
     }
   }
 
+  // Picking a seed shows that seed: a running cubic walk (which ignores `seed`) gives way to the still image.
+  const leaveWalk = () => (live.controls.walk === "cubic" ? { walk: "off" } : {});
   for (const el of inputs) {
     const changed = () => {
       showValue(el);
-      try { send({ set: { [el.dataset.key]: readInput(el) } }); } catch (e) { say(e.message, true); }
+      try {
+        const extra = el.dataset.key === "seed" ? leaveWalk() : {};
+        send({ set: { [el.dataset.key]: readInput(el), ...extra } });
+      } catch (e) { say(e.message, true); }
     };
     el.addEventListener(el.type === "range" ? "input" : "change", changed);
   }
-  for (const b of document.querySelectorAll("[data-do]")) b.addEventListener("click", () => send({ do: b.dataset.do }));
+  for (const b of document.querySelectorAll("[data-do]")) b.addEventListener("click", () => {
+    const extra = leaveWalk();
+    if (extra.walk) send({ set: extra });
+    send({ do: b.dataset.do });
+  });
   recordButton.addEventListener("click", () => send({ do: recordButton.classList.contains("on") ? "stop" : "record" }));
 
   function onHello(h) {
