@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -201,6 +202,7 @@ def main() -> None:
         from sg3rt.networks.configs import random_official_generator
 
         targets = [(random_official_generator("stylegan3-r", int(r)), int(r)) for r in args.res.split(",")]
+    load_before = os.getloadavg()[0]
     rows = [serve_and_measure(net, res, args) for net, res in targets]
 
     print(f"{'network':<26} {'backend':<12} {'device':<7} {'prec':<5} {'res':>5} {'render-only':>11} {'server fps':>10} "
@@ -215,12 +217,14 @@ def main() -> None:
               f"{'met' if ok else 'NOT met'}")
     meta = {"sg3rt": __version__, "torch": torch.__version__, "python": platform.python_version(),
             "cpu": platform.machine(), "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
-            "seconds": args.seconds, "trials": args.trials}
+            "seconds": args.seconds, "trials": args.trials,
+            "load_avg_1min_before": load_before, "load_avg_1min_after": os.getloadavg()[0]}  # a busy machine: lower figures
     device = "cuda" if args.device.startswith("cuda") or (args.device == "auto" and torch.cuda.is_available()) else "cpu"
     out = Path(args.out) if args.out else HERE / "results" / f"live_{device}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
-    print(f"wrote {out}")
+    print(f"wrote {out} (1-minute load average {load_before:.1f} before the run, {os.getloadavg()[0]:.1f} after, "
+          f"{os.cpu_count()} cores)")
 
 
 if __name__ == "__main__":
