@@ -203,42 +203,38 @@ def initial_controls(limits: NetworkLimits, **overrides: Any) -> Controls:
     return apply(base, overrides, limits) if overrides else base
 
 
+def _field_kinds() -> dict[str, str]:
+    """Controls field -> bool | int | int|none | float | other, from its annotation."""
+    names = {"bool": "bool", "int": "int", "int | None": "int|none", "float": "float"}
+    return {f.name: names.get(str(f.type), "other") for f in fields(Controls)}
+
+
+_FIELD_KINDS = _field_kinds()
+
+
 def coerce_osc(key: str, args: tuple) -> Any:
-    """OSC arguments -> the JSON-like value the schema expects (controllers send 0.0/1.0 for toggles, floats for ints)."""
-    if key not in SCHEMA:
-        return args[0] if len(args) == 1 else list(args)
-    name, check = SCHEMA[key]
-    kind = field_kinds().get(name)
-    values = [_coerce_one(kind if key != "seeds" else "int", a) for a in args]
+    """OSC arguments -> the JSON-like value the schema expects (controllers send 0.0/1.0 for toggles, floats for ints).
+
+    The result still goes through `apply`: coercion only translates, it never makes a bad value valid.
+    """
     if key == "seeds":
-        return values
-    if len(values) != 1:
-        return list(values)
-    return values[0]
+        return [_coerce_one("int", a) for a in args]
+    kind = _FIELD_KINDS.get(SCHEMA[key][0]) if key in SCHEMA else None
+    values = [_coerce_one(kind, a) for a in args]
+    return values[0] if len(values) == 1 else values
 
 
 def _coerce_one(kind: str | None, v: Any) -> Any:
     if kind == "bool" and _is_number(v) and v in (0, 1):
         return bool(v)
-    if kind == "int" and isinstance(v, float) and v.is_integer():
-        return int(v)
+    if kind in ("int", "int|none") and isinstance(v, float) and v.is_integer():
+        v = int(v)
     if kind == "int" and isinstance(v, str) and _INT_RE.match(v):
         return int(v)
-    if kind == "int|none" and isinstance(v, float) and v.is_integer():
-        return int(v) if v >= 0 else None  # a controller cannot send null: a negative number clears it
     if kind == "int|none" and _is_int(v) and v < 0:
-        return None
+        return None  # a controller cannot send null: a negative number clears the value
     return v
 
 
-def field_kinds() -> dict[str, str]:
-    kinds = {}
-    for f in fields(Controls):
-        t = str(f.type)
-        kinds[f.name] = ("bool" if t == "bool" else "int|none" if t == "int | None" else "int" if t == "int"
-                         else "float" if t == "float" else "other")
-    return kinds
-
-
 __all__ = ["Controls", "ControlError", "NetworkLimits", "SCHEMA", "WALKS", "TRANSLATE_ANIMS", "apply",
-           "coerce_osc", "initial_controls", "field_kinds"]
+           "coerce_osc", "initial_controls"]
