@@ -15,6 +15,7 @@ import random
 import secrets
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -44,7 +45,7 @@ class Frame:
     time: float  # time.monotonic() when published
     jpeg: bytes  # the encoded image sent to pages
     rgb: np.ndarray = field(repr=False)  # [H, W, 3] uint8, what was encoded (snapshots, recordings)
-    render_ms: float = 0.0  # synthesis + conversion + encoding
+    render_ms: float = 0.0  # from the controls read to the frame published (render, conversion, encoding)
 
 
 class FrameStream:
@@ -265,9 +266,21 @@ class LiveSession:
             rgb = np.asarray(Image.fromarray(rgb[..., :3]).resize((self.size, self.size), Image.BILINEAR))
         return np.ascontiguousarray(rgb[..., :3])
 
+    def _publish(self, rgb: np.ndarray, quality: int, seq: int, version: int, t0: float) -> None:
+        """On the encoder thread: JPEG, stats, recording, then the frame goes out."""
+        jpeg = encode_jpeg(rgb, quality)
+        now = time.monotonic()
+        self._note(now, (now - t0) * 1000)
+        rec = self.recording
+        if rec is not None:
+            rec.add(rgb, now)
+        self.stream.publish(Frame(seq, version, now, jpeg, rgb, (now - t0) * 1000))
+
     def _loop(self) -> None:
         clocks, seq = Clocks(), 0
         last = next_due = time.monotonic()
+        # Frame k is encoded (Pillow releases the GIL) while frame k + 1 renders: one encode in flight at most.
+        encoder, encoding = ThreadPoolExecutor(1, thread_name_prefix="sg3rt-live-encode"), None
         try:
             while not self._stop.is_set():
                 controls, version = self._state  # one read: the version is exactly that of these controls
@@ -275,14 +288,11 @@ class LiveSession:
                 clocks = clocks.advance(controls, min(t0 - last, MAX_DT))
                 last = t0
                 rgb = self.render_frame(controls, clocks)
-                jpeg = encode_jpeg(rgb, controls.quality)
                 seq += 1
+                if encoding is not None:
+                    encoding.result()  # (re-raises an encoder failure here)
+                encoding = encoder.submit(self._publish, rgb, controls.quality, seq, version, t0)
                 now = time.monotonic()
-                self._note(now, (now - t0) * 1000)
-                rec = self.recording
-                if rec is not None:
-                    rec.add(rgb, now)
-                self.stream.publish(Frame(seq, version, now, jpeg, rgb, (now - t0) * 1000))
                 # Pace: aim at a fixed period; after a slow frame start again from now (never a burst to catch up).
                 next_due = max(next_due + 1.0 / controls.fps, now)
                 if self._wake.wait(max(0.0, next_due - time.monotonic())):
@@ -291,9 +301,12 @@ class LiveSession:
                     self._wake.clear()
                     self._stop.wait(max(0.0, t0 + EARLY_FRACTION / controls.fps - time.monotonic()))
                     next_due = time.monotonic()
+            if encoding is not None:
+                encoding.result()
         except BaseException as e:  # the loop's failure is kept for close() and the HUD; the server stays up
             self.error = e
         finally:
+            encoder.shutdown(wait=True)
             self.stream.close()
 
     def _note(self, now: float, ms: float) -> None:
