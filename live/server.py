@@ -75,10 +75,30 @@ class Client:
         self.wake.set()
 
 
-def make_app(session: LiveSession, token: str | None = None, network_name: str = "") -> Any:
-    """The Starlette app for a running session: /, /static/*, /ws, /snapshot.png, /recordings/{name}."""
+def same_origin(origin: str | None, host: str | None) -> bool:
+    """A WebSocket from a browser carries its page's Origin: only this server's own page may drive the session.
+
+    (Browsers let any web site open a WebSocket to 127.0.0.1; CORS does not apply to WebSockets.) Clients that
+    are not browsers send no Origin and are let through (OSC-like tools, scripts, the tests).
+    """
+    if origin is None:
+        return True
+    from urllib.parse import urlsplit
+
+    return host is not None and urlsplit(origin).netloc.lower() == host.lower()
+
+
+def make_app(session: LiveSession, token: str | None = None, network_name: str = "",
+             local_only: bool = True) -> Any:
+    """The Starlette app for a running session: /, /static/*, /ws, /snapshot.png, /recordings/{name}.
+
+    local_only: refuse requests whose Host header is not a loopback name (DNS-rebinding defence for a
+    server bound to 127.0.0.1).
+    """
     import_web()
     from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
     from starlette.responses import FileResponse, PlainTextResponse, Response
     from starlette.routing import Mount, Route, WebSocketRoute
     from starlette.staticfiles import StaticFiles
@@ -172,7 +192,7 @@ def make_app(session: LiveSession, token: str | None = None, network_name: str =
             await client.send_json({"type": "error", "message": str(e)})
 
     async def stream(ws):
-        if not allowed(ws.query_params):
+        if not allowed(ws.query_params) or not same_origin(ws.headers.get("origin"), ws.headers.get("host")):
             await ws.close(code=1008)
             return
         await ws.accept()
@@ -206,7 +226,8 @@ def make_app(session: LiveSession, token: str | None = None, network_name: str =
         WebSocketRoute("/ws", stream),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
-    app = Starlette(routes=routes)
+    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=["127.0.0.1", "localhost", "[::1]", "::1"])]
+    app = Starlette(routes=routes, middleware=middleware if local_only else [])
     app.state.clients = clients
     return app
 
@@ -228,7 +249,8 @@ class LiveServer:
         self.sock = _bind(host, port)
         self.port = self.sock.getsockname()[1]
         ws_impl = "websockets-sansio" if "websockets-sansio" in WS_PROTOCOLS else "auto"
-        config = uvicorn.Config(make_app(session, token, network_name), log_level="warning", ws=ws_impl,
+        app = make_app(session, token, network_name, local_only=check_host(host) is None)
+        config = uvicorn.Config(app, log_level="warning", ws=ws_impl,
                                 ws_max_size=WS_MAX_BYTES, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
                                 lifespan="off")
         self.server = uvicorn.Server(config)

@@ -321,6 +321,23 @@ def test_token_is_required_when_set(session):
         srv.stop()
 
 
+def test_other_sites_cannot_drive_the_session(server):
+    """A page from another origin (any web site can open a WebSocket to 127.0.0.1) or a rebound host name is refused."""
+    import urllib.error
+    import urllib.request
+
+    url = ws_url(server)
+    with pytest.raises(Exception) as refused:
+        with websockets_sync.connect(url, origin="http://evil.example", open_timeout=WAIT_S) as ws:
+            ws.recv(timeout=10)
+    assert "1008" in str(refused.value) or "403" in str(refused.value)
+    with websockets_sync.connect(url, origin=f"http://127.0.0.1:{server.port}", open_timeout=WAIT_S) as ws:
+        assert json.loads(ws.recv(timeout=WAIT_S))["type"] == "hello"  # the server's own page
+    request = urllib.request.Request(f"http://127.0.0.1:{server.port}/", headers={"Host": f"evil.example:{server.port}"})
+    with pytest.raises(urllib.error.HTTPError, match="400"):
+        urllib.request.urlopen(request)
+
+
 def test_snapshot_and_recording_downloads(server, session):
     import urllib.error
     import urllib.request
