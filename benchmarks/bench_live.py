@@ -228,7 +228,8 @@ def main() -> None:
     meta = {"sg3rt": __version__, "torch": torch.__version__, "python": platform.python_version(),
             "cpu": platform.machine(), "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
             "seconds": args.seconds, "trials": args.trials,
-            "load_avg_1min_before": load_before, "load_avg_1min_after": os.getloadavg()[0]}  # a busy machine: lower figures
+            "load_avg_1min_before": load_before, "load_avg_1min_after": os.getloadavg()[0],  # busy machine: lower
+            "niceness": os.nice(0)}
     device = "cuda" if args.device.startswith("cuda") or (args.device == "auto" and torch.cuda.is_available()) else "cpu"
     out = Path(args.out) if args.out else HERE / "results" / f"live_{device}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
