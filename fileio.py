@@ -42,6 +42,20 @@ def create_temp_file(path: Path, suffix: str = ".tmp") -> Path:
             raise os_error(path, e) from None
 
 
+def create_temp_dir(path: Path, suffix: str = ".tmp") -> Path:
+    """Create an empty temp folder beside `path` with the mode a plain mkdir gives (the umask applies)."""
+    while True:
+        tmp = temp_path(path, suffix)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.mkdir(tmp, 0o777)
+            return tmp
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise os_error(path, e) from None
+
+
 def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], Any]) -> None:
     """Call write(tmp_path) on a temp file beside `path`, then rename: never a half-written output.
 

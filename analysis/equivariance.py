@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterator, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
 import numpy as np
 import torch
@@ -147,10 +147,13 @@ def equivariance_batches(
         yield sums
 
 
-def measure_equivariance(rt: SynthesisLike, **kwargs: Any) -> EquivarianceResult:
-    """EQ-T, EQ-T_frac and EQ-R in dB for a runtime; keyword arguments as `equivariance_batches`."""
+def measure_equivariance(rt: SynthesisLike, progress: Callable[[int], None] | None = None,
+                         **kwargs: Any) -> EquivarianceResult:
+    """EQ-T, EQ-T_frac and EQ-R in dB for a runtime; keyword arguments as `equivariance_batches`;
+    progress(samples done) after each batch."""
     sums = None
     for sums in equivariance_batches(rt, **kwargs):
-        pass
+        if progress is not None:
+            progress(sums.samples)
     assert sums is not None  # samples >= 1 is checked above
     return sums.result()

@@ -218,6 +218,8 @@ class PathSpec:
     def __post_init__(self) -> None:
         if self.kind not in PATHS:
             raise InputError(f"unknown path {self.kind!r} (choose from {', '.join(PATHS)})")
+        if self.space is not None and self.space not in ("w", "z"):
+            raise InputError(f"unknown --space {self.space!r} (choose from w, z)")
         if self.space is not None and self.space not in SPACES_ALLOWED[self.kind]:
             raise InputError(f"--path {self.kind} works in {' or '.join(s.upper() for s in SPACES_ALLOWED[self.kind])}, "
                              f"not {str(self.space).upper()}")

@@ -111,7 +111,8 @@ def render(runtime: Any, animation: Animation, writer: FrameWriter, batch: int =
         for frames in frame_batches(runtime, animation, batch):
             encoder.put(frames)
             done += len(frames)
-            yield Progress(done, total, time.perf_counter() - start)
+            if done < total:  # the last step is reported once, after the encoder has finished
+                yield Progress(done, total, time.perf_counter() - start)
         encoder.finish()
         finished = True
         yield Progress(done, total, time.perf_counter() - start)

@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from torch import nn
 
 from ..version import __version__
 from ..errors import InputError
+from ..fileio import create_temp_dir, os_error
 from ..networks import Generator, input_transform, to_uint8_frames
 from ..vocab import one_hot
 from .contract import BATCH, EXPORT_FORMAT, EXPORT_FORMAT_VERSION, FRAMES_TOL, GRAPHS, OnnxContract
@@ -221,7 +221,7 @@ def _place_dir(tmp: Path, out_dir: Path) -> None:
     if out_dir.exists():
         if any(out_dir.iterdir()) and not (out_dir / "model.json").is_file():
             raise ExportError(f"{out_dir}: exists and is not an sg3rt export; choose another directory")
-        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+        old = create_temp_dir(out_dir, ".old")
         os.replace(out_dir, old / "x")
     os.replace(tmp, out_dir)
     if old is not None:
@@ -252,7 +252,7 @@ def export_onnx(
         source_info = {"path": str(Path(source).resolve()), "sha256": file_sha256(Path(source))}
 
     G = on_cpu(G)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    tmp = create_temp_dir(out_dir)  # a plain mkdir's mode (mkdtemp would make the export 0700)
     try:
         x = example_inputs(G, contract, TRACE_BATCH, VERIFY_SEED)
         with torch.no_grad():
@@ -283,8 +283,11 @@ def export_onnx(
             "tolerance": contract.tolerance,
             "max_errors": errors,
         }
-        (tmp / "model.json").write_text(json.dumps(model, indent=2) + "\n")
-        _place_dir(tmp, out_dir)
+        try:
+            (tmp / "model.json").write_text(json.dumps(model, indent=2) + "\n")
+            _place_dir(tmp, out_dir)
+        except OSError as e:
+            raise os_error(out_dir, e) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

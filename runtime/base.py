@@ -109,10 +109,13 @@ class Runtime(ABC):
         ws, transforms = self._check_synthesis_inputs(ws, transforms)
         return self._synthesis(ws, transforms, noise_mode)
 
-    def frames(self, ws: Any, transforms: Any = None, noise_mode: str = "const") -> torch.Tensor:
-        """uint8 frames [B, H, W, C] on the CPU, quantised on the runtime's device before the copy."""
+    def frames(self, ws: Any, transforms: Any = None, noise_mode: str = "const") -> Any:
+        """uint8 frames [B, H, W, C] on the CPU, quantised on the runtime's device before the copy:
+        a numpy array for numpy ws (what image writers take), a torch tensor for torch ws."""
+        as_numpy = isinstance(ws, np.ndarray)
         ws, transforms = self._check_synthesis_inputs(ws, transforms)
-        return self._frames(ws, transforms, noise_mode).cpu()
+        frames = self._frames(ws, transforms, noise_mode).cpu()
+        return frames.numpy() if as_numpy else frames
 
     def __call__(self, z: Any, c: Any = None, truncation_psi: float = 1.0, truncation_cutoff: int | None = None,
                  transforms: Any = None, noise_mode: str = "const") -> torch.Tensor:

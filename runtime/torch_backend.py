@@ -50,6 +50,15 @@ def ieee_fp32() -> Iterator[None]:
             setattr(f, name, value)
 
 
+_WARNED: set[str] = set()  # messages already shown in this process
+
+
+def warn_once(message: str) -> None:
+    if message not in _WARNED:
+        _WARNED.add(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+
 def on_device(G: Generator, device: torch.device) -> Generator:
     """G itself when all its tensors already live on `device`, else a copy there (G stays where it is)."""
     if all(t.device == device for t in G.state_dict().values()):
@@ -68,6 +77,8 @@ class TorchRuntime(Runtime):
         if cuda_graphs and device.type != "cuda":
             raise InputError(f"CUDA graphs need a CUDA device, not {device}")
         check_precision(precision, PRECISIONS, "PyTorch")
+        if device.type == "cpu" and precision == "fp16":
+            warn_once("fp16 on a CPU is emulated and slow (7x slower than fp32 here): use fp32 on CPUs")
         if device.type == "cuda" and device.index is None:
             device = torch.device("cuda", torch.cuda.current_device())
         super().__init__(G.summary(), G.w_avg, device, precision)

@@ -1,0 +1,58 @@
+"""`sg3rt live` as a library call: open the runtime, start the session, OSC and the web server; stop cleanly."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+DEFAULT_PORT = 8765
+
+
+def run_live(network: str | Path | Any | None = None, *, backend: str = "auto", device: str = "auto",
+             precision: str | None = None, size: int | None = None, host: str = "127.0.0.1",
+             port: int = DEFAULT_PORT, osc_port: int | None = None, token: str | None = None,
+             open_page: bool = False, record_dir: str | Path | None = "sg3rt-live",
+             controls: dict[str, Any] | None = None, echo: Callable[[str], None] | None = None) -> Path | None:
+    """Serve a live session until Ctrl-C; returns the recording finished at shutdown, if one was running."""
+    from ..runtime import open_generator
+    from .osc import OscControl
+    from .server import LiveServer, check_host, import_web, open_browser
+    from .session import LiveSession
+
+    echo = echo or (lambda line: print(line, file=sys.stderr, flush=True))
+    import_web()  # a missing extra fails before the network is loaded
+    if osc_port is not None:
+        from .osc import import_osc
+
+        import_osc()
+    warning = check_host(host)
+    runtime = open_generator(network, backend=backend, device=device, precision=precision)
+    osc = server = None
+    try:
+        session = LiveSession(runtime, size=size, record_dir=record_dir, controls=controls)
+        name = str(network) if network is not None else "embedded default network"
+        server = LiveServer(session, host, port, token, name)
+        if osc_port is not None:
+            osc = OscControl(session, host, osc_port).start()
+        session.start()
+        if warning:
+            echo(warning)
+        echo(f"sg3rt live: {name} [{runtime.backend}, {runtime.device}, {runtime.precision}, "
+             f"{runtime.img_resolution} px -> {session.size} px]")
+        if osc is not None:
+            echo(f"OSC on udp://{host}:{osc.port} (addresses /sg3rt/<control>)")
+        print(server.url, flush=True)  # the one line on stdout: scripts read the URL from it
+        if open_page:
+            open_browser(server.url)
+        server.run()
+    finally:
+        if osc is not None:
+            osc.close()
+        recorded = None
+        if server is not None:
+            recorded = session.close()
+            if recorded is not None:
+                echo(f"finished recording {recorded}")
+        runtime.close()
+    return recorded

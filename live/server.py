@@ -1,0 +1,304 @@
+"""The web part: a Starlette app on uvicorn serving the page, the frame stream over a WebSocket, snapshots, recordings.
+
+The asyncio loop never renders: the session's thread publishes frames, and each page's sender task
+wakes on a new frame and sends only the latest one (at most MAX_IN_FLIGHT unacknowledged), so a slow
+page skips frames while the others and the render loop carry on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+import socket
+import sys
+import threading
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from ..errors import BackendUnavailableError, InputError, Sg3rtError
+from .controls import SCHEMA, ControlError
+from .protocol import MAX_IN_FLIGHT, frame_message, parse_message
+from .session import LiveSession, encode_png
+
+STATIC = Path(__file__).parent / "static"
+STATS_PERIOD_S = 0.5  # how often each page gets the HUD figures
+WS_MAX_BYTES = 1 << 20  # the WebSocket layer closes a connection whose message exceeds this (1009)
+GRACEFUL_SHUTDOWN_S = 3  # seconds uvicorn waits for open connections on Ctrl-C
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def import_web():
+    """starlette + uvicorn, or a one-line install hint."""
+    try:
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as e:
+        raise BackendUnavailableError(f"`sg3rt live` needs the web extra ({e.name} is missing): "
+                                      "pip install 'sg3rt[live]'") from None
+
+
+def check_host(host: str) -> str | None:
+    """A warning line when `host` makes the server reachable from other machines."""
+    if host in LOCAL_HOSTS or host.startswith("127."):
+        return None
+    return (f"warning: listening on {host}: anyone who can reach this machine can watch and drive the session; "
+            "use --token to require a secret in the URL")
+
+
+class Client:
+    """One connected page: its socket, a wake-up event, and the frames it has not acknowledged yet."""
+
+    def __init__(self, ws: Any, loop: asyncio.AbstractEventLoop):
+        self.ws = ws
+        self.loop = loop
+        self.wake = asyncio.Event()
+        self.in_flight: deque[int] = deque()  # seqs sent, not yet acknowledged
+        self.send_lock = asyncio.Lock()
+
+    def notify(self) -> None:
+        """Called from the render thread."""
+        try:
+            self.loop.call_soon_threadsafe(self.wake.set)
+        except RuntimeError:  # the loop has closed
+            pass
+
+    async def send_json(self, data: dict[str, Any]) -> None:
+        async with self.send_lock:
+            await self.ws.send_text(json.dumps(data))
+
+    def ack(self, seq: int) -> None:
+        while self.in_flight and self.in_flight[0] <= seq:
+            self.in_flight.popleft()
+        self.wake.set()
+
+
+def same_origin(origin: str | None, host: str | None) -> bool:
+    """A WebSocket from a browser carries its page's Origin: only this server's own page may drive the session.
+
+    (Browsers let any web site open a WebSocket to 127.0.0.1; CORS does not apply to WebSockets.) Clients that
+    are not browsers send no Origin and are let through (OSC-like tools, scripts, the tests).
+    """
+    if origin is None:
+        return True
+    from urllib.parse import urlsplit
+
+    return host is not None and urlsplit(origin).netloc.lower() == host.lower()
+
+
+def make_app(session: LiveSession, token: str | None = None, network_name: str = "",
+             local_only: bool = True) -> Any:
+    """The Starlette app for a running session: /, /static/*, /ws, /snapshot.png, /recordings/{name}.
+
+    local_only: refuse requests whose Host header is not a loopback name (DNS-rebinding defence for a
+    server bound to 127.0.0.1).
+    """
+    import_web()
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
+    from starlette.responses import FileResponse, PlainTextResponse, Response
+    from starlette.routing import Mount, Route, WebSocketRoute
+    from starlette.staticfiles import StaticFiles
+    from starlette.websockets import WebSocketDisconnect
+
+    clients: set[Client] = set()
+
+    def allowed(params: Any) -> bool:
+        return token is None or secrets.compare_digest(str(params.get("token", "")), token)
+
+    def forbidden() -> Response:
+        return PlainTextResponse("403: this session needs ?token=... in the URL\n", status_code=403)
+
+    async def index(request):
+        if not allowed(request.query_params):
+            return forbidden()
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
+
+    async def snapshot(request):
+        if not allowed(request.query_params):
+            return forbidden()
+        frame = session.stream.latest
+        if frame is None:
+            return PlainTextResponse("no frame yet\n", status_code=503)
+        png = await asyncio.to_thread(encode_png, frame.rgb)
+        return Response(png, media_type="image/png",
+                        headers={"Content-Disposition": f'attachment; filename="sg3rt-live-{frame.seq:06d}.png"'})
+
+    async def recording(request):
+        if not allowed(request.query_params):
+            return forbidden()
+        path = session.recordings.get(request.path_params["name"])  # only names the server made; never a path
+        if path is None or not path.is_file():
+            return PlainTextResponse("no such recording\n", status_code=404)
+        return FileResponse(path, media_type="video/mp4", filename=path.name)
+
+    def hello() -> dict[str, Any]:
+        rt = session.runtime
+        return {"type": "hello", "network": network_name, "kind": rt.kind, "resolution": rt.img_resolution,
+                "size": session.size, "num_ws": rt.num_ws, "c_dim": rt.c_dim, "stylegan3": rt.is_stylegan3,
+                "controls": list(SCHEMA), "recording_enabled": session.record_dir is not None,
+                "max_in_flight": MAX_IN_FLIGHT}
+
+    def state() -> dict[str, Any]:
+        return {"type": "state", "version": session.version, "controls": session.controls.to_json()}
+
+    async def broadcast(data: dict[str, Any]) -> None:
+        for c in list(clients):
+            with contextlib.suppress(Exception):
+                await c.send_json(data)
+
+    async def sender(client: Client) -> None:
+        last = 0
+        while True:
+            await client.wake.wait()
+            client.wake.clear()
+            if session.stream.closed:
+                return
+            frame = session.stream.latest
+            if frame is None or frame.seq <= last or len(client.in_flight) >= MAX_IN_FLIGHT:
+                continue  # nothing new, or the page is still busy: this frame is skipped for it
+            last = frame.seq
+            client.in_flight.append(frame.seq)
+            async with client.send_lock:
+                await client.ws.send_bytes(frame_message(frame.seq, frame.version, frame.jpeg))
+
+    async def stats_loop(client: Client) -> None:
+        while True:
+            s = session.stats().to_json()
+            s.update(type="stats", clients=len(clients), error=str(session.error) if session.error else None)
+            await client.send_json(s)
+            await asyncio.sleep(STATS_PERIOD_S)
+
+    async def handle(client: Client, text: str | None) -> None:
+        try:
+            msg = parse_message(text)
+            if msg.kind == "ack":
+                client.ack(msg.value)
+                return
+            if msg.kind == "set":
+                version = session.update(msg.value)
+                reply = {"type": "ok", "version": version}
+            else:
+                reply = {"type": "ok", "version": session.version, "do": msg.value,
+                         **await asyncio.to_thread(session.action, msg.value)}
+                if msg.value == "stop" and reply.get("recorded"):
+                    reply["url"] = f"recordings/{reply['recorded']}"
+            await client.send_json(reply)
+            await broadcast(state())
+        except Sg3rtError as e:  # ControlError, or a recording that could not start/finish
+            await client.send_json({"type": "error", "message": str(e)})
+
+    async def stream(ws):
+        if not allowed(ws.query_params) or not same_origin(ws.headers.get("origin"), ws.headers.get("host")):
+            await ws.close(code=1008)
+            return
+        await ws.accept()
+        client = Client(ws, asyncio.get_running_loop())
+        clients.add(client)
+        unsubscribe = session.stream.subscribe(client.notify)
+        tasks: list[asyncio.Task] = []
+        try:
+            await client.send_json(hello())
+            await client.send_json(state())
+            tasks = [asyncio.create_task(sender(client)), asyncio.create_task(stats_loop(client))]
+            client.wake.set()
+            while True:
+                message = await ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                await handle(client, message.get("text"))
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            pass  # the page went away mid-stream
+        finally:
+            unsubscribe()
+            clients.discard(client)
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    routes = [
+        Route("/", index),
+        Route("/snapshot.png", snapshot),
+        Route("/recordings/{name:str}", recording),
+        WebSocketRoute("/ws", stream),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=["127.0.0.1", "localhost", "[::1]", "::1"])]
+    app = Starlette(routes=routes, middleware=middleware if local_only else [])
+    app.state.clients = clients
+    return app
+
+
+class LiveServer:
+    """uvicorn serving make_app(session) on host:port (port 0: any free one); run() blocks until Ctrl-C or stop()."""
+
+    def __init__(self, session: LiveSession, host: str = "127.0.0.1", port: int = 8765, token: str | None = None,
+                 network_name: str = ""):
+        import_web()
+        import uvicorn
+        from uvicorn.config import WS_PROTOCOLS
+
+        if not 0 <= port <= 65535:
+            raise InputError(f"--port must be between 0 and 65535, got {port}")
+        if token is not None and (not token or len(token) > 256 or not token.isprintable()):
+            raise InputError("--token must be 1 to 256 printable characters")
+        self.session, self.host, self.token = session, host, token
+        self.sock = _bind(host, port)
+        self.port = self.sock.getsockname()[1]
+        ws_impl = "websockets-sansio" if "websockets-sansio" in WS_PROTOCOLS else "auto"
+        app = make_app(session, token, network_name, local_only=check_host(host) is None)
+        config = uvicorn.Config(app, log_level="warning", ws=ws_impl,
+                                ws_max_size=WS_MAX_BYTES, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+                                lifespan="off")
+        self.server = uvicorn.Server(config)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        query = f"?token={self.token}" if self.token else ""
+        return f"http://{host}:{self.port}/{query}"
+
+    def run(self) -> None:
+        """Serve until Ctrl-C (uvicorn handles the signal) or stop()."""
+        self.server.run(sockets=[self.sock])
+
+    def start_in_thread(self) -> "LiveServer":
+        """Serve from a background thread (tests, embedding); wait until it accepts connections."""
+        self._thread = threading.Thread(target=self.run, name="sg3rt-live-http", daemon=True)
+        self._thread.start()
+        while not self.server.started:
+            if not self._thread.is_alive():
+                raise Sg3rtError("the live server stopped while starting")
+            self._thread.join(0.02)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        if self._thread is not None:
+            self._thread.join()
+        self.sock.close()
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise InputError(f"cannot listen on {host}:{port}: {e.strerror}") from None
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+def open_browser(url: str) -> None:
+    import webbrowser
+
+    if not webbrowser.open(url):
+        print(f"could not open a browser: open {url} yourself", file=sys.stderr)

@@ -1,0 +1,182 @@
+"""Nothing lost, nothing hidden: a full disk is a one-line error with nothing half-written left,
+SIGTERM/SIGHUP act as Ctrl-C, defaults fit the machine, and the CLI answers in one style."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import imageio_ffmpeg
+import numpy as np
+import pytest
+from refdata import reference_file
+from typer.testing import CliRunner
+
+from sg3rt.cli import app
+
+runner = CliRunner()
+FULL_DISK_BYTES = 64 * 1024  # a filesystem too small for any of the outputs below
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 64 KiB tmpfs (needs root and mount rights; skipped with the reason elsewhere)."""
+    mnt = tmp_path / "full"
+    mnt.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={FULL_DISK_BYTES}", "tmpfs", str(mnt)],
+                          capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({made.stderr.strip() or 'mount failed'})")
+    yield mnt
+    subprocess.run(["umount", str(mnt)], capture_output=True)
+
+
+@pytest.mark.parametrize("args", [
+    ["render", "--frames", "300", "-o", "{d}/full.mp4"],
+    ["render", "--frames", "120", "-o", "{d}/full.gif"],
+    ["render", "--frames", "60", "-o", "{d}/frames/"],
+    ["image", "--seeds", "0-40", "-o", "{d}/images"],
+    ["convert", str(reference_file("sg3r_256.pkl")), "{d}/net.safetensors"],
+    ["export", "-o", "{d}/onnx"],
+], ids=["mp4", "gif", "png-frames", "image", "convert", "export"])
+def test_a_full_disk_is_an_error_and_leaves_nothing(full_disk, args):
+    result = runner.invoke(app, [a.format(d=full_disk) for a in args])
+    assert result.exit_code == 2, result.output
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "No space left on device" in last, result.output
+    assert "wrote" not in result.output
+    assert sorted(p.name for p in full_disk.iterdir()) == []  # no partial file, folder or temp name
+
+
+def _render_process(tmp_path: Path, out: Path) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.Popen([sys.executable, "-m", "sg3rt.cli", "render", "--seeds", "0-1", "--frames", "3000",
+                             "--batch", "2", "-o", str(out)], stderr=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True, env=env, cwd=tmp_path)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_sigterm_and_sighup_keep_a_playable_video(tmp_path, sig):
+    out = tmp_path / "term.mp4"
+    proc = _render_process(tmp_path, out)
+    try:
+        seen = ""
+        while "frames " not in seen:  # the first progress line: frames are being encoded
+            line = proc.stderr.readline()
+            assert line or proc.poll() is None, seen
+            seen += line
+        time.sleep(0.5)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + sig, err
+    assert f"interrupted ({signal.Signals(sig).name}): kept the first" in err and "Traceback" not in err
+    assert [p.name for p in tmp_path.iterdir()] == ["term.mp4"]  # no hidden temp file
+    reader = imageio_ffmpeg.read_frames(str(out))
+    assert next(reader)["size"] == (128, 128) and sum(1 for _ in reader) >= 2
+
+
+def test_cli_surface_version_help_width_and_one_error_style():
+    from sg3rt.version import __version__
+
+    assert runner.invoke(app, ["--version"]).output.strip() == f"sg3rt {__version__}"
+    for command in ("render", "image", "eq", "bench", "export", "live", "sticking"):
+        text = runner.invoke(app, [command, "--help"], terminal_width=80, env={"COLUMNS": "80"}).output
+        assert max(len(line) for line in text.splitlines()) <= 80, command
+        names = [line.split()[0] for line in text.splitlines() if line.strip().startswith("-")]
+        assert "<bool>" not in text and not [n for n in names if n.endswith(("...", "…"))], command
+    for args in (["render", "-o", "x.mp4", "--fps", "abc"], ["render", "--bogus"], ["image", "--backend", "warp"],
+                 ["info", "a", "b", "c"]):
+        result = runner.invoke(app, args)
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        assert result.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: "), (args, result.output)
+
+
+def test_help_and_option_errors_do_not_import_torch():
+    code = ("import sys\nfrom typer.testing import CliRunner\nfrom sg3rt.cli import app\n"
+            "r = CliRunner().invoke(app, ['render', '--help'])\ne = CliRunner().invoke(app, ['render', '--fps', 'x'])\n"
+            "print(r.exit_code, e.exit_code, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["0", "2", "False"]
+
+
+def test_eq_measures_fp32_on_a_cpu_unless_fp16_is_named():
+    from sg3rt.analysis.backends import parse_backends
+
+    assert parse_backends("torch,onnxruntime", cpu=True) == [("torch", "fp32"), ("onnxruntime", "fp32")]
+    assert ("onnxruntime", "fp16") in parse_backends("torch,onnxruntime", cpu=False)
+    assert ("onnxruntime", "fp16") in parse_backends("onnxruntime:fp16", cpu=True)
+
+
+def test_eq_fails_when_a_named_backend_did_not_run():
+    from sg3rt.runtime.registry import tensorrt_importable
+
+    if tensorrt_importable():
+        pytest.skip("TensorRT is installed here")
+    result = runner.invoke(app, ["eq", str(reference_file("sg3r_64.pkl")), "--backend", "tensorrt",
+                                 "--samples", "2", "--device", "cpu"])
+    assert result.exit_code == 2 and "error: tensorrt fp16 was not measured" in result.output
+
+
+def test_fp16_on_a_cpu_warns_once(monkeypatch):
+    import warnings
+
+    import sg3rt.runtime.torch_backend as tb
+    from sg3rt import open_generator
+
+    monkeypatch.setattr(tb, "_WARNED", set())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        open_generator(None, backend="torch", device="cpu", precision="fp16").close()
+        open_generator(None, backend="torch", device="cpu", precision="fp16").close()
+        open_generator(None, backend="torch", device="cpu", precision="fp32").close()
+    assert [str(w.message) for w in caught if "emulated" in str(w.message)] == [
+        "fp16 on a CPU is emulated and slow (7x slower than fp32 here): use fp32 on CPUs"]
+
+
+def test_frames_follow_the_input_type():
+    from sg3rt import open_generator
+
+    with open_generator(None, backend="torch", device="cpu") as rt:
+        ws = rt.mapping(np.zeros([1, rt.z_dim], np.float32))
+        assert isinstance(rt.frames(ws.numpy()), np.ndarray) and rt.frames(ws.numpy()).dtype == np.uint8
+        assert not isinstance(rt.frames(ws), np.ndarray)
+
+
+def test_render_progress_reports_each_step_once(tmp_path):
+    from sg3rt import Animation, PathSpec, open_generator, open_writer, render
+
+    with open_generator(None, backend="torch", device="cpu") as rt, open_writer(tmp_path / "a", 30) as writer:
+        anim = Animation(rt, [0, 1], PathSpec("linear"), frames=5)
+        done = [p.done for p in render(rt, anim, writer, batch=2)]
+    assert done == [2, 4, 5]
+
+
+def test_small_cli_items(tmp_path):
+    (tmp_path / "isdir.mp4").mkdir()
+    r = runner.invoke(app, ["render", "--frames", "2", "-o", str(tmp_path / "isdir.mp4")])
+    assert r.exit_code == 2 and "isdir.mp4: is a folder" in r.output and not any((tmp_path / "isdir.mp4").iterdir())
+    r = runner.invoke(app, ["render", "--space", "q", "-o", str(tmp_path / "q.mp4")])
+    assert r.exit_code == 2 and "unknown --space 'q' (choose from w, z)" in r.output
+    r = runner.invoke(app, ["sticking", str(reference_file("sg3t_64_cond.pkl")), "--frames", "2",
+                            "-o", str(tmp_path / "s.png")])
+    assert r.exit_code == 2 and "conditional" in r.output and not (tmp_path / "s.png").exists()
+
+
+def test_export_folder_mode_and_fp16_check_message(tmp_path):
+    old = os.umask(0o022)
+    try:
+        out = tmp_path / "x"
+        r = runner.invoke(app, ["export", str(reference_file("sg3r_64.pkl")), "-o", str(out), "--precision", "fp16",
+                                "--frames"])
+    finally:
+        os.umask(old)
+    assert r.exit_code == 0, r.output
+    assert (out.stat().st_mode & 0o777) == 0o755  # what mkdir gives, not mkdtemp's 0700
+    assert "uint8 frames within 1 level (tolerance 1)" in r.output and "frames 1.00e+00" not in r.output
