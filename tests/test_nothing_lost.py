@@ -180,3 +180,9 @@ def test_export_folder_mode_and_fp16_check_message(tmp_path):
     assert r.exit_code == 0, r.output
     assert (out.stat().st_mode & 0o777) == 0o755  # what mkdir gives, not mkdtemp's 0700
     assert "uint8 frames within 1 level (tolerance 1)" in r.output and "frames 1.00e+00" not in r.output
+
+
+def test_bench_error_is_one_line_without_a_header(tmp_path):
+    result = runner.invoke(app, ["bench", str(tmp_path / "missing.pkl"), "--batch", "1", "--iters", "1"])
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2 and lines == [f"error: {tmp_path / 'missing.pkl'}: no such file"], result.output
