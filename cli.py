@@ -470,11 +470,9 @@ def image(
     batch: BatchOpt = 8,
 ) -> None:
     """Write one PNG per seed, as the official gen_images (same seeds, same images)."""
-    import imageio.v3 as iio
-
     from . import StyleMix, Translation, open_generator, parse_seeds, render_images
     from .animate import check_writable
-    from .fileio import FileSet
+    from .fileio import FileSet, png_bytes, write_bytes
 
     seed_list = parse_seeds(seeds)
     mixes = tuple(StyleMix.parse(m) for m in mix or ())
@@ -493,7 +491,8 @@ def image(
             FileSet() as files:  # all images appear together, or none
         for seed, img in render_images(runtime, seed_list, psi=psi, cutoff=cutoff, class_idx=class_idx, mixes=mixes,
                                        rotate=rotate, translate=shift.offset if shift else (0.0, 0.0), batch=batch):
-            files.write(names[seed], lambda tmp, img=img: iio.imwrite(tmp, img, extension=".png"))
+            data = png_bytes(img)
+            files.write(names[seed], lambda tmp: write_bytes(tmp, data))
         files.commit()
     first = names[seed_list[0]]
     where = first if len(names) == 1 else f"{first.parent}/ ({first.name} .. {names[seed_list[-1]].name})"

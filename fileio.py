@@ -119,11 +119,24 @@ def write_text(path: str | os.PathLike[str], text: str) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
-def write_png(path: str | os.PathLike[str], image: Any) -> None:
-    """uint8 [H, W, C] (C = 1, 3 or 4) -> a PNG file, atomically."""
+def write_bytes(path: Path, data: bytes) -> None:
+    """Write all of `data` through a file that is closed whatever happens (a library writer that fails
+    mid-file may keep its handle open; a full filesystem then cannot even be unmounted)."""
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def png_bytes(image: Any) -> bytes:
+    """uint8 [H, W, C] (C = 1, 3 or 4) -> the bytes of a PNG file (encoded in memory)."""
     import imageio.v3 as iio
 
-    atomic_write(path, lambda tmp: iio.imwrite(tmp, image, extension=".png"))
+    return iio.imwrite("<bytes>", image, extension=".png")
+
+
+def write_png(path: str | os.PathLike[str], image: Any) -> None:
+    """uint8 [H, W, C] (C = 1, 3 or 4) -> a PNG file, atomically."""
+    data = png_bytes(image)
+    atomic_write(path, lambda tmp: write_bytes(tmp, data))
 
 
 def json_safe(value: Any) -> Any:

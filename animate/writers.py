@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, OutputError
-from ..fileio import write_png  # noqa: F401  (re-exported: the still-image writer)
+from ..fileio import png_bytes, write_bytes, write_png  # noqa: F401  (write_png re-exported: the still-image writer)
 
 FORMATS = {".mp4": "mp4", ".gif": "gif", "": "png"}  # output suffix -> writer ("" = a folder of PNGs)
 DEFAULT_CRF = 18  # x264 constant rate factor: 0 lossless .. 51 worst; 18 is visually lossless
@@ -267,12 +267,10 @@ class PngSequenceWriter(FrameWriter):
         return tmp
 
     def _write(self, frames: np.ndarray) -> None:
-        import imageio.v3 as iio
-
         for i, frame in enumerate(frames):
             name = self.tmp / f"frame{self.count + i:06d}.png"
             try:
-                iio.imwrite(name, frame, extension=".png")
+                write_bytes(name, png_bytes(frame))
             except OSError as e:
                 raise OutputError(f"{self.path}: cannot write {name.name} ({e.strerror or e})") from None
 

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from ..errors import NetworkFileError, OutputError, UnsupportedNetworkError
-from ..fileio import atomic_write
+from ..fileio import atomic_write, write_bytes
 from ..vocab import KINDS
 from .generator import Generator, kind_of
 from .pickle_reader import NetworkRecord, read_network_pickle
@@ -127,7 +127,7 @@ def load_generator(path: str | os.PathLike[str], device: str | torch.device = "c
 def save_generator(G: Generator, path: str | os.PathLike[str]) -> Path:
     """Write G as a native .safetensors file (atomically); returns the path."""
     from safetensors import SafetensorError
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     path = Path(path)
     metadata = {
@@ -139,9 +139,10 @@ def save_generator(G: Generator, path: str | os.PathLike[str]) -> Path:
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in G.state_dict().items()}
     def write(tmp: Path) -> None:
         try:
-            save_file(tensors, str(tmp), metadata=metadata)
-        except SafetensorError as e:  # its I/O errors (a full disk) come as SafetensorError
-            raise OutputError(f"{path}: cannot write ({str(e).splitlines()[0]})") from None
+            data = save(tensors, metadata=metadata)
+        except SafetensorError as e:
+            raise OutputError(f"{path}: cannot serialise ({str(e).splitlines()[0]})") from None
+        write_bytes(tmp, data)  # our own closed-on-error file: OSError -> OutputError in atomic_write
 
     atomic_write(path, write)
     return path
