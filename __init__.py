@@ -24,7 +24,8 @@ _EXPORTS = {
     "open_generator": ".runtime", "Runtime": ".runtime",
     "Animation": ".animate", "PathSpec": ".animate", "Motion": ".animate", "Translation": ".animate",
     "Grid": ".animate", "StyleMix": ".animate", "Progress": ".animate", "open_writer": ".animate",
-    "parse_seeds": ".animate", "render": ".animate", "render_images": ".animate",
+    "parse_seeds": ".animate", "render": ".animate", "render_images": ".animate", "load_ws": ".animate",
+    "save_ws": ".animate",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -18,7 +18,7 @@ from typing import Annotated, Callable, Optional
 import typer
 
 from .errors import Sg3rtError
-from .vocab import BACKENDS, DEVICES_HELP, ENGINE_PRECISIONS, PRECISIONS
+from .vocab import BACKENDS, CODECS, DEVICES_HELP, ENGINE_PRECISIONS, PRECISIONS
 
 try:  # typer >= 0.2x vendors click; older typer uses click itself
     from typer._click import exceptions as click_exceptions
@@ -65,6 +65,7 @@ def _choices(name: str, values: tuple[str, ...]) -> type[Enum]:
 Backend = _choices("Backend", BACKENDS)
 Precision = _choices("Precision", PRECISIONS)
 EnginePrecision = _choices("EnginePrecision", ENGINE_PRECISIONS)
+Codec = _choices("Codec", CODECS)
 
 
 class ExportNoise(str, Enum):
@@ -83,7 +84,13 @@ OptionalNetwork = Annotated[
     typer.Option("--network", "-n", help="Network file (.pkl/.safetensors) or export dir; default: the embedded network."),
 ]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-SeedsOpt = Annotated[str, typer.Option("--seeds", "-s", metavar="SEEDS", help="Seeds: '0-7,12,42' (official z = RandomState(seed).randn).")]
+SeedsOpt = Annotated[Optional[str], typer.Option(
+    "--seeds", "-s", metavar="SEEDS", help="Seeds: '0-7,12,42' (official z = RandomState(seed).randn); default 0-3 unless --w-file.")]
+WFileOpt = Annotated[Optional[Path], typer.Option(
+    "--w-file", help="Keyframes from saved ws instead of seeds: .npz (key w, e.g. the projector's projected_w.npz) or .npy.")]
+SaveWOpt = Annotated[Optional[Path], typer.Option(
+    "--save-w", help="Also write the keyframes' ws here (.npz key w, [N, num_ws, w_dim]) for --w-file.")]
+DEFAULT_SEEDS = "0-3"  # the seeds when neither --seeds nor --w-file is given
 PsiOpt = Annotated[float, typer.Option("--psi", help="Truncation psi (1 = none).")]
 CutoffOpt = Annotated[Optional[int], typer.Option("--cutoff", help="Truncate only the first N layers.")]
 ClassOpt = Annotated[Optional[int], typer.Option("--class", help="Class index for a conditional network.")]
@@ -206,6 +213,17 @@ def _int_list(text: str, what: str) -> list[int]:
     if not values or min(values) < 1:
         fail(f"{what} must be a comma-separated list of positive integers, got {text!r}")
     return values
+
+
+def _keyframes(seeds: Optional[str], w_file: Optional[Path]):
+    """(seed list, None) or (None, the w file's array): --seeds and --w-file exclude each other."""
+    from .animate import parse_seeds, read_w_file
+
+    if w_file is None:
+        return parse_seeds(DEFAULT_SEEDS if seeds is None else seeds), None
+    if seeds is not None:
+        fail("give --seeds or --w-file, not both (the w file's ws are the keyframes)")
+    return None, read_w_file(w_file)
 
 
 def _check_batch(batch: int) -> None:
@@ -382,12 +400,15 @@ def bench(
     "  sg3rt render -n net.pkl --seeds 3 --rotate 360 --translate circle:0.1 --duration 4 -o spin.mp4\n\n"
     "  sg3rt render -n net.pkl --seeds 0-31 --grid 4x2 --path cubic --mix coarse:5 -o grid.mp4\n\n"
     "  sg3rt render --seeds 1,2 --path noise --grid 2x1 --frames 48 -o noise.gif\n\n"
-    "  sg3rt render --seeds 0-3 --path slerp --no-loop --frames-per-transition 30 -o frames/"))
+    "  sg3rt render --seeds 0-3 --path slerp --no-loop --frames-per-transition 30 -o frames/\n\n"
+    "  sg3rt render -n net.pkl --w-file keys.npz --duration 8 -o cut.mov     (ProRes 422 HQ)"))
 @domain_errors
 def render(
-    output: Annotated[Path, typer.Option("--output", "-o", help="Output: file.mp4, file.gif, or a folder/ for PNG frames.")],
-    seeds: SeedsOpt = "0-3",
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output: .mp4, .mov, .webm, .gif, or a folder/ for PNG frames.")],
+    seeds: SeedsOpt = None,
     network: OptionalNetwork = None,
+    w_file: WFileOpt = None,
+    save_w: SaveWOpt = None,
     path: Annotated[str, typer.Option("--path", help="Latent path: linear, slerp, cubic (Catmull-Rom) or noise (loop).")] = "cubic",
     space: Annotated[Optional[str], typer.Option("--space", help="Interpolate in w or z (default: w; z for slerp and noise).")] = None,
     loop: Annotated[bool, typer.Option("--loop/--no-loop", help="Close the path back to its first seed (as the official gen_video).")] = True,
@@ -407,30 +428,45 @@ def render(
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = None,
     batch: BatchOpt = 8,
-    crf: Annotated[int, typer.Option("--crf", help="MP4 quality: x264 CRF, 0 lossless .. 51 worst.")] = 18,
+    codec: Annotated[Optional[Codec], typer.Option(
+        "--codec", help="Codec (default by suffix: .mp4 h264, .mov prores 422 HQ, .webm vp9, .gif gif, folder png).")] = None,
+    crf: Annotated[Optional[int], typer.Option(
+        "--crf", help="Quality of h264 (0 lossless .. 51, default 18) and vp9 (0 .. 63, default 24).")] = None,
     cuda_graphs: CudaGraphsOpt = False,
 ) -> None:
-    """Render a latent interpolation (with rotation/translation for StyleGAN3) to MP4, GIF or PNG frames."""
+    """Render a latent interpolation (with rotation/translation for StyleGAN3) to MP4, MOV, WebM, GIF or PNG frames."""
     import contextlib
 
-    from . import Animation, Grid, Motion, PathSpec, StyleMix, Translation, open_generator, open_writer, parse_seeds
+    from . import Animation, Grid, Motion, PathSpec, StyleMix, Translation, open_generator, open_writer
     from . import render as render_frames
-    from .animate import Timeline
+    from .animate import Timeline, output_codec
+    from .animate.latents import as_keyframes, check_w_output, save_ws
+    from .animate.paths import check_w_keyframes
 
     # Everything that needs no network is checked first, so a typo fails in a blink.
-    seed_list = parse_seeds(seeds)
+    seed_list, w_array = _keyframes(seeds, w_file)
     spec = PathSpec(path, space, loop, psi, cutoff, class_idx, tuple(StyleMix.parse(m) for m in mix or ()))
+    if w_array is not None:
+        check_w_keyframes(spec)
     motion = Motion(rotate, rotate_speed, Translation.parse(translate) if translate else None)
     tiles = Grid.parse(grid)
-    Timeline.build(len(tiles.split_seeds(seed_list)[0]), spec.loops, fps, duration, frames_per_transition, frames)
+    keys = seed_list if w_array is None else list(range(len(w_array) if w_array.ndim == 3 else 1))
+    Timeline.build(len(tiles.split_seeds(keys)[0]), spec.loops, fps, duration, frames_per_transition, frames)
     _check_batch(batch)
+    output_codec(output, _value(codec), crf)
+    if save_w is not None:
+        check_w_output(save_w)
+        if spec.kind == "noise":
+            fail("--path noise has no keyframes to save (a noise loop is seeded, not keyframed)")
     writer = anim = None
     try:
-        with open_writer(output, fps, crf) as writer, \
+        with open_writer(output, fps, crf, _value(codec)) as writer, \
                 open_generator(network, backend=backend.value, device=device, precision=_value(precision),
                                cuda_graphs=cuda_graphs) as runtime:
+            ws = None if w_array is None else as_keyframes(w_array, runtime.num_ws, runtime.w_dim, str(w_file))
             anim = Animation(runtime, seed_list, spec, fps, motion=motion, grid=tiles, duration=duration,
-                             frames_per_transition=frames_per_transition, frames=frames)
+                             frames_per_transition=frames_per_transition, frames=frames, ws=ws)
+            keys_ws = None if save_w is None else anim.keyframe_ws().cpu().numpy()  # [N, num_ws, w_dim]
             h, w = anim.frame_size
             typer.echo(f"rendering {anim.num_frames} frames {w}x{h} at {fps:g} fps with {_network_note(network)} "
                        f"[{runtime.backend}, {runtime.device}, {runtime.precision}]", err=True)
@@ -438,6 +474,8 @@ def render(
                     contextlib.closing(render_frames(runtime, anim, writer, batch)) as events:
                 for p in events:
                     bar.update(p.done)
+            if save_w is not None:  # once the video is complete (an interrupted render saves no ws)
+                save_ws(save_w, keys_ws)
     except KeyboardInterrupt as e:
         if writer is not None and writer.kept:
             total = f" of {anim.num_frames}" if anim is not None else ""
@@ -452,12 +490,16 @@ def render(
 @app.command(epilog=(
     "Examples:\n\n"
     "  sg3rt image --seeds 0-7 -o images/            (images/seed0000.png ...)\n\n"
-    "  sg3rt image -n net.pkl --seeds 42 --psi 0.7 --rotate 10 --translate 0.1,0 -o face.png"))
+    "  sg3rt image -n net.pkl --seeds 42 --psi 0.7 --rotate 10 --translate 0.1,0 -o face.png\n\n"
+    "  sg3rt image -n net.pkl --seeds 0-7 --psi 0.7 --save-w keys.npz -o images/\n\n"
+    "  sg3rt image -n net.pkl --w-file projected_w.npz -o images/    (images/w0000.png ...)"))
 @domain_errors
 def image(
-    output: Annotated[Path, typer.Option("--output", "-o", help="A folder (seedNNNN.png inside) or a .png file.")],
-    seeds: SeedsOpt = "0-3",
+    output: Annotated[Path, typer.Option("--output", "-o", help="A folder (seedNNNN.png or wNNNN.png inside) or a .png file.")],
+    seeds: SeedsOpt = None,
     network: OptionalNetwork = None,
+    w_file: WFileOpt = None,
+    save_w: SaveWOpt = None,
     psi: PsiOpt = 1.0,
     cutoff: CutoffOpt = None,
     class_idx: ClassOpt = None,
@@ -469,33 +511,51 @@ def image(
     precision: PrecisionOpt = None,
     batch: BatchOpt = 8,
 ) -> None:
-    """Write one PNG per seed, as the official gen_images (same seeds, same images)."""
-    from . import StyleMix, Translation, open_generator, parse_seeds, render_images
-    from .animate import check_writable
+    """Write one PNG per seed (as the official gen_images: same seeds, same images) or per w of a w file."""
+    import numpy as np
+
+    from . import StyleMix, Translation, open_generator
+    from .animate import check_writable, still_batches
+    from .animate.latents import as_keyframes, check_w_output, ws_bytes
     from .fileio import FileSet, png_bytes, write_bytes
 
-    seed_list = parse_seeds(seeds)
+    seed_list, w_array = _keyframes(seeds, w_file)
+    if w_array is not None and (psi != 1.0 or cutoff is not None):
+        fail("--psi/--cutoff truncate the mapping of seeds; a w file's ws are used as they are")
     mixes = tuple(StyleMix.parse(m) for m in mix or ())
     shift = Translation.parse(translate) if translate else None
     if shift is not None and not shift.fixed:
         fail(f"bad --translate {translate!r}: a still image takes a fixed shift X,Y in image widths, e.g. 0.1,-0.2")
+    keys = seed_list if w_array is None else list(range(len(w_array) if w_array.ndim == 3 else 1))
+    tag = "seed" if w_array is None else "w"  # seed0042.png, or w0000.png for the first w of a w file
     if output.suffix.lower() == ".png":
-        names = {s: output if len(seed_list) == 1 else output.with_name(f"{output.stem}-seed{s:04d}.png") for s in seed_list}
+        names = {k: output if len(keys) == 1 else output.with_name(f"{output.stem}-{tag}{k:04d}.png") for k in keys}
     elif output.suffix:
         fail(f"{output}: unknown image type {output.suffix!r} (use a .png file or a folder)")
     else:
-        names = {s: output / f"seed{s:04d}.png" for s in seed_list}
+        names = {k: output / f"{tag}{k:04d}.png" for k in keys}
     check_writable(next(iter(names.values())))
+    if save_w is not None:
+        check_w_output(save_w)
     _check_batch(batch)
     with open_generator(network, backend=backend.value, device=device, precision=_value(precision)) as runtime, \
-            FileSet() as files:  # all images appear together, or none
-        for seed, img in render_images(runtime, seed_list, psi=psi, cutoff=cutoff, class_idx=class_idx, mixes=mixes,
-                                       rotate=rotate, translate=shift.offset if shift else (0.0, 0.0), batch=batch):
-            data = png_bytes(img)
-            files.write(names[seed], lambda tmp: write_bytes(tmp, data))
+            FileSet() as files:  # all images (and the w file) appear together, or none
+        ws = None if w_array is None else as_keyframes(w_array, runtime.num_ws, runtime.w_dim, str(w_file))
+        shown = []  # [B, num_ws, w_dim] per batch, for --save-w
+        for group, group_ws, images in still_batches(
+                runtime, seed_list, ws=ws, psi=psi, cutoff=cutoff, class_idx=class_idx, mixes=mixes, rotate=rotate,
+                translate=shift.offset if shift else (0.0, 0.0), batch=batch):
+            for key, img in zip(group, images):
+                data = png_bytes(img)
+                files.write(names[key], lambda tmp, data=data: write_bytes(tmp, data))
+            if save_w is not None:
+                shown.append(group_ws.cpu().numpy())
+        if save_w is not None:
+            data = ws_bytes(np.concatenate(shown), save_w)
+            files.write(save_w, lambda tmp: write_bytes(tmp, data))
         files.commit()
-    first = names[seed_list[0]]
-    where = first if len(names) == 1 else f"{first.parent}/ ({first.name} .. {names[seed_list[-1]].name})"
+    first = names[keys[0]]
+    where = first if len(names) == 1 else f"{first.parent}/ ({first.name} .. {names[keys[-1]].name})"
     typer.echo(f"wrote {len(names)} image{'s' if len(names) > 1 else ''} to {where} from {_network_note(network)}")
 
 

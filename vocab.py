@@ -16,6 +16,7 @@ STYLEGAN2 = "stylegan2"  # the one kind without an input transform (no rotation 
 PRECISIONS = ("fp32", "fp16")  # compute precisions of PyTorch, ONNX exports and ONNX Runtime
 ENGINE_PRECISIONS = ("fp32", "fp16", "bf16")  # TensorRT engines also build in bf16
 BACKENDS = ("auto", "torch", "onnxruntime", "tensorrt")  # runtime backends; auto picks by device and measurements
+CODECS = ("h264", "prores", "vp9", "gif", "png")  # video codecs of `render` (png = a folder of PNG frames)
 DEVICES_HELP = "auto, cpu, cuda or cuda:N"  # what --device takes
 NO_TRANSFORM = "StyleGAN2 has no input transform (rotation and translation need a StyleGAN3 network)"
 

@@ -235,21 +235,51 @@ class PathSpec:
         return self.loop or self.kind == "noise"
 
 
-class LatentPath:
-    """ws for any frame of one path: W paths map their keyframes once, Z paths map every frame."""
+def check_w_keyframes(spec: PathSpec) -> None:
+    """Given ws are keyframes in W: a path in Z, a noise loop or a truncation cannot use them."""
+    if spec.kind == "noise":
+        raise InputError("--path noise is seeded, not keyframed: it cannot use a w file")
+    if spec.space == "z":
+        raise InputError("a w file's keyframes live in W: leave out --space z")
+    if spec.psi != 1.0 or spec.cutoff is not None:
+        raise InputError("--psi/--cutoff truncate the mapping of seeds; a w file's ws are used as they are")
 
-    def __init__(self, runtime: Any, seeds: list[int], spec: PathSpec, timeline: Timeline):
-        if spec.kind == "noise" and len(seeds) != 1:
+
+class LatentPath:
+    """ws for any frame of one path: W paths map their keyframes once, Z paths map every frame.
+
+    The keyframes are seeds (mapped with the spec's truncation and class) or given ws [K, num_ws, w_dim]
+    (a w file: used as they are, so the path runs in W and truncation does not apply to them).
+    """
+
+    def __init__(self, runtime: Any, seeds: list[int] | None, spec: PathSpec, timeline: Timeline,
+                 ws: np.ndarray | None = None):
+        if (seeds is None) == (ws is None):
+            raise InputError("give the keyframes as seeds or as ws, not both" if ws is not None else "no keyframes")
+        if ws is not None:
+            check_w_keyframes(spec)
+            ws = np.asarray(ws, dtype=np.float64)
+            if ws.ndim != 3 or ws.shape[1:] != (runtime.num_ws, runtime.w_dim) or len(ws) < 1:
+                raise InputError(f"keyframe ws must be [K, {runtime.num_ws}, {runtime.w_dim}], got {list(ws.shape)}")
+        elif spec.kind == "noise" and len(seeds) != 1:
             raise InputError(f"--path noise takes one seed per path (a noise loop is seeded, not keyframed); "
                              f"got {len(seeds)}: use --grid to render several loops")
-        self.runtime, self.seeds, self.spec, self.timeline = runtime, list(seeds), spec, timeline
+        self.runtime, self.spec, self.timeline = runtime, spec, timeline
+        self.seeds = None if seeds is None else list(seeds)
         self.c1 = class_labels(runtime.c_dim, spec.class_idx, 1)  # [1, c_dim] | None
-        self.z_keys = seeds_to_z(self.seeds, runtime.z_dim).astype(np.float64)  # [K, z_dim]
-        self.w_keys = None
-        if spec.latent_space == "w":
+        self.z_keys = None if seeds is None else seeds_to_z(self.seeds, runtime.z_dim).astype(np.float64)  # [K, z_dim]
+        self.w_keys = ws  # [K, num_ws, w_dim] float64 | None
+        if ws is None and spec.latent_space == "w":
             self.w_keys = self._map(self.z_keys).double().cpu().numpy()  # [K, num_ws, w_dim]
         self.mix_ws = [(layer_range(m.layers, runtime.num_ws), self._map(seed_z(m.seed, runtime.z_dim)[None])[0])
                        for m in spec.mixes]
+
+    def keyframe_ws(self) -> torch.Tensor:  # [K, num_ws, w_dim] float32
+        """The ws the keyframes show (mixing included): what --save-w writes, so they render the same again."""
+        if self.spec.kind == "noise":
+            raise InputError("--path noise has no keyframes to save (a noise loop is seeded, not keyframed)")
+        ws = self._map(self.z_keys) if self.w_keys is None else torch.from_numpy(self.w_keys.astype(np.float32))
+        return apply_mixes(ws.to(self.runtime.w_avg.device), self.mix_ws)
 
     def _map(self, z: np.ndarray) -> torch.Tensor:  # [B, z_dim] -> [B, num_ws, w_dim] on the runtime's device
         c = None if self.c1 is None else np.repeat(self.c1, len(z), axis=0)
@@ -260,7 +290,7 @@ class LatentPath:
         spec, tl = self.spec, self.timeline
         if spec.kind == "noise":
             return noise_loop(self.seeds[0], self.runtime.z_dim, tl.phase(frames))
-        keys = self.w_keys if self.w_keys is not None else self.z_keys
+        keys = self.w_keys if self.w_keys is not None else self.z_keys  # given ws are always W keys
         t, loop = tl.positions(frames), spec.loops
         if spec.kind == "linear":
             return lerp_path(keys, t, loop)

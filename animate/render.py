@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 import numpy as np
+import torch
 
 from ..errors import InputError
 from ..networks import input_transform
@@ -124,12 +125,21 @@ def render(runtime: Any, animation: Animation, writer: FrameWriter, batch: int =
                 pass  # the error that stopped the render is the one to report
 
 
-def render_images(runtime: Any, seeds: list[int], *, psi: float = 1.0, cutoff: int | None = None,
-                  class_idx: int | None = None, mixes: tuple[StyleMix, ...] = (), rotate: float = 0.0,
-                  translate: tuple[float, float] = (0.0, 0.0), batch: int = 8) -> Iterator[tuple[int, np.ndarray]]:
-    """(seed, uint8 image [H, W, C]) for each seed, as the official gen_images (same z, labels, transform)."""
+def still_batches(runtime: Any, seeds: list[int] | None = None, *, ws: np.ndarray | None = None, psi: float = 1.0,
+                  cutoff: int | None = None, class_idx: int | None = None, mixes: tuple[StyleMix, ...] = (),
+                  rotate: float = 0.0, translate: tuple[float, float] = (0.0, 0.0),
+                  batch: int = 8) -> Iterator[tuple[list[int], torch.Tensor, np.ndarray]]:
+    """(keys, ws [B, num_ws, w_dim], uint8 images [B, H, W, C]) per batch, as the official gen_images.
+
+    Keys are the seeds, or the indices of given `ws` [N, num_ws, w_dim] (a w file: used as they are, so
+    psi and cutoff must stay off). The ws are the ones each image shows (mixing included).
+    """
     if batch < 1:
         raise InputError(f"--batch must be at least 1, got {batch}")
+    if (seeds is None) == (ws is None):
+        raise InputError("give the images as seeds or as ws, not both" if ws is not None else "no seeds or ws")
+    if ws is not None and (psi != 1.0 or cutoff is not None):
+        raise InputError("--psi/--cutoff truncate the mapping of seeds; a w file's ws are used as they are")
     transform = None
     if rotate != 0 or tuple(translate) != (0.0, 0.0):
         check_motion(Motion(rotate=rotate), runtime)
@@ -142,8 +152,23 @@ def render_images(runtime: Any, seeds: list[int], *, psi: float = 1.0, cutoff: i
 
     mix_ws = [(layer_range(m.layers, runtime.num_ws), mapping(seed_z(m.seed, runtime.z_dim)[None].astype(np.float32))[0])
               for m in mixes]
-    for i in range(0, len(seeds), batch):
-        group = seeds[i:i + batch]
-        ws = apply_mixes(mapping(seeds_to_z(group, runtime.z_dim)), mix_ws)
-        images = runtime.frames(ws, transform).numpy()
-        yield from zip(group, images)
+    keys = list(seeds) if ws is None else list(range(len(ws)))
+    for i in range(0, len(keys), batch):
+        group = keys[i:i + batch]
+        if ws is None:
+            group_ws = mapping(seeds_to_z(group, runtime.z_dim))
+        else:
+            group_ws = torch.as_tensor(np.asarray(ws[i:i + batch], dtype=np.float32), device=runtime.w_avg.device)
+        group_ws = apply_mixes(group_ws, mix_ws)  # [B, num_ws, w_dim]
+        yield group, group_ws, runtime.frames(group_ws, transform).numpy()
+
+
+def render_images(runtime: Any, seeds: list[int] | None = None, *, ws: np.ndarray | None = None, psi: float = 1.0,
+                  cutoff: int | None = None, class_idx: int | None = None, mixes: tuple[StyleMix, ...] = (),
+                  rotate: float = 0.0, translate: tuple[float, float] = (0.0, 0.0),
+                  batch: int = 8) -> Iterator[tuple[int, np.ndarray]]:
+    """(seed, uint8 image [H, W, C]) for each seed, as the official gen_images (same z, labels, transform);
+    with `ws` [N, num_ws, w_dim] instead of seeds: (index, image) for each w."""
+    for keys, _, images in still_batches(runtime, seeds, ws=ws, psi=psi, cutoff=cutoff, class_idx=class_idx,
+                                         mixes=mixes, rotate=rotate, translate=translate, batch=batch):
+        yield from zip(keys, images)

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..errors import InputError
 from .grid import Grid
 from .motion import Motion, check_motion
 from .paths import LatentPath, PathSpec, Timeline
@@ -15,14 +16,25 @@ from .paths import LatentPath, PathSpec, Timeline
 class Animation:
     """Inputs of any frame: ws for every tile and the shared motion transform; composes tiles into frames."""
 
-    def __init__(self, runtime: Any, seeds: list[int], spec: PathSpec, fps: float = 30.0, *,
+    def __init__(self, runtime: Any, seeds: list[int] | None, spec: PathSpec, fps: float = 30.0, *,
                  motion: Motion = Motion(), grid: Grid = Grid(1, 1), duration: float | None = None,
-                 frames_per_transition: int | None = None, frames: int | None = None):
+                 frames_per_transition: int | None = None, frames: int | None = None, ws: np.ndarray | None = None):
+        """Keyframes: `seeds`, or `ws` [N, num_ws, w_dim] (e.g. a w file; then seeds is None). A grid
+        splits either into consecutive groups, one per tile."""
         check_motion(motion, runtime)
-        groups = grid.split_seeds(list(seeds))
+        if (seeds is None) == (ws is None):
+            raise InputError("give the keyframes as seeds or as ws, not both" if ws is not None else "no keyframes")
+        groups = grid.split_seeds(list(seeds) if ws is None else list(range(len(ws))))
         self.timeline = Timeline.build(len(groups[0]), spec.loops, fps, duration, frames_per_transition, frames)
         self.runtime, self.spec, self.motion, self.grid, self.fps = runtime, spec, motion, grid, fps
-        self.paths = [LatentPath(runtime, g, spec, self.timeline) for g in groups]
+        if ws is None:
+            self.paths = [LatentPath(runtime, g, spec, self.timeline) for g in groups]
+        else:
+            self.paths = [LatentPath(runtime, None, spec, self.timeline, ws=np.asarray(ws)[g]) for g in groups]
+
+    def keyframe_ws(self) -> torch.Tensor:  # [N, num_ws, w_dim] float32, in the order of the seeds/ws given
+        """The ws every keyframe shows (mixing included), tile after tile: what --save-w writes."""
+        return torch.cat([p.keyframe_ws() for p in self.paths])
 
     @property
     def num_frames(self) -> int:

@@ -1,4 +1,4 @@
-"""Frame writers: MP4 (H.264 via imageio-ffmpeg), PNG sequence, GIF.
+"""Frame writers: MP4 (H.264), MOV (ProRes 422 HQ), WebM (VP9), GIF (all via imageio-ffmpeg), PNG sequence.
 
 Every writer writes to a temporary file or folder beside the target and renames it into place when
 it closes, so a failed render never leaves a half-written output. Closing with keep=True after an
@@ -21,14 +21,21 @@ import numpy as np
 
 from ..errors import InputError, OutputError
 from ..fileio import png_bytes, write_bytes, write_png  # noqa: F401  (write_png re-exported: the still-image writer)
+from ..vocab import CODECS
 
-FORMATS = {".mp4": "mp4", ".gif": "gif", "": "png"}  # output suffix -> writer ("" = a folder of PNGs)
+FORMATS = {".mp4": "mp4", ".mov": "mov", ".webm": "webm", ".gif": "gif", "": "png"}  # suffix -> container ("" = PNG folder)
+CONTAINER_CODECS = {  # the codecs each container takes; the first is its default
+    "mp4": ("h264",), "mov": ("prores", "h264"), "webm": ("vp9",), "gif": ("gif",), "png": ("png",)}
 DEFAULT_CRF = 18  # x264 constant rate factor: 0 lossless .. 51 worst; 18 is visually lossless
+CRF_RANGE = {"h264": (0, 51), "vp9": (0, 63)}  # codecs with a constant-quality knob, and its range (0 = best)
+CODEC_CRF = {"h264": DEFAULT_CRF, "vp9": 24}  # each codec's default CRF; VP9 24 looks like x264 18 at similar size
 X264_PRESET = "medium"  # x264 speed/size trade-off; encoding runs beside rendering, so it is hidden
+VP9_CPU_USED = 4  # libvpx speed 0 (best, slowest) .. 8; 4 keeps the encoder near the render's pace
+PRORES_HQ = "3"  # prores_ks profile: 0 proxy, 1 LT, 2 standard, 3 HQ (422 HQ: what editors expect)
 
 
 def output_format(path: Path) -> str:
-    """mp4 | gif | png (a folder), from the output path; one-line error for anything else."""
+    """mp4 | mov | webm | gif | png (a folder), from the output path; one-line error for anything else."""
     suffix = Path(path).suffix.lower()
     if str(path).endswith(("/", os.sep)):
         return "png"
@@ -38,8 +45,39 @@ def output_format(path: Path) -> str:
     if path.is_dir():
         return "png"
     if suffix not in FORMATS:
-        raise InputError(f"{path}: unknown output type {suffix!r} (use .mp4, .gif, or a folder for PNG frames)")
+        raise InputError(f"{path}: unknown output type {suffix!r} (use .mp4, .mov, .webm, .gif, or a folder for PNG frames)")
     return FORMATS[suffix]
+
+
+def check_crf(codec: str, crf: int | None) -> int | None:
+    """The CRF to use: None = the codec's default; a CRF for a codec without one, or out of range, is an error."""
+    if codec not in CRF_RANGE:
+        if crf is not None:
+            raise InputError(f"--crf does not apply to {codec} (only to {', '.join(CRF_RANGE)})")
+        return None
+    lo, hi = CRF_RANGE[codec]
+    crf = CODEC_CRF[codec] if crf is None else crf
+    if not lo <= crf <= hi:
+        raise InputError(f"--crf for {codec} must be between {lo} (best) and {hi} (worst), got {crf}")
+    return crf
+
+
+def output_codec(path: Path, codec: str | None = None, crf: int | None = None) -> tuple[str, int | None]:
+    """(codec, crf) for this output: codec None = the container's default, crf None = the codec's default.
+
+    A codec the container cannot hold, or a CRF for a codec without one, is a one-line error.
+    """
+    container = output_format(Path(path))
+    allowed = CONTAINER_CODECS[container]
+    codec = allowed[0] if codec is None else codec
+    if codec not in CODECS:
+        raise InputError(f"unknown --codec {codec!r} (choose from {', '.join(CODECS)})")
+    if codec not in allowed:
+        where = "a folder of PNG frames" if container == "png" else f".{container}"
+        fits = [suffix or "a folder" for suffix, c in FORMATS.items() if codec in CONTAINER_CODECS[c]]
+        raise InputError(f"--codec {codec} does not fit {where} (use {' or '.join(fits)}, "
+                         f"or --codec {' or '.join(allowed)})")
+    return codec, check_crf(codec, crf)
 
 
 def check_writable(path: Path) -> None:
@@ -224,12 +262,10 @@ class FfmpegWriter(FrameWriter):
 
 
 class Mp4Writer(FfmpegWriter):
-    """H.264 (libx264) yuv420p; odd sizes padded to even."""
+    """H.264 (libx264) yuv420p; odd sizes padded to even. Also in a .mov (--codec h264)."""
 
     def __init__(self, path: Path, fps: float, crf: int = DEFAULT_CRF):
-        if not 0 <= crf <= 51:
-            raise InputError(f"--crf must be between 0 (lossless) and 51, got {crf}")
-        self.crf = crf
+        self.crf = check_crf("h264", crf)
         super().__init__(path, fps)
 
     def _prepare(self, frames: np.ndarray) -> np.ndarray:
@@ -237,6 +273,35 @@ class Mp4Writer(FfmpegWriter):
 
     def _codec_args(self) -> list[str]:
         return ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", str(self.crf), "-preset", X264_PRESET]
+
+
+class ProResWriter(FfmpegWriter):
+    """Apple ProRes 422 HQ (prores_ks), 10-bit 4:2:2 in a .mov: the intermediate editors cut best.
+
+    ProRes has no CRF: the profile fixes the quality. 4:2:2 halves the width of the colour planes,
+    so odd widths are padded to even (like H.264).
+    """
+
+    def _prepare(self, frames: np.ndarray) -> np.ndarray:
+        return even_size(frames)
+
+    def _codec_args(self) -> list[str]:
+        return ["-c:v", "prores_ks", "-profile:v", PRORES_HQ, "-pix_fmt", "yuv422p10le"]
+
+
+class Vp9Writer(FfmpegWriter):
+    """VP9 (libvpx-vp9) yuv420p in a .webm at constant quality (-crf N -b:v 0); odd sizes padded to even."""
+
+    def __init__(self, path: Path, fps: float, crf: int = CODEC_CRF["vp9"]):
+        self.crf = check_crf("vp9", crf)
+        super().__init__(path, fps)
+
+    def _prepare(self, frames: np.ndarray) -> np.ndarray:
+        return even_size(frames)
+
+    def _codec_args(self) -> list[str]:
+        return ["-c:v", "libvpx-vp9", "-pix_fmt", "yuv420p", "-crf", str(self.crf), "-b:v", "0",
+                "-deadline", "good", "-cpu-used", str(VP9_CPU_USED), "-row-mt", "1"]
 
 
 class GifWriter(FfmpegWriter):
@@ -281,11 +346,17 @@ class PngSequenceWriter(FrameWriter):
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def open_writer(path: Path, fps: float, crf: int = DEFAULT_CRF) -> FrameWriter:
-    """The writer for this output: .mp4, .gif, or a folder (PNG frames)."""
-    kind = output_format(Path(path))
-    if kind == "mp4":
-        return Mp4Writer(Path(path), fps, crf)
-    if kind == "gif":
-        return GifWriter(Path(path), fps)
-    return PngSequenceWriter(Path(path), fps)
+def open_writer(path: Path, fps: float, crf: int | None = None, codec: str | None = None) -> FrameWriter:
+    """The writer for this output: .mp4 (H.264), .mov (ProRes 422 HQ or H.264), .webm (VP9), .gif, or a
+    folder (PNG frames). codec None = the container's default; crf None = the codec's default."""
+    path = Path(path)
+    codec, crf = output_codec(path, codec, crf)
+    if codec == "h264":
+        return Mp4Writer(path, fps, crf)
+    if codec == "vp9":
+        return Vp9Writer(path, fps, crf)
+    if codec == "prores":
+        return ProResWriter(path, fps)
+    if codec == "gif":
+        return GifWriter(path, fps)
+    return PngSequenceWriter(path, fps)

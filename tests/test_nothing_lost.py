@@ -40,11 +40,13 @@ def full_disk(tmp_path):
 @pytest.mark.parametrize("args", [
     ["render", "--frames", "300", "-o", "{d}/full.mp4"],
     ["render", "--frames", "120", "-o", "{d}/full.gif"],
+    ["render", "--frames", "60", "-o", "{d}/full.mov"],
+    ["render", "--frames", "300", "--crf", "4", "-o", "{d}/full.webm"],
     ["render", "--frames", "60", "-o", "{d}/frames/"],
     ["image", "--seeds", "0-40", "-o", "{d}/images"],
     ["convert", str(reference_file("sg3r_256.pkl")), "{d}/net.safetensors"],
     ["export", "-o", "{d}/onnx"],
-], ids=["mp4", "gif", "png-frames", "image", "convert", "export"])
+], ids=["mp4", "gif", "mov", "webm", "png-frames", "image", "convert", "export"])
 def test_a_full_disk_is_an_error_and_leaves_nothing(full_disk, args):
     result = runner.invoke(app, [a.format(d=full_disk) for a in args])
     assert result.exit_code == 2, result.output
