@@ -30,25 +30,21 @@ def create_temp_file(path: Path, suffix: str = ".tmp") -> Path:
     os.open(..., 0o666) lets the kernel apply the process umask, so the umask is never read or changed
     (mkstemp would make the file 0600 and reading the umask means setting it: process-global state).
     """
-    while True:
-        tmp = temp_path(path, suffix)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-            return tmp
-        except FileExistsError:
-            continue
-        except OSError as e:
-            raise os_error(path, e) from None
+    return _create_beside(path, suffix, lambda tmp: os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)))
 
 
 def create_temp_dir(path: Path, suffix: str = ".tmp") -> Path:
     """Create an empty temp folder beside `path` with the mode a plain mkdir gives (the umask applies)."""
+    return _create_beside(path, suffix, lambda tmp: os.mkdir(tmp, 0o777))
+
+
+def _create_beside(path: Path, suffix: str, create: Callable[[Path], Any]) -> Path:
+    """A fresh temp name beside `path`, made by `create` (which fails if the name exists); OSError -> OutputError."""
     while True:
         tmp = temp_path(path, suffix)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            os.mkdir(tmp, 0o777)
+            create(tmp)
             return tmp
         except FileExistsError:
             continue

@@ -8,7 +8,6 @@ batch 1 and 3 with per-sample transforms. The directory appears atomically (temp
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import os
@@ -25,7 +24,7 @@ from torch import nn
 from ..version import __version__
 from ..errors import InputError
 from ..fileio import create_temp_dir, os_error
-from ..networks import Generator, input_transform, to_uint8_frames
+from ..networks import Generator, input_transform, on_device, to_uint8_frames
 from ..vocab import one_hot
 from .contract import BATCH, EXPORT_FORMAT, EXPORT_FORMAT_VERSION, FRAMES_TOL, GRAPHS, OnnxContract
 from .errors import ExportError, ExportVerificationError
@@ -89,12 +88,6 @@ class SynthesisGraph(nn.Module):
 
 # ------------------------------------------------------------------------------------------------
 # Inputs: realistic ws (from the mapping), one-hot labels, random per-sample transforms.
-
-
-def on_cpu(G: Generator) -> Generator:
-    """G itself when it lives on the CPU, else a CPU copy: the caller's network is never moved."""
-    devices = {t.device.type for t in G.state_dict().values()}
-    return G if devices <= {"cpu"} else copy.deepcopy(G).to("cpu")
 
 
 def example_inputs(G: Generator, contract: OnnxContract, batch: int, seed: int) -> dict[str, torch.Tensor]:
@@ -251,7 +244,7 @@ def export_onnx(
     if source is not None:
         source_info = {"path": str(Path(source).resolve()), "sha256": file_sha256(Path(source))}
 
-    G = on_cpu(G)
+    G = on_device(G, "cpu")  # a CPU copy where G lives elsewhere: the caller's network is never moved
     tmp = create_temp_dir(out_dir)  # a plain mkdir's mode (mkdtemp would make the export 0700)
     try:
         x = example_inputs(G, contract, TRACE_BATCH, VERIFY_SEED)

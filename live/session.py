@@ -64,14 +64,16 @@ class FrameStream:
     def publish(self, frame: Frame) -> None:
         with self._cond:
             self._latest = frame
-            self._cond.notify_all()
-            subscribers = list(self._subscribers)
-        for notify in subscribers:
-            notify()
+        self._wake()
 
     def close(self) -> None:
         with self._cond:
             self.closed = True
+        self._wake()
+
+    def _wake(self) -> None:
+        """Waiters re-check their condition; subscribers are called outside the lock."""
+        with self._cond:
             self._cond.notify_all()
             subscribers = list(self._subscribers)
         for notify in subscribers:

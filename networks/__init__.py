@@ -2,7 +2,7 @@
 
 from .files import load_generator, network_format, save_generator
 from .frames import to_uint8_frames
-from .generator import Generator
+from .generator import Generator, on_device
 from .stylegan3 import input_transform
 
-__all__ = ["Generator", "load_generator", "network_format", "save_generator", "input_transform", "to_uint8_frames"]
+__all__ = ["Generator", "on_device", "load_generator", "network_format", "save_generator", "input_transform", "to_uint8_frames"]

@@ -7,6 +7,7 @@ official tools.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import torch
@@ -107,3 +108,11 @@ class Generator(nn.Module):
             "params": sum(p.numel() for p in self.parameters()),
             "layers": layers,
         }
+
+
+def on_device(G: Generator, device: torch.device | str) -> Generator:
+    """G itself when all its tensors already live on `device`, else a copy there (G stays where it is)."""
+    device = torch.device(device)
+    if all(t.device == device for t in G.state_dict().values()):
+        return G
+    return copy.deepcopy(G).to(device)

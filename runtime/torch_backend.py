@@ -6,7 +6,6 @@ per call); on another device the runtime works on its own copy.
 
 from __future__ import annotations
 
-import copy
 import warnings
 from contextlib import contextmanager, nullcontext
 from typing import ContextManager, Iterator
@@ -14,7 +13,7 @@ from typing import ContextManager, Iterator
 import torch
 
 from ..errors import BackendUnavailableError, DeviceMemoryError, InputError
-from ..networks import Generator, to_uint8_frames
+from ..networks import Generator, on_device, to_uint8_frames
 from ..vocab import PRECISIONS, check_precision
 from .base import Runtime
 from .cuda_graph import CapturedCall
@@ -57,13 +56,6 @@ def warn_once(message: str) -> None:
     if message not in _WARNED:
         _WARNED.add(message)
         warnings.warn(message, RuntimeWarning, stacklevel=3)
-
-
-def on_device(G: Generator, device: torch.device) -> Generator:
-    """G itself when all its tensors already live on `device`, else a copy there (G stays where it is)."""
-    if all(t.device == device for t in G.state_dict().values()):
-        return G
-    return copy.deepcopy(G).to(device)
 
 
 class TorchRuntime(Runtime):
