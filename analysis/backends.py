@@ -28,12 +28,11 @@ import numpy as np
 import torch
 
 from ..errors import BackendUnavailableError, InputError, Sg3rtError
-from ..vocab import ENGINE_PRECISIONS, PRECISIONS
+from ..vocab import ENGINE_PRECISIONS, TORCH_PRECISIONS
 from .equivariance import METRICS, SynthesisLike, latents, measure_equivariance, psnr
 
 MAX_LOSS_DB = 0.5  # largest drop in any metric, vs torch fp32, an exported backend may show
 MIN_PARITY_DB = 40.0  # plain images must match torch fp32 to this PSNR (40 dB: 2.5 8-bit levels RMS)
-TORCH_PRECISIONS = PRECISIONS  # precisions with a PyTorch reference row (bf16 is TensorRT's only)
 PARITY_SAMPLES = 4  # latents whose plain images are compared with torch fp32
 BASELINE = ("torch", "fp32")
 DEFAULT_PRECISIONS = {  # precisions measured when a backend is named without one
@@ -61,8 +60,8 @@ def parse_backends(spec: str, cpu: bool = False) -> list[tuple[str, str]]:
             raise InputError(f"unknown backend {name!r} (choose from {', '.join(DEFAULT_PRECISIONS)})")
         if precision and precision not in ENGINE_PRECISIONS:
             raise InputError(f"unknown precision {precision!r} for {name} (choose from {', '.join(ENGINE_PRECISIONS)})")
-        if precision == "bf16" and name != "tensorrt":
-            raise InputError(f"{name} runs fp32 or fp16; bf16 is TensorRT's")
+        if precision == "bf16" and name == "onnxruntime":
+            raise InputError("onnxruntime runs fp32 or fp16; bf16 runs on torch and tensorrt")
         defaults = CPU_PRECISIONS if cpu and name != "tensorrt" else DEFAULT_PRECISIONS[name]
         for p in (precision,) if precision else defaults:
             if (name, p) not in pairs:

@@ -56,14 +56,9 @@ def versions() -> dict[str, str]:
 
 
 def open_variant(G, variant: str, export_root: Path):
-<<<<<<< HEAD
-    """backend:precision[:graphs][:conv] -> an open runtime on cuda (exports without verification).
-    conv: PyTorch filters with cuDNN depthwise convolutions instead of the matmul form (see networks/fir.py)."""
-=======
     """backend:precision[:graphs][:conv|:matmul|:fused] -> an open runtime on cuda (exports without verification).
     conv: cuDNN depthwise convolutions; matmul: fir_matmul's form (auto before the fused op); fused: one Triton
     kernel per layer (filtered_lrelu.py); none given: auto."""
->>>>>>> fused
     backend, precision, *flags = variant.split(":")
     if backend == "torch":
         impl = next((f for f in flags if f in ("conv", "matmul", "fused")), "auto")

@@ -25,6 +25,14 @@ LRELU_GAIN = math.sqrt(2.0)  # keeps the activation variance of lrelu layers at 
 EPS = 1e-8  # added before rsqrt in 2nd-moment normalisation and demodulation
 
 
+LOW_PRECISION_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}  # what the use_fp16 layers compute in
+
+
+def low_precision_dtype(precision: str) -> torch.dtype | None:
+    """The dtype of the fp16-eligible layers at `precision` (vocab.TORCH_PRECISIONS); None for fp32."""
+    return LOW_PRECISION_DTYPES.get(precision)
+
+
 def assert_shape(t: torch.Tensor, shape: list[int | None], name: str) -> None:
     """Check a tensor's rank and the given sizes (None = any) at a module edge; raise InputError.
 

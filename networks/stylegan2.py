@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InputError, UnsupportedNetworkError
-from ..vocab import NO_TRANSFORM, check_precision
+from ..vocab import NO_TRANSFORM, TORCH_PRECISIONS, check_precision
 from .layers import (
     LRELU_GAIN,
     LRELU_SLOPE,
@@ -23,6 +23,7 @@ from .layers import (
     FullyConnected,
     assert_shape,
     demodulation_coefficients,
+    low_precision_dtype,
     lrelu_clamp,
     modulated_conv2d,
 )
@@ -236,11 +237,11 @@ class SynthesisNetwork(nn.Module):
         ws: torch.Tensor,  # [B, num_ws, w_dim]
         transforms: torch.Tensor | None = None,  # must be None: StyleGAN2 has no input transform
         noise_mode: str = "const",  # see NOISE_MODES
-        precision: str = "fp32",  # fp16: the blocks marked use_fp16 compute in float16 (official policy)
+        precision: str = "fp32",  # fp16 / bf16: the blocks marked use_fp16 compute in that dtype (official policy)
     ) -> torch.Tensor:  # [B, img_channels, R, R] float32
         if transforms is not None:
             raise InputError(NO_TRANSFORM)
-        half = check_precision(precision) == "fp16"
+        low = low_precision_dtype(check_precision(precision, TORCH_PRECISIONS))
         if noise_mode not in NOISE_MODES:
             raise InputError(f"noise_mode must be one of {', '.join(NOISE_MODES)}, got {noise_mode!r}")
         assert_shape(ws, [None, self.num_ws, self.w_dim], "ws")
@@ -251,6 +252,6 @@ class SynthesisNetwork(nn.Module):
             block = getattr(self, f"b{res}")
             block_ws = ws.narrow(1, w_idx, block.num_conv + block.num_torgb)
             w_idx += block.num_conv
-            dtype = torch.float16 if (half and block.use_fp16) else torch.float32
+            dtype = low if (low is not None and block.use_fp16) else torch.float32
             x, img = block(x, img, block_ws, dtype, noise_mode)
         return img

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..vocab import batch_transforms, check_precision
+from ..vocab import TORCH_PRECISIONS, batch_transforms, check_precision
 from .filtered_lrelu import fused_filtered_lrelu, use_fused
 from .layers import (
     LRELU_GAIN,
@@ -23,6 +23,7 @@ from .layers import (
     FullyConnected,
     assert_shape,
     demodulation_coefficients,
+    low_precision_dtype,
     lrelu_clamp,
     modulated_conv2d,
 )
@@ -318,16 +319,16 @@ class SynthesisNetwork(nn.Module):
         ws: torch.Tensor,  # [B, num_ws, w_dim]
         transforms: torch.Tensor | None = None,  # None, [3, 3] or [B, 3, 3]
         noise_mode: str = "const",  # accepted for a uniform interface; StyleGAN3 has no noise inputs
-        precision: str = "fp32",  # fp16: the layers marked use_fp16 compute in float16 (official policy)
+        precision: str = "fp32",  # fp16 / bf16: the layers marked use_fp16 compute in that dtype (official policy)
     ) -> torch.Tensor:  # [B, img_channels, R, R] float32
         assert_shape(ws, [None, self.num_ws, self.w_dim], "ws")
-        half = check_precision(precision) == "fp16"
+        low = low_precision_dtype(check_precision(precision, TORCH_PRECISIONS))
         ws = ws.to(torch.float32)
         w_list = ws.unbind(dim=1)
         x = self.input(w_list[0], batch_transforms(transforms, ws.shape[0], device=ws.device))
         for name, w in zip(self.layer_names, w_list[1:]):
             layer = getattr(self, name)
-            dtype = torch.float16 if (half and layer.use_fp16) else torch.float32
+            dtype = low if (low is not None and layer.use_fp16) else torch.float32
             x = layer(x, w, dtype)
         x = x.to(torch.float32)
         if self.output_scale != 1:

@@ -92,7 +92,7 @@ def open_generator(path: str | os.PathLike[str] | Generator | None = None, backe
                    device: str = "auto", precision: str | None = None, **options: Any) -> Runtime:
     """A runtime for a network file, an export directory (with model.json), a Generator, or None (default).
 
-    precision: torch/onnxruntime "fp32" | "fp16", tensorrt also "bf16"; None = the backend's default:
+    precision: "fp32" | "fp16" | "bf16" (torch, tensorrt; onnxruntime takes fp32 | fp16); None = the backend's default:
     fp32 for network files (torch, onnxruntime), what an export directory holds (onnxruntime), fp16
     for TensorRT. A network file opened with onnxruntime or tensorrt is exported once into the export
     cache ($SG3RT_CACHE_DIR, default ~/.cache/sg3rt). The caller's Generator is never modified.
@@ -108,8 +108,8 @@ def open_generator(path: str | os.PathLike[str] | Generator | None = None, backe
     dev = resolve_device(device)
     name = choose_backend(dev, is_export) if backend == "auto" else backend
     options = check_options(name, options)
-    if precision == "bf16" and name != "tensorrt":
-        raise InputError(f"bf16 is a TensorRT precision; {name} runs fp32 or fp16")
+    if precision == "bf16" and name == "onnxruntime":
+        raise InputError("bf16 runs on the torch and tensorrt backends; onnxruntime runs fp32 or fp16")
 
     if name == "torch":
         if is_export:

@@ -14,7 +14,7 @@ import torch
 
 from ..errors import BackendUnavailableError, DeviceMemoryError, InputError
 from ..networks import Generator, on_device, to_uint8_frames
-from ..vocab import PRECISIONS, check_precision
+from ..vocab import TORCH_PRECISIONS, check_precision
 from .base import Runtime
 from .cuda_graph import CapturedCall
 
@@ -68,9 +68,9 @@ class TorchRuntime(Runtime):
             raise BackendUnavailableError("PyTorch CUDA requested but no CUDA GPU is available to torch")
         if cuda_graphs and device.type != "cuda":
             raise InputError(f"CUDA graphs need a CUDA device, not {device}")
-        check_precision(precision, PRECISIONS, "PyTorch")
-        if device.type == "cpu" and precision == "fp16":
-            warn_once("fp16 on a CPU is emulated and slow (7x slower than fp32 here): use fp32 on CPUs")
+        check_precision(precision, TORCH_PRECISIONS, "PyTorch")
+        if device.type == "cpu" and precision != "fp32":
+            warn_once(f"{precision} on a CPU is emulated and slow (fp16 7x slower than fp32 here): use fp32 on CPUs")
         if device.type == "cuda" and device.index is None:
             device = torch.device("cuda", torch.cuda.current_device())
         super().__init__(G.summary(), G.w_avg, device, precision)

@@ -94,8 +94,8 @@ def test_options_a_backend_does_not_take_are_one_line_errors():
         open_generator(None, backend="torch", device="cpu", threads=2)
     with pytest.raises(InputError, match="the onnxruntime backend takes no option 'profile'"):
         open_generator(None, backend="onnxruntime", device="cpu", profile=None)
-    with pytest.raises(InputError, match="bf16 is a TensorRT precision"):
-        open_generator(None, backend="torch", device="cpu", precision="bf16")
+    with pytest.raises(InputError, match="bf16 runs on the torch and tensorrt backends"):
+        open_generator(None, backend="onnxruntime", device="cpu", precision="bf16")
 
 
 def _cli_defaults(command: str) -> dict:
