@@ -17,6 +17,8 @@ import numpy as np
 
 from ..errors import InputError
 from ..networks import input_transform
+from .edits import BoundEdits, Edit, check_stabilize
+from .edits import stabilize as anchor_input
 from .motion import Motion, check_motion
 from .paths import StyleMix, apply_mixes, layer_range
 from .scene import Animation
@@ -126,8 +128,12 @@ def render(runtime: Any, animation: Animation, writer: FrameWriter, batch: int =
 
 def render_images(runtime: Any, seeds: list[int], *, psi: float = 1.0, cutoff: int | None = None,
                   class_idx: int | None = None, mixes: tuple[StyleMix, ...] = (), rotate: float = 0.0,
-                  translate: tuple[float, float] = (0.0, 0.0), batch: int = 8) -> Iterator[tuple[int, np.ndarray]]:
-    """(seed, uint8 image [H, W, C]) for each seed, as the official gen_images (same z, labels, transform)."""
+                  translate: tuple[float, float] = (0.0, 0.0), batch: int = 8, edits: tuple[Edit, ...] = (),
+                  stabilize: bool = False) -> Iterator[tuple[int, np.ndarray]]:
+    """(seed, uint8 image [H, W, C]) for each seed, as the official gen_images (same z, labels, transform).
+
+    `edits` (fixed amounts) shift w after mixing; `stabilize` sets ws[:, 0] = w_avg (StyleGAN3).
+    """
     if batch < 1:
         raise InputError(f"--batch must be at least 1, got {batch}")
     transform = None
@@ -135,6 +141,12 @@ def render_images(runtime: Any, seeds: list[int], *, psi: float = 1.0, cutoff: i
         check_motion(Motion(rotate=rotate), runtime)
         transform = input_transform(rotate, tuple(translate))
     c1 = class_labels(runtime.c_dim, class_idx, 1)
+    if stabilize:
+        check_stabilize(runtime.kind)
+    bound = BoundEdits(edits, runtime.num_ws, runtime.w_dim, loop=False)
+    for e in edits:
+        if e.is_sweep:
+            raise InputError(f"--edit {e.label!r}: a sweep A..B needs a video (sg3rt render), not a still image")
 
     def mapping(z: np.ndarray):
         c = None if c1 is None else np.repeat(c1, len(z), axis=0)
@@ -145,5 +157,9 @@ def render_images(runtime: Any, seeds: list[int], *, psi: float = 1.0, cutoff: i
     for i in range(0, len(seeds), batch):
         group = seeds[i:i + batch]
         ws = apply_mixes(mapping(seeds_to_z(group, runtime.z_dim)), mix_ws)
+        if bound:
+            ws = bound.apply(ws)
+        if stabilize:
+            ws = anchor_input(ws, runtime.w_avg)
         images = runtime.frames(ws, transform).numpy()
         yield from zip(group, images)
