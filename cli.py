@@ -96,6 +96,11 @@ CutoffOpt = Annotated[Optional[int], typer.Option("--cutoff", help="Truncate onl
 ClassOpt = Annotated[Optional[int], typer.Option("--class", help="Class index for a conditional network.")]
 MixOpt = Annotated[Optional[list[str]], typer.Option(
     "--mix", metavar="LAYERS:SEED", help="Style mixing LAYERS:SEED, LAYERS = coarse|middle|fine|a-b; repeatable.")]
+EditOpt = Annotated[Optional[list[str]], typer.Option(
+    "--edit", metavar="SPEC", help="Shift w along a direction: FILE.npz:K:AMOUNT, FILE.npz:K:A..B (a sweep, render only), "
+    "FILE.npy:AMOUNT; optional @LAYERS; repeatable.")]
+StabilizeOpt = Annotated[bool, typer.Option(
+    "--stabilize", help="Freeze the input layer at w_avg: a StyleGAN3 walk changes content without turning or sliding.")]
 TranslateHelp = "X,Y: a fixed shift in image widths (StyleGAN3)"
 BackendOpt = Annotated[Backend, typer.Option("--backend", help="Runtime backend (auto: measured best for the device).")]
 DeviceOpt = Annotated[str, typer.Option("--device", help=f"{DEVICES_HELP}.")]
@@ -422,6 +427,8 @@ def render(
     rotate_speed: Annotated[Optional[float], typer.Option("--rotate-speed", help="Rotation in degrees per second (StyleGAN3).")] = None,
     translate: Annotated[Optional[str], typer.Option("--translate", help=f"{TranslateHelp}, or a path SHAPE[:AMPLITUDE[:CYCLES]]: line, circle, figure8.")] = None,
     mix: MixOpt = None,
+    edit: EditOpt = None,
+    stabilize: StabilizeOpt = False,
     grid: Annotated[Optional[str], typer.Option("--grid", help="COLSxROWS tiles, each its own group of seeds.")] = None,
     class_idx: ClassOpt = None,
     backend: BackendOpt = Backend("auto"),
@@ -439,13 +446,14 @@ def render(
 
     from . import Animation, Grid, Motion, PathSpec, StyleMix, Translation, open_generator, open_writer
     from . import render as render_frames
-    from .animate import Timeline, output_codec
+    from .animate import Edit, Timeline, output_codec
     from .animate.latents import as_keyframes, check_w_output, save_ws
     from .animate.paths import check_w_keyframes
 
     # Everything that needs no network is checked first, so a typo fails in a blink.
     seed_list, w_array = _keyframes(seeds, w_file)
-    spec = PathSpec(path, space, loop, psi, cutoff, class_idx, tuple(StyleMix.parse(m) for m in mix or ()))
+    spec = PathSpec(path, space, loop, psi, cutoff, class_idx, tuple(StyleMix.parse(m) for m in mix or ()),
+                    tuple(Edit.parse(e) for e in edit or ()), stabilize)
     if w_array is not None:
         check_w_keyframes(spec)
     motion = Motion(rotate, rotate_speed, Translation.parse(translate) if translate else None)
@@ -504,6 +512,8 @@ def image(
     cutoff: CutoffOpt = None,
     class_idx: ClassOpt = None,
     mix: MixOpt = None,
+    edit: EditOpt = None,
+    stabilize: StabilizeOpt = False,
     rotate: Annotated[float, typer.Option("--rotate", help="Rotation in degrees (StyleGAN3).")] = 0.0,
     translate: Annotated[Optional[str], typer.Option("--translate", help=f"{TranslateHelp}.")] = None,
     backend: BackendOpt = Backend("auto"),
@@ -515,7 +525,7 @@ def image(
     import numpy as np
 
     from . import StyleMix, Translation, open_generator
-    from .animate import check_writable, still_batches
+    from .animate import Edit, check_writable, still_batches
     from .animate.latents import as_keyframes, check_w_output, ws_bytes
     from .fileio import FileSet, png_bytes, write_bytes
 
@@ -523,6 +533,10 @@ def image(
     if w_array is not None and (psi != 1.0 or cutoff is not None):
         fail("--psi/--cutoff truncate the mapping of seeds; a w file's ws are used as they are")
     mixes = tuple(StyleMix.parse(m) for m in mix or ())
+    edits = tuple(Edit.parse(e) for e in edit or ())
+    for e in edits:
+        if e.is_sweep:
+            fail(f"--edit {e.label!r}: a sweep A..B needs a video (sg3rt render); give one AMOUNT for an image")
     shift = Translation.parse(translate) if translate else None
     if shift is not None and not shift.fixed:
         fail(f"bad --translate {translate!r}: a still image takes a fixed shift X,Y in image widths, e.g. 0.1,-0.2")
@@ -544,7 +558,8 @@ def image(
         shown = []  # [B, num_ws, w_dim] per batch, for --save-w
         for group, group_ws, images in still_batches(
                 runtime, seed_list, ws=ws, psi=psi, cutoff=cutoff, class_idx=class_idx, mixes=mixes, rotate=rotate,
-                translate=shift.offset if shift else (0.0, 0.0), batch=batch):
+                translate=shift.offset if shift else (0.0, 0.0), batch=batch,
+                edits=edits, stabilize=stabilize):
             for key, img in zip(group, images):
                 data = png_bytes(img)
                 files.write(names[key], lambda tmp, data=data: write_bytes(tmp, data))
@@ -557,6 +572,37 @@ def image(
     first = names[keys[0]]
     where = first if len(names) == 1 else f"{first.parent}/ ({first.name} .. {names[keys[-1]].name})"
     typer.echo(f"wrote {len(names)} image{'s' if len(names) > 1 else ''} to {where} from {_network_note(network)}")
+
+
+@app.command(epilog=(
+    "Examples:\n\n"
+    "  sg3rt directions net.pkl -o dirs.npz                 (SeFa over every layer)\n\n"
+    "  sg3rt directions net.pkl -o coarse.npz --layers coarse --count 10\n\n"
+    "  sg3rt render -n net.pkl --seeds 3 --edit dirs.npz:0:-3..3 --frames 90 -o tweak.mp4"))
+@domain_errors
+def directions(
+    network: NetworkArg,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output .npz (directions [K, w_dim], effect [K], method, layers).")],
+    method: Annotated[str, typer.Option("--method", help="sefa (closed form, from the style affines) or pca (of sampled w, GANSpace).")] = "sefa",
+    layers: Annotated[Optional[str], typer.Option("--layers", help="ws layers: coarse|middle|fine|a-b (default: all); edits use them by default.")] = None,
+    count: Annotated[Optional[int], typer.Option("--count", help="Keep the K strongest directions (default: all w_dim).")] = None,
+    samples: Annotated[int, typer.Option("--samples", help="PCA: sampled w.")] = 10_000,
+    seed: Annotated[int, typer.Option("--seed", help="PCA: seed of the sampled z.")] = 0,
+    class_idx: ClassOpt = None,
+) -> None:
+    """Find editing directions in a network (SeFa or PCA), strongest first, for --edit FILE.npz:K:AMOUNT."""
+    from .animate.directions import METHODS, compute_directions
+    from .vocab import check_choice
+
+    check_choice(method, METHODS, "--method")
+    if output.suffix != ".npz":
+        fail(f"{output}: output must end in .npz")
+    G = _load(network)
+    found = compute_directions(G, method, layers, count, samples, seed, class_idx)
+    found.save(output)
+    top = ", ".join(f"{v:.3g}" for v in found.effect[:3])
+    typer.echo(f"wrote {output} ({len(found.directions)} {method} directions over layers {found.layers}; "
+               f"strongest effects {top})")
 
 
 # eq / sticking --------------------------------------------------------------------------------------

@@ -3,6 +3,8 @@
 Takes a runtime object (sg3rt.runtime.open_generator); never imports a backend.
 """
 
+from .directions import Directions, compute_directions, pca_directions, sefa_directions
+from .edits import Edit, stabilize
 from .grid import Grid
 from .motion import Motion, Translation, check_motion
 from .latents import load_ws, read_w_file, save_ws
@@ -13,7 +15,8 @@ from .seeds import class_labels, parse_seeds, seed_z, seeds_to_z
 from .writers import CODECS, DEFAULT_CRF, FrameWriter, check_writable, open_writer, output_codec, output_format, write_png
 
 __all__ = [
-    "Animation", "CODECS", "DEFAULT_CRF", "FrameWriter", "Grid", "LatentPath", "Motion", "PATHS", "PathSpec", "Progress",
+    "Animation", "CODECS", "DEFAULT_CRF", "Directions", "Edit", "FrameWriter", "Grid", "LatentPath", "Motion", "PATHS",
+    "PathSpec", "Progress", "compute_directions", "pca_directions", "sefa_directions", "stabilize",
     "StyleMix", "Timeline", "Translation", "check_motion", "check_writable", "class_labels", "cubic_path",
     "frame_batches", "lerp_path", "load_ws", "noise_loop", "open_writer", "output_codec", "output_format",
     "parse_seeds", "read_w_file", "render", "render_images", "save_ws", "seed_z", "seeds_to_z", "slerp_path",

@@ -214,6 +214,8 @@ class PathSpec:
     cutoff: int | None = None  # truncate only the first `cutoff` layers
     class_idx: int | None = None  # class of a conditional network
     mixes: tuple[StyleMix, ...] = field(default_factory=tuple)
+    edits: tuple[Any, ...] = field(default_factory=tuple)  # edits.Edit shifts, applied after mixing (scene.Animation)
+    stabilize: bool = False  # ws[:, 0] = w_avg: no global rotation/sliding in a StyleGAN3 walk (scene.Animation)
 
     def __post_init__(self) -> None:
         if self.kind not in PATHS:

@@ -18,6 +18,8 @@ import torch
 
 from ..errors import InputError
 from ..networks import input_transform
+from .edits import BoundEdits, Edit, check_stabilize
+from .edits import stabilize as anchor_input
 from .motion import Motion, check_motion
 from .paths import StyleMix, apply_mixes, layer_range
 from .scene import Animation
@@ -127,12 +129,14 @@ def render(runtime: Any, animation: Animation, writer: FrameWriter, batch: int =
 
 def still_batches(runtime: Any, seeds: list[int] | None = None, *, ws: np.ndarray | None = None, psi: float = 1.0,
                   cutoff: int | None = None, class_idx: int | None = None, mixes: tuple[StyleMix, ...] = (),
-                  rotate: float = 0.0, translate: tuple[float, float] = (0.0, 0.0),
-                  batch: int = 8) -> Iterator[tuple[list[int], torch.Tensor, np.ndarray]]:
+                  rotate: float = 0.0, translate: tuple[float, float] = (0.0, 0.0), batch: int = 8,
+                  edits: tuple[Edit, ...] = (), stabilize: bool = False,
+                  ) -> Iterator[tuple[list[int], torch.Tensor, np.ndarray]]:
     """(keys, ws [B, num_ws, w_dim], uint8 images [B, H, W, C]) per batch, as the official gen_images.
 
     Keys are the seeds, or the indices of given `ws` [N, num_ws, w_dim] (a w file: used as they are, so
-    psi and cutoff must stay off). The ws are the ones each image shows (mixing included).
+    psi and cutoff must stay off). The ws are the ones each image shows (mixing and edits included).
+    `edits` (fixed amounts) shift w after mixing; `stabilize` sets ws[:, 0] = w_avg (StyleGAN3).
     """
     if batch < 1:
         raise InputError(f"--batch must be at least 1, got {batch}")
@@ -145,6 +149,12 @@ def still_batches(runtime: Any, seeds: list[int] | None = None, *, ws: np.ndarra
         check_motion(Motion(rotate=rotate), runtime)
         transform = input_transform(rotate, tuple(translate))
     c1 = class_labels(runtime.c_dim, class_idx, 1)
+    if stabilize:
+        check_stabilize(runtime.kind)
+    bound = BoundEdits(edits, runtime.num_ws, runtime.w_dim, loop=False)
+    for e in edits:
+        if e.is_sweep:
+            raise InputError(f"--edit {e.label!r}: a sweep A..B needs a video (sg3rt render), not a still image")
 
     def mapping(z: np.ndarray):
         c = None if c1 is None else np.repeat(c1, len(z), axis=0)
@@ -160,15 +170,20 @@ def still_batches(runtime: Any, seeds: list[int] | None = None, *, ws: np.ndarra
         else:
             group_ws = torch.as_tensor(np.asarray(ws[i:i + batch], dtype=np.float32), device=runtime.w_avg.device)
         group_ws = apply_mixes(group_ws, mix_ws)  # [B, num_ws, w_dim]
+        if bound:
+            group_ws = bound.apply(group_ws)
+        if stabilize:
+            group_ws = anchor_input(group_ws, runtime.w_avg)
         yield group, group_ws, runtime.frames(group_ws, transform).numpy()
 
 
 def render_images(runtime: Any, seeds: list[int] | None = None, *, ws: np.ndarray | None = None, psi: float = 1.0,
                   cutoff: int | None = None, class_idx: int | None = None, mixes: tuple[StyleMix, ...] = (),
-                  rotate: float = 0.0, translate: tuple[float, float] = (0.0, 0.0),
-                  batch: int = 8) -> Iterator[tuple[int, np.ndarray]]:
+                  rotate: float = 0.0, translate: tuple[float, float] = (0.0, 0.0), batch: int = 8,
+                  edits: tuple[Edit, ...] = (), stabilize: bool = False) -> Iterator[tuple[int, np.ndarray]]:
     """(seed, uint8 image [H, W, C]) for each seed, as the official gen_images (same z, labels, transform);
     with `ws` [N, num_ws, w_dim] instead of seeds: (index, image) for each w."""
     for keys, _, images in still_batches(runtime, seeds, ws=ws, psi=psi, cutoff=cutoff, class_idx=class_idx,
-                                         mixes=mixes, rotate=rotate, translate=translate, batch=batch):
+                                         mixes=mixes, rotate=rotate, translate=translate, batch=batch,
+                                         edits=edits, stabilize=stabilize):
         yield from zip(keys, images)

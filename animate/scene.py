@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from .edits import BoundEdits, check_stabilize, stabilize
 from .grid import Grid
 from .motion import Motion, check_motion
 from .paths import LatentPath, PathSpec, Timeline
@@ -27,6 +28,9 @@ class Animation:
         groups = grid.split_seeds(list(seeds) if ws is None else list(range(len(ws))))
         self.timeline = Timeline.build(len(groups[0]), spec.loops, fps, duration, frames_per_transition, frames)
         self.runtime, self.spec, self.motion, self.grid, self.fps = runtime, spec, motion, grid, fps
+        if spec.stabilize:
+            check_stabilize(runtime.kind)
+        self.edits = BoundEdits(spec.edits, runtime.num_ws, runtime.w_dim, spec.loops)
         if ws is None:
             self.paths = [LatentPath(runtime, g, spec, self.timeline) for g in groups]
         else:
@@ -49,7 +53,12 @@ class Animation:
         """frames [F] -> ws [F * tiles, num_ws, w_dim] (frame-major) and transforms [F * tiles, 3, 3] or None."""
         frames = np.asarray(frames, dtype=np.int64)
         ws = torch.stack([p.ws(frames) for p in self.paths], dim=1)  # [F, tiles, num_ws, w_dim]
+        if self.edits:
+            phase = np.repeat(self.timeline.phase(frames), len(self.paths))  # [F * tiles]
+            ws = self.edits.apply(ws.reshape(-1, *ws.shape[2:]), phase).reshape(ws.shape)
         ws = ws.reshape(-1, *ws.shape[2:])
+        if self.spec.stabilize:
+            ws = stabilize(ws, self.runtime.w_avg)
         if not self.motion.active:
             return ws, None
         transforms = self.motion.transforms(frames, self.timeline.phase(frames), self.fps)  # [F, 3, 3]
