@@ -613,7 +613,8 @@ def directions(
 def eq(
     network: NetworkArg,
     backend: Annotated[str, typer.Option("--backend", help="Comma-separated backends, optionally name:precision "
-                                         "(onnxruntime = fp32 and fp16, tensorrt = fp16). torch fp32 is always the baseline.")] = "torch,onnxruntime",
+                                         "(onnxruntime = fp32 and fp16, tensorrt = fp16); torch-fused / torch-matmul / torch-conv force PyTorch's "
+                                         "FIR form. torch fp32 is always the baseline.")] = "torch,onnxruntime",
     samples: Annotated[int, typer.Option("--samples", help="Latents per metric (paper: 50k). 64: about +-1 dB seed to seed; backends share the seed.")] = 64,
     seed: Annotated[int, typer.Option("--seed", help="Seed of latents and transforms (same for every backend).")] = 0,
     batch: BatchOpt = 8,

@@ -16,6 +16,7 @@ STYLEGAN2 = "stylegan2"  # the one kind without an input transform (no rotation 
 PRECISIONS = ("fp32", "fp16")  # compute precisions of ONNX exports and ONNX Runtime
 TORCH_PRECISIONS = ("fp32", "fp16", "bf16")  # PyTorch also runs the fp16-eligible layers in bfloat16
 ENGINE_PRECISIONS = ("fp32", "fp16", "bf16")  # any runtime's precision (TensorRT engines and PyTorch take bf16)
+FIR_IMPLS = ("auto", "fused", "matmul", "conv")  # PyTorch filters: fused Triton kernel (CUDA), FIR as matmuls or convs
 BACKENDS = ("auto", "torch", "onnxruntime", "tensorrt")  # runtime backends; auto picks by device and measurements
 CODECS = ("h264", "prores", "vp9", "gif", "png")  # video codecs of `render` (png = a folder of PNG frames)
 DEVICES_HELP = "auto, cpu, cuda or cuda:N"  # what --device takes

@@ -10,8 +10,12 @@ Why not judge fp16 against fp32: half precision costs equivariance by itself. On
 own fp16 path (the official per-layer policy) lost 1.7-9.2 dB against fp32 on the untrained
 references, whose 65-78 dB baselines sit far above a trained network's; ONNX Runtime CUDA fp16 lost
 the same within 0.5 dB (benchmarks/results/eq_cuda.md). No export can win that back, and a rule that
-flags every fp16 engine would flag nothing useful. Precisions PyTorch does not run here (bf16) have no
-reference: they are reported, and flagged only for broken images.
+flags every fp16 engine would flag nothing useful. PyTorch runs fp32, fp16 and bf16, so every export
+has its reference row.
+
+torch-fused, torch-matmul and torch-conv rows are PyTorch with that FIR form forced (the fused Triton
+op against the unfused paths, same run); plain `torch` rows use the runtime's auto choice (fused on
+CUDA where Triton imports, matmul/conv elsewhere).
 Backends that need ONNX graphs open the network file through `open_generator`, which exports it once
 into the export cache ($SG3RT_CACHE_DIR), so a second `eq` run reuses the graphs.
 """
@@ -28,15 +32,17 @@ import numpy as np
 import torch
 
 from ..errors import BackendUnavailableError, InputError, Sg3rtError
-from ..vocab import ENGINE_PRECISIONS, TORCH_PRECISIONS
+from ..vocab import ENGINE_PRECISIONS, FIR_IMPLS, TORCH_PRECISIONS
 from .equivariance import METRICS, SynthesisLike, latents, measure_equivariance, psnr
 
 MAX_LOSS_DB = 0.5  # largest drop in any metric, vs torch fp32, an exported backend may show
 MIN_PARITY_DB = 40.0  # plain images must match torch fp32 to this PSNR (40 dB: 2.5 8-bit levels RMS)
 PARITY_SAMPLES = 4  # latents whose plain images are compared with torch fp32
 BASELINE = ("torch", "fp32")
+TORCH_FIR_VARIANTS = {f"torch-{impl}": impl for impl in FIR_IMPLS if impl != "auto"}  # torch rows, FIR forced
 DEFAULT_PRECISIONS = {  # precisions measured when a backend is named without one
     "torch": ("fp32",),
+    **{name: ("fp32",) for name in TORCH_FIR_VARIANTS},
     "onnxruntime": ("fp32", "fp16"),
     "tensorrt": ("fp16",),
 }
@@ -91,6 +97,8 @@ class BackendRow:
         """baseline, reference for fp16, ok (worst difference from its reference), or FLAGGED."""
         if self.backend == "torch":
             return "baseline" if self.precision == "fp32" else f"reference for {self.precision}"
+        if self.backend in TORCH_FIR_VARIANTS:
+            return f"torch, {TORCH_FIR_VARIANTS[self.backend]} FIR (see dB vs torch fp32)"
         if self.reference == "none":
             return "FLAGGED: images unlike torch's" if self.flagged else f"ok (no torch {self.precision} to judge by)"
         note = f"{min(self.delta_ref.values()):+.2f} dB vs {self.reference}"
@@ -131,7 +139,7 @@ def equivariance_by_backend(
             yield BackendRow(backend, precision, "ok", db=baseline, delta={m: 0.0 for m in baseline}, reference="-")
             continue
         try:
-            with open_generator(network, backend=backend, device=device, precision=precision) as rt:
+            with _open_variant(network, backend, device, precision) as rt:
                 db = measure_equivariance(rt, **metric_kwargs).db
                 noise = (plain_images(rt) - images).square().mean().item()  # parity MSE
         except Sg3rtError as e:
@@ -139,8 +147,9 @@ def equivariance_by_backend(
             continue
         parity = psnr(noise, 1.0)
         delta = {m: -_loss(baseline[m], db[m]) for m in db}
-        if backend == "torch":
-            references[precision] = db
+        if backend == "torch" or backend in TORCH_FIR_VARIANTS:
+            if backend == "torch":
+                references[precision] = db
             yield BackendRow(backend, precision, "ok", db=db, delta=delta, parity_db=parity, reference="-")
             continue
         ref = references.get(precision)
@@ -150,11 +159,31 @@ def equivariance_by_backend(
                          flagged=is_flagged(ref, db, parity))
 
 
+def _open_variant(network: Path, backend: str, device: str, precision: str) -> Any:
+    """open_generator for a row: torch-fused / torch-matmul / torch-conv are torch with that FIR form.
+
+    A fused row where the fused op cannot run is unavailable (skipped with the reason) rather than
+    quietly measuring the unfused path under the fused name."""
+    from ..networks.filtered_lrelu import fused_reason
+    from ..runtime import open_generator
+    from ..runtime.registry import resolve_device
+
+    if backend not in TORCH_FIR_VARIANTS:
+        return open_generator(network, backend=backend, device=device, precision=precision)
+    impl = TORCH_FIR_VARIANTS[backend]
+    if impl == "fused":
+        reason = fused_reason(torch.empty(0, device=resolve_device(device)))
+        if reason is not None:
+            raise BackendUnavailableError(f"the fused filtered-lrelu op cannot run here: {reason}")
+    return open_generator(network, backend="torch", device=device, precision=precision, fir=impl)
+
+
 def with_references(backends: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """torch fp32 first, and torch at every other precision an export is measured at, before it."""
     pairs = [BASELINE]
     for backend, precision in backends:
-        if backend != "torch" and precision in TORCH_PRECISIONS and ("torch", precision) not in pairs:
+        is_torch = backend == "torch" or backend in TORCH_FIR_VARIANTS
+        if not is_torch and precision in TORCH_PRECISIONS and ("torch", precision) not in pairs:
             pairs.append(("torch", precision))
         if (backend, precision) not in pairs:
             pairs.append((backend, precision))

@@ -18,7 +18,6 @@ against torch (ONNX Runtime CPU at 1024 px takes minutes); the tests verify expo
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import platform
 import sys
@@ -30,7 +29,6 @@ import torch
 
 from sg3rt.errors import BackendUnavailableError
 from sg3rt.networks.configs import random_official_generator
-from sg3rt.networks.layers import set_fir_impl
 from sg3rt.runtime import open_generator
 from sg3rt.runtime.bench import bench_runtime
 
@@ -62,8 +60,8 @@ def open_variant(G, variant: str, export_root: Path):
     backend, precision, *flags = variant.split(":")
     if backend == "torch":
         impl = next((f for f in flags if f in ("conv", "matmul", "fused")), "auto")
-        G = set_fir_impl(copy.deepcopy(G), impl)
-        return open_generator(G, backend="torch", device="cuda", precision=precision, cuda_graphs="graphs" in flags)
+        return open_generator(G, backend="torch", device="cuda", precision=precision, cuda_graphs="graphs" in flags,
+                              fir=impl)
     from sg3rt.export import export_onnx
 
     if backend == "tensorrt":

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InputError
+from ..vocab import FIR_IMPLS, check_choice
 from .fir import fir_matmul, fir_matrices, pad_or_crop
 
 LRELU_SLOPE = 0.2  # leaky ReLU negative slope used by every StyleGAN layer
@@ -147,8 +148,7 @@ def set_fir_impl(module: nn.Module, impl: str) -> nn.Module:
     "fused": StyleGAN3 layers run bias, up-filter, activation and down-filter as one Triton kernel
     (filtered_lrelu.py); "auto" does so on CUDA when Triton imports. Where it cannot run, auto's rule does.
     """
-    if impl not in ("auto", "conv", "matmul", "fused"):
-        raise ValueError(f"unknown FIR implementation {impl!r}")
+    check_choice(impl, FIR_IMPLS, "FIR implementation")
     for m in module.modules():
         if isinstance(m, FirFilter):
             m.impl = impl

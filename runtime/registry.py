@@ -69,7 +69,7 @@ def choose_backend(device: torch.device, is_export: bool) -> str:
 
 # The options each backend takes beyond path/device/precision; anything else is a one-line InputError.
 BACKEND_OPTIONS = {
-    "torch": ("cuda_graphs",),  # replay synthesis from CUDA graphs, one per batch size
+    "torch": ("cuda_graphs", "fir"),  # replay synthesis from CUDA graphs, one per batch size; FIR implementation
     "onnxruntime": ("threads",),  # intra-op threads of the CPU provider
     "tensorrt": ("profile", "cache_dir", "cuda_graph_batch"),  # BatchProfile, engine cache, CUDA-graph batch
 }
@@ -96,7 +96,7 @@ def open_generator(path: str | os.PathLike[str] | Generator | None = None, backe
     fp32 for network files (torch, onnxruntime), what an export directory holds (onnxruntime), fp16
     for TensorRT. A network file opened with onnxruntime or tensorrt is exported once into the export
     cache ($SG3RT_CACHE_DIR, default ~/.cache/sg3rt). The caller's Generator is never modified.
-    options (see BACKEND_OPTIONS): torch `cuda_graphs`; onnxruntime `threads`; tensorrt `profile`
+    options (see BACKEND_OPTIONS): torch `cuda_graphs`, `fir` (auto | fused | matmul | conv); onnxruntime `threads`; tensorrt `profile`
     (BatchProfile), `cache_dir`, `cuda_graph_batch`.
     """
     check_choice(backend, BACKENDS, "backend")

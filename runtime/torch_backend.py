@@ -6,6 +6,7 @@ per call); on another device the runtime works on its own copy.
 
 from __future__ import annotations
 
+import copy
 import warnings
 from contextlib import contextmanager, nullcontext
 from typing import ContextManager, Iterator
@@ -13,8 +14,8 @@ from typing import ContextManager, Iterator
 import torch
 
 from ..errors import BackendUnavailableError, DeviceMemoryError, InputError
-from ..networks import Generator, on_device, to_uint8_frames
-from ..vocab import TORCH_PRECISIONS, check_precision
+from ..networks import Generator, on_device, set_fir_impl, to_uint8_frames
+from ..vocab import FIR_IMPLS, TORCH_PRECISIONS, check_choice, check_precision
 from .base import Runtime
 from .cuda_graph import CapturedCall
 
@@ -62,7 +63,9 @@ class TorchRuntime(Runtime):
     backend = "torch"
 
     def __init__(self, G: Generator, device: str | torch.device = "cpu", precision: str = "fp32",
-                 cuda_graphs: bool = False):
+                 cuda_graphs: bool = False, fir: str | None = None):
+        """fir: how the layers filter (vocab.FIR_IMPLS; None keeps the network's setting, "auto" by default):
+        "fused" runs one Triton kernel per StyleGAN3 layer on CUDA, "matmul" / "conv" the unfused forms."""
         device = torch.device(device)
         if device.type == "cuda" and not torch.cuda.is_available():
             raise BackendUnavailableError("PyTorch CUDA requested but no CUDA GPU is available to torch")
@@ -75,6 +78,9 @@ class TorchRuntime(Runtime):
             device = torch.device("cuda", torch.cuda.current_device())
         super().__init__(G.summary(), G.w_avg, device, precision)
         self.G = on_device(G, device)
+        if fir is not None:
+            check_choice(fir, FIR_IMPLS, "FIR implementation")
+            self.G = set_fir_impl(copy.deepcopy(self.G) if self.G is G else self.G, fir)  # the caller's G keeps its own
         self.cuda_graphs = cuda_graphs
         self.graphs: dict[tuple, CapturedCall | None] = {}  # None: capture ran out of memory, run eagerly
         # Largest batch per synthesis call; None = any. A GPU that runs out of memory halves it.

@@ -216,6 +216,8 @@ def test_parse_backends_and_flag_rule():
         parse_backends("onnxruntime:bf16")
     with pytest.raises(InputError, match="explicitly"):
         parse_backends("auto")
+    assert with_references(parse_backends("torch-fused:fp16,torch-matmul:bf16,torch-conv")) == [
+        ("torch", "fp32"), ("torch-fused", "fp16"), ("torch-matmul", "bf16"), ("torch-conv", "fp32")]
     with pytest.raises(InputError, match="unknown backend 'tensorflow'"):
         parse_backends("torch,tensorflow")
     with pytest.raises(InputError, match="unknown precision 'fp8'"):
@@ -245,6 +247,20 @@ def test_onnxruntime_keeps_equivariance(name, spec):
     if spec == "onnxruntime":
         assert [(r.backend, r.precision) for r in rows] == [("torch", "fp32"), ("onnxruntime", "fp32"),
                                                             ("torch", "fp16"), ("onnxruntime", "fp16")]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU, where the fused op cannot run")
+def test_torch_fir_variants_share_the_baseline_and_fused_is_skipped_without_cuda(monkeypatch):
+    """torch-conv measures PyTorch with the conv FIR form (fp32: the same dB as the baseline); torch-fused
+    is skipped with the reason on a CPU instead of measuring the unfused path under the fused name."""
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    rows = list(equivariance_by_backend(reference_file("sg3r_64.pkl"), parse_backends("torch-conv,torch-fused"),
+                                        device="cpu", samples=4, seed=0, metrics=("eqt_int",)))
+    assert [(r.backend, r.precision, r.status) for r in rows] == [
+        ("torch", "fp32", "ok"), ("torch-conv", "fp32", "ok"), ("torch-fused", "fp32", "skipped")]
+    assert abs(rows[1].db["eqt_int"] - rows[0].db["eqt_int"]) < 0.01 and rows[1].parity_db > 100
+    assert rows[1].verdict().startswith("torch, conv FIR") and not rows[1].flagged
+    assert "needs CUDA" in rows[2].reason
 
 
 def test_a_broken_export_is_flagged(monkeypatch):

@@ -155,6 +155,22 @@ def test_cli_bench_json(tmp_path):
     assert bad.exit_code == 2 and "--batch" in bad.output
 
 
+def test_fir_option_picks_the_form_on_a_copy(load_reference):
+    """fir="conv" runs the conv FIR form on the runtime's own copy: official outputs, the caller's G as it was."""
+    G = load_reference("sg3r_64")
+    io = reference_io("sg3r_64")
+    before = {m.impl for m in G.modules() if hasattr(m, "impl")}
+    with open_generator(G, backend="torch", device="cpu", fir="conv") as rt:
+        assert {m.impl for m in rt.G.modules() if hasattr(m, "impl")} == {"conv"}
+        img = rt.synthesis(io["ws_psi0.7"][:1])
+    assert {m.impl for m in G.modules() if hasattr(m, "impl")} == before
+    assert (img - io["img"][:1]).abs().max().item() <= PARITY_TOL
+    with pytest.raises(InputError, match="unknown FIR implementation 'fast'"):
+        open_generator(G, backend="torch", device="cpu", fir="fast")
+    with pytest.raises(InputError, match="the onnxruntime backend takes no option 'fir'"):
+        open_generator(reference_file("sg3r_64.pkl"), backend="onnxruntime", device="cpu", fir="conv")
+
+
 def test_cuda_graphs_need_cuda():
     with pytest.raises(InputError, match="CUDA graphs need a CUDA device"):
         open_generator(reference_file("sg2_64.pkl"), backend="torch", device="cpu", cuda_graphs=True)
