@@ -86,8 +86,11 @@ def peak_bandwidth_gbs(gpu: str) -> float | None:
 
 
 def layer_rows(G, batch: int) -> list[dict]:
-    """The filtered layers of G with their input shape: what --layers times (CPU-safe: no GPU needed)."""
+    """The filtered layers of G with their input shape: what --layers times (CPU-safe: no GPU needed).
+    StyleGAN2 has none (its upsampling blocks do not go through the fused op)."""
     rows = []
+    if G.kind == "stylegan2":
+        return rows
     for name in G.synthesis.layer_names:
         layer = getattr(G.synthesis, name)
         if layer.upsample is None or layer.downsample is None:
@@ -130,7 +133,7 @@ def time_layers(G, rows: list[dict], gpu: str) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--res", type=int, default=1024, help="official config resolution (256/512/1024)")
-    parser.add_argument("--kind", default="stylegan3-r", help="stylegan3-r or stylegan3-t")
+    parser.add_argument("--kind", default="stylegan3-r", help="stylegan3-r, stylegan3-t or stylegan2")
     parser.add_argument("--batch", default="1,4,8,16", help="comma-separated batch sizes")
     parser.add_argument("--variants", default=DEFAULT_VARIANTS,
                         help="backend:precision[:graphs][:conv][@batch;batch], comma-separated; @ overrides --batch")

@@ -17,12 +17,14 @@ from .generator import Generator
 
 OFFICIAL_RESOLUTIONS = (256, 512, 1024)  # resolutions NVIDIA released StyleGAN3 networks at
 OFFICIAL_KINDS = ("stylegan3-t", "stylegan3-r")
+BENCH_KINDS = OFFICIAL_KINDS + ("stylegan2",)  # official-size networks the GPU benchmark builds
+STYLEGAN2_MAPPING_LAYERS = 8  # the released StyleGAN2 networks (config F)
 
 
 def official_config(kind: str, resolution: int) -> dict[str, Any]:
-    """Init kwargs of the official StyleGAN3 generator of this kind and resolution."""
-    if kind not in OFFICIAL_KINDS:
-        raise InputError(f"official configs exist for {', '.join(OFFICIAL_KINDS)}, not {kind!r}")
+    """Init kwargs of the official generator of this kind (StyleGAN3-T/R, StyleGAN2 config F) and resolution."""
+    if kind not in BENCH_KINDS:
+        raise InputError(f"official configs exist for {', '.join(BENCH_KINDS)}, not {kind!r}")
     if resolution not in OFFICIAL_RESOLUTIONS:
         raise InputError(f"official resolutions are {', '.join(map(str, OFFICIAL_RESOLUTIONS))}, not {resolution}")
     cbase = 16384 if resolution == 256 else 32768  # train.py --cbase
@@ -40,13 +42,16 @@ def official_config(kind: str, resolution: int) -> dict[str, Any]:
         "conv_clamp": 256,  # train.py: activation clamp that makes fp16 safe
         "magnitude_ema_beta": 0.999,  # (training only)
     }
+    if kind == "stylegan2":
+        del config["magnitude_ema_beta"]
+        config.update(mapping_kwargs={"num_layers": STYLEGAN2_MAPPING_LAYERS}, channel_base=32768)
     if kind == "stylegan3-r":
         config.update(channel_base=cbase * 2, channel_max=cmax * 2, conv_kernel=1, use_radial_filters=True)
     return config
 
 
 def random_official_generator(kind: str, resolution: int, seed: int = 0) -> Generator:
-    """An official-size StyleGAN3 with random weights (deterministic per seed)."""
+    """An official-size network (BENCH_KINDS) with random weights (deterministic per seed)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         G = Generator(kind, official_config(kind, resolution))
