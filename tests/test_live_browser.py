@@ -89,9 +89,11 @@ def test_page_streams_and_rotation_turns_the_picture(page, tmp_path):
     tab.screenshot(path=str(tmp_path / "live.png"))
     assert (tmp_path / "live.png").stat().st_size > 10_000
     # StyleGAN3-R is exactly equivariant to 90° turns: the picture is the still one, rotated a quarter turn
-    # counter-clockwise (up to JPEG noise), and clearly not the unrotated one.
-    assert np.abs(turned - np.rot90(still, 1)).mean() < 3
-    assert np.abs(turned - still).mean() > 10
+    # counter-clockwise (up to JPEG noise), and clearly closer to that than to the unrotated one (how far
+    # the unrotated picture is depends on where the walk paused: 5 to 20 levels were seen).
+    error = np.abs(turned - np.rot90(still, 1)).mean()
+    assert error < 3
+    assert np.abs(turned - still).mean() > max(2 * error, 2.0)
     assert tab.evaluate("window.sg3rtLive.errors.length") == 0
     hud = tab.inner_text("#hud")
     assert "frames/s" in hud and "torch cpu fp32" in hud and "1 client" in hud
