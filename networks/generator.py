@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ..errors import InputError, UnsupportedNetworkError
-from ..vocab import KINDS, STYLEGAN2, is_stylegan3
+from ..vocab import KINDS, STYLEGAN2, is_stylegan3, parse_size
 from . import stylegan2, stylegan3
 from .mapping import MappingNetwork
 
@@ -89,8 +89,11 @@ class Generator(nn.Module):
         Returns a Generator sharing this one's modules and weights (nothing is copied; this one is
         unchanged); the network's own size gives the plain network back.
         """
+        width, height = parse_size((width, height))
         base = self.synthesis.synthesis if self.canvas else self.synthesis
-        if (int(width), int(height)) == (self.img_resolution, self.img_resolution):
+        if (width, height) == (self.width, self.height):
+            return self
+        if (width, height) == (self.img_resolution, self.img_resolution):
             synthesis = base
         elif not self.is_stylegan3:
             raise InputError(f"a {width}x{height} canvas needs a StyleGAN3 network; this {self.kind} network renders "

@@ -103,6 +103,20 @@ def test_default_path_is_unchanged_and_weights_are_shared(load_reference):
     assert wide.summary()["layers"] == G.summary()["layers"]
 
 
+def test_matmul_fir_form_renders_the_canvas_as_the_conv_form(load_reference):
+    """The tiled-matmul FIR (eager CUDA's upsampling) on non-square activations, run on the CPU here."""
+    import copy
+
+    from sg3rt.networks.layers import set_fir_impl
+
+    G = load_reference("sg3r_64")
+    ws = reference_io("sg3r_64")["ws_psi0.7"][:1]
+    with torch.no_grad():
+        conv = G.with_canvas(96, 54).synthesis(ws)
+        matmul = set_fir_impl(copy.deepcopy(G), "matmul").with_canvas(96, 54).synthesis(ws)
+    assert (conv - matmul).abs().max().item() <= PARITY_TOL
+
+
 # ------------------------------------------------------------------------------------------------
 # Runtimes and export: the size as a fixed graph shape.
 
