@@ -372,6 +372,7 @@ class SynthesisNetwork(nn.Module):
 # ------------------------------------------------------------------------------------------------
 # Any canvas size: StyleGAN3 is translation-equivariant, so a wider canvas is more of the same plane.
 
+
 def extra_samples(size: int, img_resolution: int, rate_ratio: int) -> int:
     """Samples added to each side of the input grid so that the output covers `size` pixels.
 
@@ -414,7 +415,8 @@ class SynthesisCanvas(nn.Module):
         self.img_resolution, self.img_channels = synthesis.img_resolution, synthesis.img_channels
         r = self.img_resolution
         self.width, self.height = check_canvas(width, height, r)
-        ratio = int(round(synthesis.sampling_rates[-1] / synthesis.sampling_rates[0]))  # output px per input sample
+        # Output pixels per input sample (the last layers sample at the image's rate, R per unit length).
+        ratio = int(round(synthesis.sampling_rates[-1] / synthesis.sampling_rates[0]))
         self.extra = (extra_samples(self.width, r, ratio), extra_samples(self.height, r, ratio))  # (x, y) per side
         n = synthesis.input.size
         self.grid_size = (n + 2 * self.extra[0], n + 2 * self.extra[1])  # (width, height) of the input grid
