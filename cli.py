@@ -107,6 +107,9 @@ DeviceOpt = Annotated[str, typer.Option("--device", help=f"{DEVICES_HELP}.")]
 PrecisionOpt = Annotated[Optional[Precision], typer.Option(
     "--precision", help="Compute precision; default: fp32 for networks, the export's own for export dirs.")]
 BatchOpt = Annotated[int, typer.Option("--batch", help="Images per runtime call.")]
+SizeOpt = Annotated[Optional[str], typer.Option(
+    "--size", metavar="WxH", help="StyleGAN3 canvas, e.g. 1920x1080: more of the picture's plane around the "
+    "network's square, not a stretch or a crop (even sizes; default: the network's own).")]
 CudaGraphsOpt = Annotated[bool, typer.Option(
     "--cuda-graphs", help="PyTorch on CUDA: replay synthesis from CUDA graphs (H100, 256 px fp16: 40 -> 55 frames/s at batch 1).")]
 
@@ -231,6 +234,13 @@ def _keyframes(seeds: Optional[str], w_file: Optional[Path]):
     return None, read_w_file(w_file)
 
 
+def _canvas(size: Optional[str]) -> Optional[tuple[int, int]]:
+    """--size WxH -> (width, height), checked before any work (whether the network can: when it loads)."""
+    from .vocab import parse_size
+
+    return None if size is None else parse_size(size)
+
+
 def _check_batch(batch: int) -> None:
     if batch < 1:
         fail(f"--batch must be at least 1, got {batch}")
@@ -303,16 +313,19 @@ def export(
     frames: Annotated[bool, typer.Option("--frames", help="Also output uint8 frames [B,H,W,C] from synthesis.onnx.")] = False,
     noise: Annotated[ExportNoise, typer.Option(help="StyleGAN2 noise baked into the graph.")] = ExportNoise.const,
     opset: Annotated[Optional[int], typer.Option(help="ONNX opset (default 17).")] = None,
+    size: SizeOpt = None,
 ) -> None:
     """Export a network to ONNX (dynamic batch), check it, and verify it against PyTorch.
 
     Example: sg3rt export stylegan3-r-afhqv2-512x512.pkl -o afhq-onnx --precision fp16
+    (--size 1920x1080: a StyleGAN3 canvas as the graph's fixed image shape)
     """
     from .export import export_onnx
 
+    canvas = _canvas(size)
     G = _load(network)
     result = export_onnx(G, output, precision=precision.value, frames=frames, noise_mode=noise.value,
-                         opset=opset, source=network)
+                         opset=opset, source=network, size=canvas)
     for path in result.paths:
         typer.echo(f"wrote {path}")
     from .export.contract import FRAMES_TOL
@@ -406,7 +419,8 @@ def bench(
     "  sg3rt render -n net.pkl --seeds 0-31 --grid 4x2 --path cubic --mix coarse:5 -o grid.mp4\n\n"
     "  sg3rt render --seeds 1,2 --path noise --grid 2x1 --frames 48 -o noise.gif\n\n"
     "  sg3rt render --seeds 0-3 --path slerp --no-loop --frames-per-transition 30 -o frames/\n\n"
-    "  sg3rt render -n net.pkl --w-file keys.npz --duration 8 -o cut.mov     (ProRes 422 HQ)"))
+    "  sg3rt render -n net.pkl --w-file keys.npz --duration 8 -o cut.mov     (ProRes 422 HQ)\n\n"
+    "  sg3rt render -n stylegan3-r.pkl --size 1920x1080 --seeds 0-3 -o wide.mp4   (16:9 canvas, StyleGAN3)"))
 @domain_errors
 def render(
     output: Annotated[Path, typer.Option("--output", "-o", help="Output: .mp4, .mov, .webm, .gif, or a folder/ for PNG frames.")],
@@ -440,6 +454,7 @@ def render(
     crf: Annotated[Optional[int], typer.Option(
         "--crf", help="Quality of h264 (0 lossless .. 51, default 18) and vp9 (0 .. 63, default 24).")] = None,
     cuda_graphs: CudaGraphsOpt = False,
+    size: SizeOpt = None,
 ) -> None:
     """Render a latent interpolation (with rotation/translation for StyleGAN3) to MP4, MOV, WebM, GIF or PNG frames."""
     import contextlib
@@ -452,6 +467,7 @@ def render(
 
     # Everything that needs no network is checked first, so a typo fails in a blink.
     seed_list, w_array = _keyframes(seeds, w_file)
+    canvas = _canvas(size)
     spec = PathSpec(path, space, loop, psi, cutoff, class_idx, tuple(StyleMix.parse(m) for m in mix or ()),
                     tuple(Edit.parse(e) for e in edit or ()), stabilize)
     if w_array is not None:
@@ -470,7 +486,7 @@ def render(
     try:
         with open_writer(output, fps, crf, _value(codec)) as writer, \
                 open_generator(network, backend=backend.value, device=device, precision=_value(precision),
-                               cuda_graphs=cuda_graphs) as runtime:
+                               size=canvas, cuda_graphs=cuda_graphs) as runtime:
             ws = None if w_array is None else as_keyframes(w_array, runtime.num_ws, runtime.w_dim, str(w_file))
             anim = Animation(runtime, seed_list, spec, fps, motion=motion, grid=tiles, duration=duration,
                              frames_per_transition=frames_per_transition, frames=frames, ws=ws)
@@ -500,7 +516,8 @@ def render(
     "  sg3rt image --seeds 0-7 -o images/            (images/seed0000.png ...)\n\n"
     "  sg3rt image -n net.pkl --seeds 42 --psi 0.7 --rotate 10 --translate 0.1,0 -o face.png\n\n"
     "  sg3rt image -n net.pkl --seeds 0-7 --psi 0.7 --save-w keys.npz -o images/\n\n"
-    "  sg3rt image -n net.pkl --w-file projected_w.npz -o images/    (images/w0000.png ...)"))
+    "  sg3rt image -n net.pkl --w-file projected_w.npz -o images/    (images/w0000.png ...)\n\n"
+    "  sg3rt image -n stylegan3-t.pkl --seeds 42 --size 1920x1080 -o wide.png   (16:9 canvas, StyleGAN3)"))
 @domain_errors
 def image(
     output: Annotated[Path, typer.Option("--output", "-o", help="A folder (seedNNNN.png or wNNNN.png inside) or a .png file.")],
@@ -520,6 +537,7 @@ def image(
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = None,
     batch: BatchOpt = 8,
+    size: SizeOpt = None,
 ) -> None:
     """Write one PNG per seed (as the official gen_images: same seeds, same images) or per w of a w file."""
     import numpy as np
@@ -530,6 +548,7 @@ def image(
     from .fileio import FileSet, png_bytes, write_bytes
 
     seed_list, w_array = _keyframes(seeds, w_file)
+    canvas = _canvas(size)
     if w_array is not None and (psi != 1.0 or cutoff is not None):
         fail("--psi/--cutoff truncate the mapping of seeds; a w file's ws are used as they are")
     mixes = tuple(StyleMix.parse(m) for m in mix or ())
@@ -552,8 +571,8 @@ def image(
     if save_w is not None:
         check_w_output(save_w)
     _check_batch(batch)
-    with open_generator(network, backend=backend.value, device=device, precision=_value(precision)) as runtime, \
-            FileSet() as files:  # all images (and the w file) appear together, or none
+    with open_generator(network, backend=backend.value, device=device, precision=_value(precision),
+                        size=canvas) as runtime, FileSet() as files:  # all images (and the w file) appear together, or none
         ws = None if w_array is None else as_keyframes(w_array, runtime.num_ws, runtime.w_dim, str(w_file))
         shown = []  # [B, num_ws, w_dim] per batch, for --save-w
         for group, group_ws, images in still_batches(
@@ -701,7 +720,8 @@ def sticking(
 @app.command(epilog=(
     "Examples:\n\n"
     "  sg3rt live --open\n\n"
-    "  sg3rt live net.pkl --device cuda --size 512 --osc-port 9000\n\n"
+    "  sg3rt live net.pkl --device cuda --stream-size 512 --osc-port 9000\n\n"
+    "  sg3rt live stylegan3-r.pkl --device cuda --size 1280x720   (16:9 canvas, StyleGAN3)\n\n"
     "  sg3rt live --host 0.0.0.0 --token s3cret   (reachable from other machines: give a token)"))
 @domain_errors
 def live(
@@ -709,7 +729,9 @@ def live(
     backend: BackendOpt = Backend("auto"),
     device: DeviceOpt = "auto",
     precision: Annotated[Optional[EnginePrecision], typer.Option("--precision", help="Default per backend (bf16: tensorrt).")] = None,
-    size: Annotated[Optional[int], typer.Option("--size", help="Streamed frame size in pixels (default: the network's).")] = None,
+    size: SizeOpt = None,
+    stream_size: Annotated[Optional[int], typer.Option(
+        "--stream-size", help="Streamed frame width in pixels, scaled (default: the image's; the height keeps the aspect).")] = None,
     host: Annotated[str, typer.Option("--host", help="Address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="HTTP port (0: any free port).")] = 8765,
     osc_port: Annotated[Optional[int], typer.Option("--osc-port", help="Also listen for OSC (UDP) on this port.")] = None,
@@ -720,8 +742,9 @@ def live(
     """Serve a live, controllable walk in the browser (and over OSC); prints the URL. Ctrl-C stops it."""
     from .live import run_live
 
-    run_live(network, backend=backend.value, device=device, precision=_value(precision), size=size, host=host, port=port,
-             osc_port=osc_port, token=token, open_page=open_page, record_dir=record_dir)
+    run_live(network, backend=backend.value, device=device, precision=_value(precision), size=_canvas(size),
+             stream_size=stream_size, host=host, port=port, osc_port=osc_port, token=token, open_page=open_page,
+             record_dir=record_dir)
 
 
 def _version(value: bool) -> None:

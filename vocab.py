@@ -104,3 +104,28 @@ def _tracing() -> bool:
     import torch
 
     return torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+
+
+MAX_SIZE = 16384  # pixels per side of a canvas (--size): beyond any video format, and a typo guard
+
+
+def parse_size(text: Any) -> tuple[int, int]:
+    """'1920x1080' (or a (width, height) pair) -> (1920, 1080); a one-line InputError otherwise.
+
+    Checks only the form and range: whether a network can render the size (StyleGAN3, parity against
+    its resolution) is the network's check, and even sizes for H.264 the writer's.
+    """
+    if isinstance(text, (tuple, list)) and len(text) == 2:
+        parts = [str(v) for v in text]
+    elif isinstance(text, str) and text.lower().count("x") == 1:
+        parts = text.lower().split("x")
+    else:
+        raise InputError(f"size must be WIDTHxHEIGHT in pixels, e.g. 1920x1080, got {text!r}")
+    try:
+        width, height = (int(p.strip()) for p in parts)
+    except ValueError:
+        raise InputError(f"size must be WIDTHxHEIGHT in whole pixels, e.g. 1920x1080, got {text!r}") from None
+    for name, n in (("width", width), ("height", height)):
+        if not 0 < n <= MAX_SIZE:
+            raise InputError(f"size {name} must be between 1 and {MAX_SIZE} pixels, got {n}")
+    return width, height

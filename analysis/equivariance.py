@@ -114,6 +114,10 @@ def equivariance_batches(
     unknown = [m for m in metrics if m not in METRICS]
     if unknown or not metrics:
         raise InputError(f"unknown metric(s) {unknown} (choose from {', '.join(METRICS)})")
+    canvas = getattr(rt, "canvas", None)  # a Runtime opened with a size; the paper's metrics are on the square
+    if canvas is not None:
+        raise InputError(f"equivariance is measured on the network's own {rt.img_resolution} px images, "
+                         f"not a {canvas[0]}x{canvas[1]} canvas: open the runtime without a size")
     if samples < 1 or batch_size < 1:
         raise InputError("samples and batch size must be at least 1")
     rng = np.random.RandomState(seed)

@@ -46,8 +46,7 @@ class Animation:
 
     @property
     def frame_size(self) -> tuple[int, int]:  # (H, W) of a composed frame
-        r = self.runtime.img_resolution
-        return self.grid.rows * r, self.grid.cols * r
+        return self.grid.rows * self.runtime.height, self.grid.cols * self.runtime.width
 
     def inputs(self, frames: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None]:
         """frames [F] -> ws [F * tiles, num_ws, w_dim] (frame-major) and transforms [F * tiles, 3, 3] or None."""

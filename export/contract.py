@@ -20,7 +20,7 @@ FP32_TOL = 1e-4  # max abs error of an fp32 export against the torch network (im
 FP16_TOL = 5e-2  # fp16 export vs the torch fp32 network: ~3e-3 on the references; garbling (stylegan3#60) is O(1)
 FRAMES_TOL = 1  # max uint8 difference of the frames output (rounding at .5 boundaries)
 EXPORT_FORMAT = "sg3rt-onnx"  # model.json "format"
-EXPORT_FORMAT_VERSION = 1  # bumped when model.json or the graph interface changes
+EXPORT_FORMAT_VERSION = 2  # bumped when model.json or the graph interface changes (2: canvas width/height)
 
 Shape = list[Any]  # ints, or BATCH for the dynamic axis
 
@@ -36,6 +36,8 @@ class OnnxContract:
     num_ws: int
     img_resolution: int
     img_channels: int
+    width: int | None = None  # of the synthesis output: a StyleGAN3 canvas (fixed graph shape); None = img_resolution
+    height: int | None = None
     precision: str = "fp32"  # synthesis compute precision (vocab.PRECISIONS); I/O is always float32
     frames: bool = False  # synthesis.onnx also outputs uint8 `frames` [B, H, W, C]
     noise_mode: str = "const"  # StyleGAN2 only: const noise baked in, or none
@@ -51,8 +53,14 @@ class OnnxContract:
 
     @classmethod
     def for_generator(cls, G: Any, **options: Any) -> "OnnxContract":
+        canvas = {} if G.canvas is None else {"width": G.canvas[0], "height": G.canvas[1]}
         return cls(kind=G.kind, z_dim=G.z_dim, c_dim=G.c_dim, w_dim=G.w_dim, num_ws=G.num_ws,
-                   img_resolution=G.img_resolution, img_channels=G.img_channels, **options)
+                   img_resolution=G.img_resolution, img_channels=G.img_channels, **canvas, **options)
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """(width, height) of the images synthesis.onnx outputs."""
+        return (self.width or self.img_resolution, self.height or self.img_resolution)
 
     @property
     def is_stylegan3(self) -> bool:
@@ -80,10 +88,10 @@ class OnnxContract:
         return inputs
 
     def synthesis_outputs(self) -> dict[str, Shape]:
-        r, ch = self.img_resolution, self.img_channels
-        outputs: dict[str, Shape] = {"img": [BATCH, ch, r, r]}  # float32 NCHW, about [-1, 1]
+        (w, h), ch = self.image_size, self.img_channels
+        outputs: dict[str, Shape] = {"img": [BATCH, ch, h, w]}  # float32 NCHW, about [-1, 1]
         if self.frames:
-            outputs["frames"] = [BATCH, r, r, ch]  # uint8 NHWC
+            outputs["frames"] = [BATCH, h, w, ch]  # uint8 NHWC
         return outputs
 
     def graph(self, name: str) -> tuple[dict[str, Shape], dict[str, Shape]]:

@@ -46,7 +46,8 @@ class ExportedModel:
         """The network's dimensions, as a Runtime takes them."""
         c = self.contract
         return {"kind": c.kind, "z_dim": c.z_dim, "c_dim": c.c_dim, "w_dim": c.w_dim, "num_ws": c.num_ws,
-                "img_resolution": c.img_resolution, "img_channels": c.img_channels}
+                "img_resolution": c.img_resolution, "img_channels": c.img_channels,
+                "width": c.image_size[0], "height": c.image_size[1]}
 
 
 def is_export_dir(path: Any) -> bool:

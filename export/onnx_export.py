@@ -25,7 +25,7 @@ from ..version import __version__
 from ..errors import InputError
 from ..fileio import create_temp_dir, os_error
 from ..networks import Generator, input_transform, on_device, to_uint8_frames
-from ..vocab import one_hot
+from ..vocab import one_hot, parse_size
 from .contract import BATCH, EXPORT_FORMAT, EXPORT_FORMAT_VERSION, FRAMES_TOL, GRAPHS, OnnxContract
 from .errors import ExportError, ExportVerificationError
 
@@ -230,10 +230,13 @@ def export_onnx(
     opset: int | None = None,  # default: contract.DEFAULT_OPSET
     source: str | os.PathLike[str] | None = None,  # the network file, hashed into model.json
     verify: bool = True,  # compare ONNX Runtime to torch and raise beyond the tolerance
+    size: tuple[int, int] | None = None,  # (width, height): a StyleGAN3 canvas, a fixed graph shape (G.with_canvas)
 ) -> ExportResult:
     """Write mapping.onnx, synthesis.onnx and model.json into `out_dir` (atomically)."""
     if not isinstance(G, Generator):
         raise InputError(f"export_onnx needs an sg3rt Generator, got {type(G).__name__}")
+    if size is not None:
+        G = G.with_canvas(*parse_size(size))
     options: dict[str, Any] = {"precision": precision, "frames": bool(frames), "noise_mode": noise_mode}
     if opset is not None:
         options["opset"] = int(opset)
@@ -266,6 +269,7 @@ def export_onnx(
             "z_dim": contract.z_dim, "c_dim": contract.c_dim, "w_dim": contract.w_dim,
             "num_ws": contract.num_ws, "img_resolution": contract.img_resolution,
             "img_channels": contract.img_channels,
+            "width": contract.image_size[0], "height": contract.image_size[1],  # the graph's fixed image size
             "precision": contract.precision, "opset": contract.opset,
             "w_avg": [float(v) for v in G.w_avg.detach().cpu().tolist()],
             "source": source_info,

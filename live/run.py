@@ -10,11 +10,14 @@ DEFAULT_PORT = 8765
 
 
 def run_live(network: str | Path | Any | None = None, *, backend: str = "auto", device: str = "auto",
-             precision: str | None = None, size: int | None = None, host: str = "127.0.0.1",
+             precision: str | None = None, size: Any = None, stream_size: int | None = None, host: str = "127.0.0.1",
              port: int = DEFAULT_PORT, osc_port: int | None = None, token: str | None = None,
              open_page: bool = False, record_dir: str | Path | None = "sg3rt-live",
              controls: dict[str, Any] | None = None, echo: Callable[[str], None] | None = None) -> Path | None:
-    """Serve a live session until Ctrl-C; returns the recording finished at shutdown, if one was running."""
+    """Serve a live session until Ctrl-C; returns the recording finished at shutdown, if one was running.
+
+    size: a StyleGAN3 canvas, "1920x1080" or (width, height) (open_generator's); stream_size: the
+    streamed frame's width in pixels (default the canvas's; the height keeps the aspect ratio)."""
     from ..runtime import open_generator
     from .osc import OscControl
     from .server import LiveServer, check_host, import_web, open_browser
@@ -27,10 +30,10 @@ def run_live(network: str | Path | Any | None = None, *, backend: str = "auto", 
 
         import_osc()
     warning = check_host(host)
-    runtime = open_generator(network, backend=backend, device=device, precision=precision)
+    runtime = open_generator(network, backend=backend, device=device, precision=precision, size=size)
     osc = server = None
     try:
-        session = LiveSession(runtime, size=size, record_dir=record_dir, controls=controls)
+        session = LiveSession(runtime, size=stream_size, record_dir=record_dir, controls=controls)
         name = str(network) if network is not None else "embedded default network"
         server = LiveServer(session, host, port, token, name)
         if osc_port is not None:
@@ -39,7 +42,7 @@ def run_live(network: str | Path | Any | None = None, *, backend: str = "auto", 
         if warning:
             echo(warning)
         echo(f"sg3rt live: {name} [{runtime.backend}, {runtime.device}, {runtime.precision}, "
-             f"{runtime.img_resolution} px -> {session.size} px]")
+             f"{runtime.width}x{runtime.height} px -> {session.size}x{session.height} px]")
         if osc is not None:
             echo(f"OSC on udp://{host}:{osc.port} (addresses /sg3rt/<control>)")
         print(server.url, flush=True)  # the one line on stdout: scripts read the URL from it

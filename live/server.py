@@ -138,7 +138,7 @@ def make_app(session: LiveSession, token: str | None = None, network_name: str =
     def hello() -> dict[str, Any]:
         rt = session.runtime
         return {"type": "hello", "network": network_name, "kind": rt.kind, "resolution": rt.img_resolution,
-                "size": session.size, "num_ws": rt.num_ws, "c_dim": rt.c_dim, "stylegan3": rt.is_stylegan3,
+                "size": session.size, "height": session.height, "num_ws": rt.num_ws, "c_dim": rt.c_dim, "stylegan3": rt.is_stylegan3,
                 "controls": list(SCHEMA), "recording_enabled": session.record_dir is not None,
                 "max_in_flight": MAX_IN_FLIGHT}
 

@@ -176,10 +176,11 @@ class LiveSession:
     def __init__(self, runtime: Any, *, size: int | None = None, record_dir: str | Path | None = None,
                  controls: dict[str, Any] | None = None):
         if size is not None and not MIN_SIZE <= size <= MAX_SIZE:
-            raise InputError(f"--size must be between {MIN_SIZE} and {MAX_SIZE} pixels, got {size}")
+            raise InputError(f"--stream-size must be between {MIN_SIZE} and {MAX_SIZE} pixels, got {size}")
         self.runtime = runtime
         self.limits = NetworkLimits.of(runtime)
-        self.size = size or runtime.img_resolution
+        self.size = size or runtime.width  # streamed frame width; the height keeps the runtime's aspect ratio
+        self.height = max(1, round(self.size * runtime.height / runtime.width))
         self.record_dir = Path(record_dir) if record_dir is not None else None
         self.scene = LiveScene(runtime)
         self.stream = FrameStream()
@@ -257,15 +258,15 @@ class LiveSession:
             self._thread.start()
         return self
 
-    def render_frame(self, controls: Controls, clocks: Clocks) -> np.ndarray:  # [H, W, 3] uint8 at self.size
+    def render_frame(self, controls: Controls, clocks: Clocks) -> np.ndarray:  # [height, size, 3] uint8
         ws, transform = self.scene.inputs(controls, clocks)
         rgb = self.runtime.frames(ws, transform).numpy()[0]  # [H, W, C]
         if rgb.shape[2] == 1:
             rgb = np.repeat(rgb, 3, axis=2)
-        if rgb.shape[0] != self.size:
+        if rgb.shape[:2] != (self.height, self.size):
             from PIL import Image
 
-            rgb = np.asarray(Image.fromarray(rgb[..., :3]).resize((self.size, self.size), Image.BILINEAR))
+            rgb = np.asarray(Image.fromarray(rgb[..., :3]).resize((self.size, self.height), Image.BILINEAR))
         return np.ascontiguousarray(rgb[..., :3])
 
     def _publish(self, rgb: np.ndarray, quality: int, seq: int, version: int, t0: float) -> None:

@@ -130,6 +130,7 @@ def save_generator(G: Generator, path: str | os.PathLike[str]) -> Path:
     from safetensors.torch import save
 
     path = Path(path)
+    G = G.with_canvas(G.img_resolution, G.img_resolution)  # the network itself, not a canvas view of it
     metadata = {
         "format": FORMAT_NAME,
         "version": str(FORMAT_VERSION),

@@ -13,8 +13,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import UnsupportedNetworkError
-from ..vocab import KINDS, STYLEGAN2, is_stylegan3
+from ..errors import InputError, UnsupportedNetworkError
+from ..vocab import KINDS, STYLEGAN2, is_stylegan3, parse_size
 from . import stylegan2, stylegan3
 from .mapping import MappingNetwork
 
@@ -69,6 +69,44 @@ class Generator(nn.Module):
     def is_stylegan3(self) -> bool:
         return is_stylegan3(self.kind)
 
+    @property
+    def canvas(self) -> tuple[int, int] | None:
+        """(width, height) of a with_canvas view; None for the network's own R x R image."""
+        s = self.synthesis
+        return (s.width, s.height) if isinstance(s, stylegan3.SynthesisCanvas) else None
+
+    @property
+    def width(self) -> int:  # of the images synthesis returns
+        return self.canvas[0] if self.canvas else self.img_resolution
+
+    @property
+    def height(self) -> int:
+        return self.canvas[1] if self.canvas else self.img_resolution
+
+    def with_canvas(self, width: int, height: int) -> "Generator":
+        """This network rendering width x height images (StyleGAN3): the same plane, more (or less) of it.
+
+        Returns a Generator sharing this one's modules and weights (nothing is copied; this one is
+        unchanged); the network's own size gives the plain network back.
+        """
+        width, height = parse_size((width, height))
+        base = self.synthesis.synthesis if self.canvas else self.synthesis
+        if (width, height) == (self.width, self.height):
+            return self
+        if (width, height) == (self.img_resolution, self.img_resolution):
+            synthesis = base
+        elif not self.is_stylegan3:
+            raise InputError(f"a {width}x{height} canvas needs a StyleGAN3 network; this {self.kind} network renders "
+                             f"only its own {self.img_resolution}x{self.img_resolution} (it is not translation-equivariant)")
+        else:
+            synthesis = stylegan3.SynthesisCanvas(base, width, height)
+        if synthesis is self.synthesis:
+            return self
+        view = copy.copy(self)  # shallow: the module dicts are replaced below, the modules are shared
+        view._modules = dict(self._modules)
+        view._modules["synthesis"] = synthesis
+        return view
+
     def forward(
         self,
         z: torch.Tensor,  # [B, z_dim]
@@ -85,7 +123,8 @@ class Generator(nn.Module):
     def summary(self) -> dict[str, Any]:
         """What `sg3rt info` shows: the architecture in numbers."""
         layers = []
-        for name, module in self.synthesis.named_children():
+        synthesis = self.synthesis.synthesis if self.canvas else self.synthesis
+        for name, module in synthesis.named_children():
             if name == "input":
                 layers.append({"name": name, "channels": module.channels, "size": module.size})
             elif isinstance(module, stylegan3.SynthesisLayer):
@@ -100,6 +139,8 @@ class Generator(nn.Module):
             "format": self.file_format,
             "img_resolution": self.img_resolution,
             "img_channels": self.img_channels,
+            "width": self.width,  # of the images synthesis returns: the canvas, or img_resolution
+            "height": self.height,
             "z_dim": self.z_dim,
             "c_dim": self.c_dim,
             "w_dim": self.w_dim,

@@ -14,7 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..vocab import TORCH_PRECISIONS, batch_transforms, check_precision
+from ..errors import InputError
+from ..vocab import MAX_SIZE, TORCH_PRECISIONS, batch_transforms, check_precision
 from .filtered_lrelu import fused_filtered_lrelu, use_fused
 from .layers import (
     LRELU_GAIN,
@@ -91,6 +92,17 @@ def input_transform(
 # rotation + translation predicted from w, composed with the user's transform.
 
 
+def fourier_grid(width: int, height: int, sampling_rate: float) -> torch.Tensor:  # [1, height * width, 2] float32
+    """(x, y) of the pixel centres of a width x height grid centred on the origin, in units where one
+    sample is 1 / sampling_rate (the positions the official affine_grid samples, align_corners=False)."""
+
+    def axis(n: int) -> torch.Tensor:
+        return (torch.arange(n, dtype=torch.float64) + 0.5 - n / 2) / sampling_rate
+
+    gy, gx = torch.meshgrid(axis(height), axis(width), indexing="ij")
+    return torch.stack([gx, gy], dim=-1).reshape(1, height * width, 2).float()
+
+
 class SynthesisInput(nn.Module):
     """Sampled Fourier features [B, C, H, W] on a grid built from arange (affine_grid does not export)."""
 
@@ -113,16 +125,24 @@ class SynthesisInput(nn.Module):
         self.register_buffer("transform", torch.eye(3))  # official name; unused: transforms are inputs
         self.register_buffer("freqs", freqs)
         self.register_buffer("phases", torch.rand([channels]) - 0.5)
-        # Pixel centres of a size x size grid, in units where one sample is 1 / sampling_rate.
-        coords = (torch.arange(size, dtype=torch.float64) + 0.5 - size / 2) / self.sampling_rate
-        gy, gx = torch.meshgrid(coords, coords, indexing="ij")
-        self.register_buffer("grid", torch.stack([gx, gy], dim=-1).reshape(1, size * size, 2).float(), persistent=False)
+        self.register_buffer("grid", fourier_grid(size, size, self.sampling_rate), persistent=False)
 
     def forward(
         self,
         w: torch.Tensor,  # [B, w_dim]
         transforms: torch.Tensor,  # [B, 3, 3] user transforms (inverse image-space transform)
     ) -> torch.Tensor:  # [B, C, size, size]
+        return self.sample(w, transforms, self.grid, self.size, self.size)
+
+    def sample(
+        self,
+        w: torch.Tensor,  # [B, w_dim]
+        transforms: torch.Tensor,  # [B, 3, 3]
+        grid: torch.Tensor,  # [1, height * width, 2] sample positions (fourier_grid)
+        height: int,  # rows of the grid
+        width: int,  # columns of the grid
+    ) -> torch.Tensor:  # [B, C, height, width]
+        """The features at any grid of positions: a wider grid is more of the same plane."""
         t = self.affine(w)  # (r_c, r_s, t_x, t_y) per sample
         t = t / t[:, :2].square().sum(dim=1, keepdim=True).sqrt()
         c, s, tx, ty = t.unbind(dim=1)
@@ -138,10 +158,10 @@ class SynthesisInput(nn.Module):
         norms = freqs.square().sum(dim=2).sqrt()
         amplitudes = (1 - (norms - self.bandwidth) / (self.sampling_rate / 2 - self.bandwidth)).clamp(0, 1)
 
-        x = self.grid @ freqs.transpose(1, 2)  # [B, H*W, C]
+        x = grid @ freqs.transpose(1, 2)  # [B, H*W, C]
         x = torch.sin((x + phases.unsqueeze(1)) * (2 * math.pi)) * amplitudes.unsqueeze(1)
         x = x @ (self.weight / math.sqrt(self.channels)).t()
-        return x.reshape(-1, self.size, self.size, self.channels).permute(0, 3, 1, 2)
+        return x.reshape(-1, height, width, self.channels).permute(0, 3, 1, 2)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -289,6 +309,7 @@ class SynthesisNetwork(nn.Module):
         channels = np.rint(np.minimum((channel_base / 2) / cutoffs, channel_max))
         channels[-1] = img_channels
 
+        self.sampling_rates = [float(r) for r in sampling_rates]  # per layer; canvases scale extents by them
         self.input = SynthesisInput(w_dim, int(channels[0]), int(sizes[0]), sampling_rates[0], cutoffs[0])
         self.layer_names = []
         for idx in range(num_layers + 1):
@@ -321,11 +342,23 @@ class SynthesisNetwork(nn.Module):
         noise_mode: str = "const",  # accepted for a uniform interface; StyleGAN3 has no noise inputs
         precision: str = "fp32",  # fp16 / bf16: the layers marked use_fp16 compute in that dtype (official policy)
     ) -> torch.Tensor:  # [B, img_channels, R, R] float32
+        return self.run(ws, transforms, precision, self.input.grid, self.input.size, self.input.size)
+
+    def run(
+        self,
+        ws: torch.Tensor,  # [B, num_ws, w_dim]
+        transforms: torch.Tensor | None,  # None, [3, 3] or [B, 3, 3]
+        precision: str,  # fp32 / fp16 / bf16 (as forward)
+        grid: torch.Tensor,  # [1, height * width, 2] positions of the input features (fourier_grid)
+        height: int,  # input rows, margins included
+        width: int,  # input columns, margins included
+    ) -> torch.Tensor:  # [B, img_channels, H', W'] float32: R x R for the network's own grid
+        """Synthesis from any input grid: every layer keeps its padding, so extents follow the input's."""
         assert_shape(ws, [None, self.num_ws, self.w_dim], "ws")
         low = low_precision_dtype(check_precision(precision, TORCH_PRECISIONS))
         ws = ws.to(torch.float32)
         w_list = ws.unbind(dim=1)
-        x = self.input(w_list[0], batch_transforms(transforms, ws.shape[0], device=ws.device))
+        x = self.input.sample(w_list[0], batch_transforms(transforms, ws.shape[0], device=ws.device), grid, height, width)
         for name, w in zip(self.layer_names, w_list[1:]):
             layer = getattr(self, name)
             dtype = low if (low is not None and layer.use_fp16) else torch.float32
@@ -334,3 +367,70 @@ class SynthesisNetwork(nn.Module):
         if self.output_scale != 1:
             x = x * self.output_scale
         return x
+
+
+# ------------------------------------------------------------------------------------------------
+# Any canvas size: StyleGAN3 is translation-equivariant, so a wider canvas is more of the same plane.
+
+
+def extra_samples(size: int, img_resolution: int, rate_ratio: int) -> int:
+    """Samples added to each side of the input grid so that the output covers `size` pixels.
+
+    One input sample becomes rate_ratio output pixels (rates grow by powers of two), so the extension
+    is rounded up at the input's rate; negative for a canvas smaller than the network's image.
+    """
+    return -((img_resolution - size) // (2 * rate_ratio))  # ceil((size - R) / (2 * ratio))
+
+
+def check_canvas(width: int, height: int, img_resolution: int) -> tuple[int, int]:
+    """(width, height) as ints, or a one-line InputError: positive, at most vocab.MAX_SIZE, and differing
+    from the network's size by an even number of pixels (the centred crop then starts on a pixel)."""
+    try:
+        size = (int(width), int(height))
+    except (TypeError, ValueError):
+        raise InputError(f"canvas size must be two integers, got {width!r} x {height!r}") from None
+    for name, n in zip(("width", "height"), size):
+        if not 0 < n <= MAX_SIZE:
+            raise InputError(f"canvas {name} must be between 1 and {MAX_SIZE} pixels, got {n}")
+        if (n - img_resolution) % 2:
+            raise InputError(f"canvas {name} {n} must be {'even' if img_resolution % 2 == 0 else 'odd'} like the "
+                             f"network's {img_resolution} px (its image sits centred on the canvas): use {n - 1} or {n + 1}")
+    return size
+
+
+class SynthesisCanvas(nn.Module):
+    """A SynthesisNetwork rendered on a width x height canvas, sharing its weights (no copy).
+
+    The input's sampling grid grows by `extra` samples per side at the first layer's rate; every later
+    layer then grows by the same physical length at its own rate (extra x rate / first rate, an integer:
+    rates are powers of two), because each layer keeps its padding and filters. The network's output
+    is centred on the canvas and cropped to exactly width x height. Its centre R x R pixels are the
+    square render except near the square's border, where the square render saw zero padding.
+    """
+
+    def __init__(self, synthesis: SynthesisNetwork, width: int, height: int):
+        super().__init__()
+        self.synthesis = synthesis  # a submodule: weights are shared and move with this module
+        self.w_dim, self.num_ws = synthesis.w_dim, synthesis.num_ws
+        self.img_resolution, self.img_channels = synthesis.img_resolution, synthesis.img_channels
+        r = self.img_resolution
+        self.width, self.height = check_canvas(width, height, r)
+        # Output pixels per input sample (the last layers sample at the image's rate, R per unit length).
+        ratio = int(round(synthesis.sampling_rates[-1] / synthesis.sampling_rates[0]))
+        self.extra = (extra_samples(self.width, r, ratio), extra_samples(self.height, r, ratio))  # (x, y) per side
+        n = synthesis.input.size
+        self.grid_size = (n + 2 * self.extra[0], n + 2 * self.extra[1])  # (width, height) of the input grid
+        self.register_buffer("grid", fourier_grid(*self.grid_size, synthesis.input.sampling_rate), persistent=False)
+        out_w, out_h = r + 2 * self.extra[0] * ratio, r + 2 * self.extra[1] * ratio  # the network's output
+        self.crop = ((out_w - self.width) // 2, (out_h - self.height) // 2)  # (x, y) offset of the canvas in it
+
+    def forward(
+        self,
+        ws: torch.Tensor,  # [B, num_ws, w_dim]
+        transforms: torch.Tensor | None = None,  # None, [3, 3] or [B, 3, 3]: about the canvas centre
+        noise_mode: str = "const",  # accepted for a uniform interface
+        precision: str = "fp32",  # as SynthesisNetwork.forward
+    ) -> torch.Tensor:  # [B, img_channels, height, width] float32
+        x = self.synthesis.run(ws, transforms, precision, self.grid, self.grid_size[1], self.grid_size[0])
+        cx, cy = self.crop
+        return x[:, :, cy : cy + self.height, cx : cx + self.width]

@@ -42,6 +42,9 @@ class Runtime(ABC):
         self.num_ws: int = int(info["num_ws"])
         self.img_resolution: int = int(info["img_resolution"])
         self.img_channels: int = int(info["img_channels"])
+        # Images are width x height: the network's R x R, or a StyleGAN3 canvas (G.with_canvas, export --size).
+        self.width: int = int(info.get("width", self.img_resolution))
+        self.height: int = int(info.get("height", self.img_resolution))
         self.device = torch.device(device)
         self.precision = precision
         self.w_avg = w_avg.to(self.device, torch.float32)  # [w_dim]
@@ -51,6 +54,12 @@ class Runtime(ABC):
     def is_stylegan3(self) -> bool:
         return is_stylegan3(self.kind)
 
+    @property
+    def canvas(self) -> tuple[int, int] | None:
+        """(width, height) when images are not the network's own R x R, else None."""
+        r = self.img_resolution
+        return None if (self.width, self.height) == (r, r) else (self.width, self.height)
+
     # -- what a backend implements ---------------------------------------------------------------
     @abstractmethod
     def _mapping(self, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
@@ -58,7 +67,7 @@ class Runtime(ABC):
 
     @abstractmethod
     def _synthesis(self, ws: torch.Tensor, transforms: torch.Tensor | None, noise_mode: str) -> torch.Tensor:
-        """[B, num_ws, w_dim] (+ [B, 3, 3]) -> [B, C, H, W] float32 on self.device."""
+        """[B, num_ws, w_dim] (+ [B, 3, 3]) -> [B, C, height, width] float32 on self.device."""
 
     def _frames(self, ws: torch.Tensor, transforms: torch.Tensor | None, noise_mode: str) -> torch.Tensor:
         """Checked inputs -> uint8 [B, H, W, C] on self.device; backends with a fused graph override it."""
@@ -131,5 +140,6 @@ class Runtime(ABC):
 
     def __repr__(self) -> str:
         state = " closed" if self.closed else ""
-        return (f"<{type(self).__name__} {self.kind} {self.img_resolution}px backend={self.backend} "
+        size = f"{self.img_resolution}px" if self.canvas is None else f"{self.width}x{self.height}"
+        return (f"<{type(self).__name__} {self.kind} {size} backend={self.backend} "
                 f"device={self.device} precision={self.precision}{state}>")

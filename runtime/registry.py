@@ -9,11 +9,11 @@ from typing import Any
 import torch
 
 from ..errors import BackendUnavailableError, InputError
-from ..export import cached_export, read_model_json
+from ..export import ExportedModel, cached_export, read_model_json
 from ..export.tensorrt_build import import_tensorrt, require_cuda_device
 from ..networks import Generator, load_generator
 from ..networks.default import default_generator
-from ..vocab import BACKENDS, ENGINE_PRECISIONS, check_choice, check_precision
+from ..vocab import BACKENDS, ENGINE_PRECISIONS, check_choice, check_precision, parse_size
 from .base import Runtime
 
 # `auto` on a CPU: which is faster, ONNX Runtime (CPU EP) or PyTorch eager? Measured with
@@ -88,8 +88,21 @@ def check_options(backend: str, options: dict[str, Any]) -> dict[str, Any]:
     return options
 
 
+def _exported(path: Any, is_export: bool, precision: str, canvas: tuple[int, int] | None) -> ExportedModel:
+    """The export a graph backend runs: the directory given (whose canvas must match `canvas`), or the
+    cached export of a network file at `precision` and canvas."""
+    if not is_export:  # a canvas the network cannot render fails in export_onnx before any export work
+        return read_model_json(cached_export(path, precision, size=canvas))
+    export = read_model_json(path)
+    if canvas is not None and canvas != export.contract.image_size:
+        w, h = export.contract.image_size
+        raise InputError(f"{path} was exported at {w}x{h} (a fixed graph shape); re-export it with "
+                         f"`sg3rt export --size {canvas[0]}x{canvas[1]}`, or open the network file")
+    return export
+
+
 def open_generator(path: str | os.PathLike[str] | Generator | None = None, backend: str = "auto",
-                   device: str = "auto", precision: str | None = None, **options: Any) -> Runtime:
+                   device: str = "auto", precision: str | None = None, size: Any = None, **options: Any) -> Runtime:
     """A runtime for a network file, an export directory (with model.json), a Generator, or None (default).
 
     precision: "fp32" | "fp16" | "bf16" (torch, tensorrt; onnxruntime takes fp32 | fp16); None = the backend's default:
@@ -98,8 +111,11 @@ def open_generator(path: str | os.PathLike[str] | Generator | None = None, backe
     cache ($SG3RT_CACHE_DIR, default ~/.cache/sg3rt). The caller's Generator is never modified.
     options (see BACKEND_OPTIONS): torch `cuda_graphs`, `fir` (auto | fused | matmul | conv); onnxruntime `threads`; tensorrt `profile`
     (BatchProfile), `cache_dir`, `cuda_graph_batch`.
+    size: "1920x1080" or (width, height), a StyleGAN3 canvas (Generator.with_canvas): the network's
+    plane rendered wider or narrower; exports are cached per size; an export directory has its own.
     """
     check_choice(backend, BACKENDS, "backend")
+    canvas = None if size is None else parse_size(size)
     if precision is not None:
         check_precision(precision, ENGINE_PRECISIONS)
     if path is not None and not isinstance(path, Generator):
@@ -118,12 +134,14 @@ def open_generator(path: str | os.PathLike[str] | Generator | None = None, backe
         from .torch_backend import TorchRuntime
 
         G = default_generator() if path is None else path if isinstance(path, Generator) else load_generator(path)
+        if canvas is not None:
+            G = G.with_canvas(*canvas)
         return TorchRuntime(G, dev, precision or DEFAULT_PRECISION["torch"], **options)
 
     if name == "onnxruntime":
         from .onnxruntime_backend import OnnxRuntimeRuntime
 
-        export = read_model_json(path if is_export else cached_export(path, precision or "fp32"))
+        export = _exported(path, is_export, precision or "fp32", canvas)
         return OnnxRuntimeRuntime(export, dev, precision, **options)
 
     # tensorrt: engines are built from fp32 graphs with reduced-precision flags (see export/tensorrt_build)
@@ -133,5 +151,5 @@ def open_generator(path: str | os.PathLike[str] | Generator | None = None, backe
         import_tensorrt()
         require_cuda_device()
         raise InputError(f"TensorRT runs on CUDA devices only, not {dev}")
-    export = read_model_json(path if is_export else cached_export(path, "fp32"))
+    export = _exported(path, is_export, "fp32", canvas)
     return TensorRTRuntime(export, dev, precision or DEFAULT_PRECISION["tensorrt"], **options)

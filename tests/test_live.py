@@ -461,7 +461,7 @@ def test_ctrl_c_shuts_down_cleanly_and_keeps_the_recording(tmp_path):
 
 
 @pytest.mark.parametrize("args, match", [
-    (["--size", "5"], "--size must be between 16 and 4096"),
+    (["--stream-size", "5"], "--stream-size must be between 16 and 4096"),
     (["--port", "70000"], "--port must be between 0 and 65535"),
     (["--osc-port", "70000"], "--osc-port must be between 0 and 65535"),
     (["--backend", "warp"], "'warp' is not one of"),

@@ -96,7 +96,8 @@
 
   function onHello(h) {
     live.hello = h;
-    canvas.width = canvas.height = h.size;
+    canvas.width = h.size;
+    canvas.height = h.height || h.size;  // a StyleGAN3 canvas (--size WxH) streams non-square frames
     document.getElementById("motion").classList.toggle("hidden", !h.stylegan3);
     document.getElementById("class-row").classList.toggle("hidden", h.c_dim === 0);
     for (const key of ["mix_from", "mix_to"]) document.querySelector(`[data-key=${key}]`).max = h.num_ws - 1;
