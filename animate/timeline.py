@@ -309,7 +309,8 @@ class KeyTimeline:
     size: tuple[int, int] | None = None  # (W, H) canvas; None = the network's own
     duration: float | None = None  # seconds; None = the rule of the module docstring
     source: str = ""  # the file name, for messages
-    edit_points: _Points = field(init=False)
+    edit_points: _Points = field(init=False)  # amounts [T] per point, one column per edit term
+    edit_terms: list[Edit] = field(init=False)  # one Edit per distinct direction and layers, first use first
 
     def __post_init__(self) -> None:
         if not self.keys:

@@ -156,6 +156,21 @@ def test_errors_name_the_key_and_field(files, data, match):
     assert "\n" not in str(info.value)
 
 
+def test_readme_example_parses(tmp_path, rt3):
+    """The README's commented example is a valid timeline (its files made here)."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    example = readme.split("### Timelines", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+    save_ws(tmp_path / "projected_w.npz", np.zeros((1, rt3.num_ws, rt3.w_dim)))
+    np.savez(tmp_path / "dirs.npz", directions=np.eye(rt3.w_dim)[:2])
+    (tmp_path / "show.toml").write_text(example)
+    tl = load_timeline(tmp_path / "show.toml")
+    assert (tl.fps, tl.loop, tl.psi, len(tl.keys)) == (30.0, True, 0.7, 3)
+    assert tl.num_frames == 6 * 30  # keys at 0, 2, 4 s loop over 6 s
+    assert [k.ease for k in tl.keys] == ["cubic", "in-out", "linear"]
+
+
 def test_file_errors(tmp_path):
     (tmp_path / "bad.toml").write_text("fps = \n[[key]]\n")
     with pytest.raises(InputError, match=r"bad\.toml: not valid TOML: .*line 1"):
