@@ -21,8 +21,9 @@ ws mapped under either class (a cross-fade in W, not a cut). Edits add amount * 
 direction's amount a track of its own; a sweep A..B runs over the segment that starts at its key.
 
 Video length: a one-way timeline ends on its last key (frames = last time * fps + 1); a loop closes
-with one more segment as long as the mean key spacing (duration = last time + (last - first) / (keys - 1),
-frames = duration * fps), so frame `frames` would be frame 0 again. A top-level `duration` overrides both.
+with one more segment as long as the mean key spacing, rounded to whole frames (duration = last time +
+(last - first) / (keys - 1), frames = duration * fps), so frame `frames` would be frame 0 again. A
+top-level `duration` overrides both.
 """
 
 from __future__ import annotations
@@ -361,7 +362,10 @@ class KeyTimeline:
         if self.duration is not None:
             return self.duration
         first, last = self.keys[0].time, self.keys[-1].time
-        return last + (last - first) / (len(self.keys) - 1) if self.loop else last
+        if not self.loop:
+            return last
+        closing = max(1, round((last - first) / (len(self.keys) - 1) * self.fps))  # whole frames: keys stay on frames
+        return last + closing / self.fps
 
     @property
     def num_frames(self) -> int:

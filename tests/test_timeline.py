@@ -87,6 +87,10 @@ def test_toml_fields_and_defaults(tmp_path):
     np.testing.assert_array_equal(one_way.frame_times(np.arange(5)), [0, 0.25, 0.5, 0.75, 1.0])
     assert KeyTimeline.from_dict(show_dict(size="1920x1080")).size == (1920, 1080)
     assert KeyTimeline.from_dict(show_dict(duration=3)).num_frames == 13  # holds the last key to 3 s
+    # uneven keys: the closing segment (mean spacing 0.625 s) is rounded to whole frames (8 at 12 fps)
+    uneven = KeyTimeline.from_dict({"fps": 12, "loop": True, "key": [{"time": 0, "seed": 1}, {"time": 0.25, "seed": 2},
+                                                                     {"time": 1.25, "seed": 3}]})
+    assert uneven.num_frames == 15 + 8 and uneven.frame_times(np.array([3, 15]))[1] == 1.25
 
 
 def test_json_equals_toml(tmp_path):
