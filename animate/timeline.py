@@ -573,17 +573,24 @@ class TimelineAnimation:
         device = self.key_ws.device
         lat = torch.from_numpy(lat[:, used]).to(device)  # [F, K'] float64
         cls = torch.from_numpy(self._weights(self.classes, t)).to(device)  # [F, C]
-        mix = torch.from_numpy(self._weights(self.mixes, t)).to(device)  # [F, M]
+        mix_np = self._weights(self.mixes, t)  # [F, M]
+        mix = torch.from_numpy(mix_np).to(device)
         truncate = self._truncation(t)
         keys = self.key_ws[used][None].expand(len(t), *self.key_ws[used].shape)  # [F, K', C, num_ws, w_dim]
         path = torch.where(self.seeded[used].reshape(1, -1, 1, 1, 1), truncate(keys), keys)  # a w key is used as it is
-        mix_ws = truncate(self.mix_ws[None].expand(len(t), *self.mix_ws.shape))  # [F, S, C, num_ws, w_dim]
-        raw = torch.zeros(path.shape[:1] + path.shape[3:], dtype=torch.float64, device=device)  # [F, num_ws, w_dim]
-        for m, src in enumerate(self.mix_sources):
-            mixed = path.clone()
-            for layer in np.flatnonzero(src >= 0):
-                mixed[:, :, :, layer] = mix_ws[:, src[layer], :, layer][:, None]
-            raw += mix[:, m, None, None] * torch.einsum("fk,fc,fkcld->fld", lat, cls, mixed.double())
+        path = torch.einsum("fk,fc,fkcld->fld", lat, cls, path.double())  # [F, num_ws, w_dim]
+        touched = np.flatnonzero(np.any(mix_np != 0, axis=0))  # the mix points this batch touches
+        seeds = sorted({int(i) for m in touched for i in self.mix_sources[m] if i >= 0})
+        if seeds:  # the mix seeds' ws, truncated like the keys' (still_batches mixes truncated ws)
+            mix_ws = truncate(self.mix_ws[seeds][None].expand(len(t), len(seeds), *self.mix_ws.shape[1:]))
+            mix_ws = torch.einsum("fc,fscld->fsld", cls, mix_ws.double())  # [F, S', num_ws, w_dim]
+        raw = torch.zeros_like(path)  # [F, num_ws, w_dim]
+        for m in touched:
+            src = self.mix_sources[m]
+            mixed = path.clone() if np.any(src >= 0) else path
+            for layer in np.flatnonzero(src >= 0):  # (exact on a key: its weights are exactly 1 and 0)
+                mixed[:, layer] = mix_ws[:, seeds.index(src[layer]), layer]
+            raw += mix[:, m, None, None] * mixed
         ws = raw.to(torch.float32)
         if self.edit_offsets:
             pts = self.timeline.edit_points
