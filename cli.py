@@ -420,7 +420,6 @@ def _load_timeline(ctx: typer.Context, path: Path):
     return load_timeline(path)
 
 
-
 @app.command(epilog=(
     "Examples:\n\n"
     "  sg3rt render --seeds 0-7 --path cubic --duration 10 --psi 0.7 -o loop.mp4\n\n"

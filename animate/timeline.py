@@ -277,10 +277,12 @@ def parse_size(text: Any, where: str = "size") -> tuple[int, int]:
     return int(m.group(1)), int(m.group(2))
 
 
-def check_canvas(size: tuple[int, int] | None, runtime: Any) -> None:
-    """The one place a timeline's `size` meets the network (the canvas feature will take it from here)."""
-    if size is not None and size != (runtime.img_resolution, runtime.img_resolution):
+def canvas_size(size: tuple[int, int] | None, runtime: Any) -> tuple[int, int]:
+    """(W, H) of the frames: the one place a timeline's `size` meets the network (canvas sizes plug in here)."""
+    own = (runtime.img_resolution, runtime.img_resolution)
+    if size is not None and size != own:
         raise InputError(CANVAS_ERROR)
+    return own
 
 
 # ------------------------------------------------------------------------------------------------
@@ -451,7 +453,13 @@ def _term(edit: Edit) -> tuple:
 
 def load_timeline(path: str | Path) -> KeyTimeline:
     """Read a timeline from .toml (tomllib) or .json; `w` and `edit` paths are relative to its folder."""
-    import tomllib
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10: the same parser as the tomli package
+        try:
+            import tomli as tomllib
+        except ModuleNotFoundError:
+            raise InputError("TOML timelines need Python 3.11+ or `pip install tomli` (JSON works everywhere)") from None
 
     path = Path(path)
     suffix = path.suffix.lower()
@@ -483,7 +491,7 @@ class TimelineAnimation:
     def __init__(self, timeline: KeyTimeline, runtime: Any):
         tl = self.timeline = timeline
         self.runtime, self.fps = runtime, tl.fps
-        check_canvas(tl.size, runtime)
+        self.size = canvas_size(tl.size, runtime)  # (W, H)
         self.period = tl.length
         if not runtime.is_stylegan3 and any(k.rotate is not None or k.translate is not None for k in tl.keys):
             k = next(k for k in tl.keys if k.rotate is not None or k.translate is not None)
@@ -555,8 +563,7 @@ class TimelineAnimation:
 
     @property
     def frame_size(self) -> tuple[int, int]:  # (H, W)
-        r = self.runtime.img_resolution
-        return r, r
+        return self.size[1], self.size[0]
 
     def compose(self, images: np.ndarray) -> np.ndarray:
         return images

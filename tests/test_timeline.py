@@ -18,7 +18,7 @@ from sg3rt import load_generator
 from sg3rt.animate import Edit, still_batches
 from sg3rt.animate.latents import load_ws, save_ws
 from sg3rt.animate.render import frame_batches
-from sg3rt.animate.timeline import CANVAS_ERROR, EASES, KeyTimeline, ease, load_timeline, track_weights
+from sg3rt.animate.timeline import CANVAS_ERROR, EASES, KeyTimeline, canvas_size, ease, load_timeline, track_weights
 from sg3rt.cli import app
 from sg3rt.errors import InputError
 from sg3rt.networks import input_transform
@@ -342,6 +342,7 @@ def test_bind_errors(rt3, load_reference, files):
     with pytest.raises(InputError, match=f"^{CANVAS_ERROR}$"):
         KeyTimeline.from_dict(show_dict(size="1920x1080")).bind(rt3)
     assert KeyTimeline.from_dict(show_dict(size="64x64")).bind(rt3).frame_size == (64, 64)
+    assert canvas_size(None, rt3) == (64, 64)
 
 
 # ---- the command ---------------------------------------------------------------------------------
