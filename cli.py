@@ -411,6 +411,27 @@ def bench(
 
 # render / image -------------------------------------------------------------------------------------
 
+TimelineOpt = Annotated[Optional[Path], typer.Option(
+    "--timeline", help="Render a keyframe timeline (.toml or .json; see README 'Timelines') instead of seeds and a path.")]
+# render options a timeline file replaces (its keys, timing and per-key settings): refused beside --timeline
+TIMELINE_REPLACES = ("seeds", "w_file", "save_w", "path", "space", "loop", "duration", "frames_per_transition", "frames",
+                     "fps", "psi", "cutoff", "rotate", "rotate_speed", "translate", "mix", "edit", "stabilize", "grid",
+                     "class_idx")
+
+
+def _load_timeline(ctx: typer.Context, path: Path):
+    """The timeline file, checked before any network loads; options it replaces are refused in one line."""
+    from .animate.timeline import load_timeline
+
+    def typed(name: str) -> bool:  # by name: typer may vendor its own click, with its own enum
+        source = ctx.get_parameter_source(name)
+        return source is not None and source.name == "COMMANDLINE"
+
+    given = [p.opts[0] for p in ctx.command.params if p.name in TIMELINE_REPLACES and typed(p.name)]
+    if given:
+        fail(f"--timeline sets the keys, timing and per-key settings: drop {', '.join(given)}")
+    return load_timeline(path)
+
 
 @app.command(epilog=(
     "Examples:\n\n"
@@ -420,10 +441,13 @@ def bench(
     "  sg3rt render --seeds 1,2 --path noise --grid 2x1 --frames 48 -o noise.gif\n\n"
     "  sg3rt render --seeds 0-3 --path slerp --no-loop --frames-per-transition 30 -o frames/\n\n"
     "  sg3rt render -n net.pkl --w-file keys.npz --duration 8 -o cut.mov     (ProRes 422 HQ)\n\n"
-    "  sg3rt render -n stylegan3-r.pkl --size 1920x1080 --seeds 0-3 -o wide.mp4   (16:9 canvas, StyleGAN3)"))
+    "  sg3rt render -n stylegan3-r.pkl --size 1920x1080 --seeds 0-3 -o wide.mp4   (16:9 canvas, StyleGAN3)\n\n"
+    "  sg3rt render -n net.pkl --timeline show.toml -o show.mp4     (keyframes: README 'Timelines')"))
 @domain_errors
 def render(
+    ctx: typer.Context,
     output: Annotated[Path, typer.Option("--output", "-o", help="Output: .mp4, .mov, .webm, .gif, or a folder/ for PNG frames.")],
+    timeline: TimelineOpt = None,
     seeds: SeedsOpt = None,
     network: OptionalNetwork = None,
     w_file: WFileOpt = None,
@@ -466,8 +490,14 @@ def render(
     from .animate.paths import check_w_keyframes
 
     # Everything that needs no network is checked first, so a typo fails in a blink.
+    show = None if timeline is None else _load_timeline(ctx, timeline)  # (the other checks then see defaults)
+    fps = fps if show is None else show.fps
     seed_list, w_array = _keyframes(seeds, w_file)
     canvas = _canvas(size)
+    if show is not None and show.size is not None:
+        if canvas is not None and canvas != show.size:
+            fail(f"--size {size} differs from the timeline's size {show.size[0]}x{show.size[1]}: give one")
+        canvas = show.size
     spec = PathSpec(path, space, loop, psi, cutoff, class_idx, tuple(StyleMix.parse(m) for m in mix or ()),
                     tuple(Edit.parse(e) for e in edit or ()), stabilize)
     if w_array is not None:
@@ -488,8 +518,9 @@ def render(
                 open_generator(network, backend=backend.value, device=device, precision=_value(precision),
                                size=canvas, cuda_graphs=cuda_graphs) as runtime:
             ws = None if w_array is None else as_keyframes(w_array, runtime.num_ws, runtime.w_dim, str(w_file))
-            anim = Animation(runtime, seed_list, spec, fps, motion=motion, grid=tiles, duration=duration,
-                             frames_per_transition=frames_per_transition, frames=frames, ws=ws)
+            anim = show.bind(runtime) if show is not None else \
+                Animation(runtime, seed_list, spec, fps, motion=motion, grid=tiles, duration=duration,
+                          frames_per_transition=frames_per_transition, frames=frames, ws=ws)
             keys_ws = None if save_w is None else anim.keyframe_ws().cpu().numpy()  # [N, num_ws, w_dim]
             h, w = anim.frame_size
             typer.echo(f"rendering {anim.num_frames} frames {w}x{h} at {fps:g} fps with {_network_note(network)} "

@@ -11,12 +11,13 @@ from .latents import load_ws, read_w_file, save_ws
 from .paths import PATHS, LatentPath, PathSpec, StyleMix, Timeline, cubic_path, lerp_path, noise_loop, slerp_path
 from .render import Progress, frame_batches, render, render_images, still_batches
 from .scene import Animation
+from .timeline import KeyTimeline, TimelineAnimation, load_timeline
 from .seeds import class_labels, parse_seeds, seed_z, seeds_to_z
 from .writers import CODECS, DEFAULT_CRF, FrameWriter, check_writable, open_writer, output_codec, output_format, write_png
 
 __all__ = [
     "Animation", "CODECS", "DEFAULT_CRF", "Directions", "Edit", "FrameWriter", "Grid", "LatentPath", "Motion", "PATHS",
-    "PathSpec", "Progress", "compute_directions", "pca_directions", "sefa_directions", "stabilize",
+    "KeyTimeline", "PathSpec", "Progress", "TimelineAnimation", "load_timeline", "compute_directions", "pca_directions", "sefa_directions", "stabilize",
     "StyleMix", "Timeline", "Translation", "check_motion", "check_writable", "class_labels", "cubic_path",
     "frame_batches", "lerp_path", "load_ws", "noise_loop", "open_writer", "output_codec", "output_format",
     "parse_seeds", "read_w_file", "render", "render_images", "save_ws", "seed_z", "seeds_to_z", "slerp_path",
