@@ -25,7 +25,7 @@ _EXPORTS = {
     "Animation": ".animate", "PathSpec": ".animate", "Motion": ".animate", "Translation": ".animate",
     "Grid": ".animate", "StyleMix": ".animate", "Progress": ".animate", "open_writer": ".animate",
     "parse_seeds": ".animate", "render": ".animate", "render_images": ".animate", "load_ws": ".animate",
-    "save_ws": ".animate",
+    "save_ws": ".animate", "AudioFeatures": ".animate", "AudioReaction": ".animate",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -3,6 +3,7 @@
 Takes a runtime object (sg3rt.runtime.open_generator); never imports a backend.
 """
 
+from .audio import AudioFeatures, AudioReaction, read_audio
 from .grid import Grid
 from .motion import Motion, Translation, check_motion
 from .latents import load_ws, read_w_file, save_ws
@@ -10,12 +11,13 @@ from .paths import PATHS, LatentPath, PathSpec, StyleMix, Timeline, cubic_path, 
 from .render import Progress, frame_batches, render, render_images, still_batches
 from .scene import Animation
 from .seeds import class_labels, parse_seeds, seed_z, seeds_to_z
-from .writers import CODECS, DEFAULT_CRF, FrameWriter, check_writable, open_writer, output_codec, output_format, write_png
+from .writers import (CODECS, DEFAULT_CRF, FrameWriter, check_writable, open_writer, output_codec, output_format,
+                      takes_audio, write_png)
 
 __all__ = [
-    "Animation", "CODECS", "DEFAULT_CRF", "FrameWriter", "Grid", "LatentPath", "Motion", "PATHS", "PathSpec", "Progress",
+    "Animation", "AudioFeatures", "AudioReaction", "CODECS", "DEFAULT_CRF", "FrameWriter", "Grid", "LatentPath", "Motion", "PATHS", "PathSpec", "Progress",
     "StyleMix", "Timeline", "Translation", "check_motion", "check_writable", "class_labels", "cubic_path",
     "frame_batches", "lerp_path", "load_ws", "noise_loop", "open_writer", "output_codec", "output_format",
-    "parse_seeds", "read_w_file", "render", "render_images", "save_ws", "seed_z", "seeds_to_z", "slerp_path",
-    "still_batches", "write_png",
+    "parse_seeds", "read_audio", "read_w_file", "render", "render_images", "save_ws", "seed_z", "seeds_to_z", "slerp_path",
+    "still_batches", "takes_audio", "write_png",
 ]
