@@ -364,13 +364,12 @@ class AudioReaction:
         pitch_mix = self.pitch * (total[:, 0] > 0)
         t = np.arange(n) / fps
         beats = f.beat_grid(self.bpm)
-        since = t[:, None] - beats[None, :]  # [T, B] seconds since each beat
-        rotation = self.rotate * _smoothstep(since / BEAT_RAMP_S).sum(axis=1) if len(beats) else np.zeros(n)
-        if len(beats):
-            last = np.where(since >= 0, since, np.inf).min(axis=1)
-            beat_env = np.exp(-last / BEAT_RELEASE_S)  # 1 on a beat, 0 long after (or before the first)
-        else:
-            beat_env = np.zeros(n)
+        rotation = np.zeros(n)
+        for beat in beats:  # each beat turns `rotate` degrees, eased in over BEAT_RAMP_S
+            rotation += self.rotate * _smoothstep((t - beat) / BEAT_RAMP_S)
+        last = np.searchsorted(beats, t, side="right") - 1  # [T] index of the latest beat at or before each frame
+        since = t - beats[np.maximum(last, 0)] if len(beats) else np.full(n, np.inf)
+        beat_env = np.where(last >= 0, np.exp(-since / BEAT_RELEASE_S), 0.0)  # 1 on a beat, fading; 0 before the first
         return Controls(speed, phase, scale, pitch_mix, weights, rotation, 1.0 + self.translate * beat_env)
 
     def pitch_seed_list(self, first_seed: int | None) -> list[int]:
