@@ -10,7 +10,9 @@ render without it.
 2. Render: the same frames (--seconds of a --seconds track at --fps) rendered to MP4 without audio, and
    with the track (features computed once beforehand and reported apart, reactions applied per frame,
    the sound muxed in at close). Plain and audio runs alternate; the ratio is the median of paired ratios.
-Prints a table and writes benchmarks/results/audio_<device>.json, with the machine's load average before and
+The audio's own parts are also timed apart (the network's noise left out): the reactions (Animation.inputs
+of every frame with vs without audio) and adding the sound at close (writing the same still frames with vs
+without the track). Prints a table and writes benchmarks/results/audio_<device>.json, with the machine's load average before and
 after (the machine may be shared).
 """
 
@@ -132,18 +134,29 @@ def main() -> None:
                 for _ in events:
                     pass
 
+        def encode(audio: Path | None) -> None:  # the same still frames, with or without the sound
+            with open_writer(tmp / "mux.mp4", args.fps, audio=audio) as writer:
+                writer.write(np.zeros([frames, h, w, 3], np.uint8))
+
+        h, w = plain.frame_size
         run(plain, None)  # warm-up
-        t_plain, t_audio = [], []
+        t_plain, t_audio, t_in_plain, t_in_audio, t_mux = [], [], [], [], []
+        every = np.arange(frames)
         for _ in range(args.repeats):
             t_plain.append(timed(lambda: run(plain, None))[0])
             t_audio.append(timed(lambda: run(reactive, track))[0])
+            t_in_plain.append(timed(lambda: plain.inputs(every))[0])  # the network's inputs only: the reactions'
+            t_in_audio.append(timed(lambda: reactive.inputs(every))[0])  # own cost, without the network's noise
+            t_mux.append(timed(lambda: encode(track))[0] - timed(lambda: encode(None))[0])  # adding the sound at close
         p, a = statistics.median(t_plain), statistics.median(t_audio)
-        h, w = plain.frame_size
         render_row = {"network": args.network, "kind": runtime.kind, "frame_size": [h, w], "frames": frames,
                       "fps": args.fps, "features_s": t_features, "plain_s": p, "audio_s": a,
                       "ratio": statistics.median(y / x for x, y in zip(t_plain, t_audio)),
                       "overhead_per_frame_ms": 1000 * (a - p) / frames,
-                      "runs": {"plain_s": t_plain, "audio_s": t_audio}}
+                      "inputs_plain_s": statistics.median(t_in_plain), "inputs_audio_s": statistics.median(t_in_audio),
+                      "reaction_ms_per_frame": 1000 * (statistics.median(t_in_audio) - statistics.median(t_in_plain)) / frames,
+                      "mux_s": statistics.median(t_mux),
+                      "runs": {"plain_s": t_plain, "audio_s": t_audio, "mux_s": t_mux}}
         device = runtime.device.type
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -161,6 +174,9 @@ def main() -> None:
           f"({rr['kind']}, {rr['network']}); features computed once beforehand: {rr['features_s']:.3f} s")
     print(f"{'plain s':>8} {'audio s':>8} {'ratio':>6} {'overhead ms/frame':>18}")
     print(f"{rr['plain_s']:>8.3f} {rr['audio_s']:>8.3f} {rr['ratio']:>6.3f} {rr['overhead_per_frame_ms']:>18.2f}")
+    print(f"audio's own parts: reactions {rr['reaction_ms_per_frame']:.3f} ms/frame (network inputs "
+          f"{rr['inputs_plain_s']:.3f} s plain vs {rr['inputs_audio_s']:.3f} s reactive), adding the sound at close "
+          f"{rr['mux_s']:.3f} s")
     result = {
         "benchmark": "audio", "sg3rt": __version__, "torch": torch.__version__, "python": platform.python_version(),
         "machine": platform.machine(), "cpus": os.cpu_count(), "load_before": load_before, "load_after": load_after,
