@@ -29,6 +29,8 @@ class Animation:
         if (seeds is None) == (ws is None):
             raise InputError("give the keyframes as seeds or as ws, not both" if ws is not None else "no keyframes")
         groups = grid.split_seeds(list(seeds) if ws is None else list(range(len(ws))))
+        if reaction is not None and audio is None:
+            raise InputError("an audio reaction needs the audio's features (audio=AudioFeatures.from_file(...))")
         if audio is not None and audio.fps != fps:
             raise InputError(f"the audio features were computed at {audio.fps:g} fps, the video runs at {fps:g}")
         if audio is not None and duration is None and frames_per_transition is None and frames is None:

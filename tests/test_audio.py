@@ -349,3 +349,12 @@ def test_layering_allows_the_audio_module():
     out = subprocess.run([sys.executable, "-c", "import sg3rt.animate.audio, sys; print('librosa' in sys.modules)"],
                          capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"  # librosa is imported lazily, only when features are computed
+
+
+def test_animation_checks_its_audio(sg2, clicks):
+    with pytest.raises(InputError, match="computed at 30 fps"):
+        Animation(sg2, [0, 1], PathSpec(), 24.0, audio=clicks[2])
+    with pytest.raises(InputError, match="needs the audio's features"):
+        Animation(sg2, [0, 1], PathSpec(), FPS, reaction=AudioReaction())
+    longer = Animation(sg2, [0, 1], PathSpec(), FPS, audio=clicks[2], duration=10.0)  # past the track: silence
+    assert longer.num_frames == 300 and np.all(longer.reactive.controls.scale[240:] == 1)
