@@ -108,10 +108,9 @@ def _pool(x: np.ndarray, starts: np.ndarray, how: str) -> np.ndarray:
     """Feature frames x [K, ...] -> video frames [T, ...] by mean or max over each frame's hops."""
     if how == "max":
         return np.maximum.reduceat(x, starts, axis=0)
-    sums = np.add.reduceat(x, starts, axis=0)
-    counts = np.diff(np.append(starts, len(x)))
-    counts = np.where(counts > 0, counts, 1).reshape(-1, *([1] * (x.ndim - 1)))
-    return np.where(np.diff(np.append(starts, len(x))).reshape(counts.shape) > 0, sums / counts, x[starts])
+    shape = (-1,) + (1,) * (x.ndim - 1)
+    spans = np.diff(np.append(starts, len(x))).reshape(shape)  # hops per frame; 0: the frame takes its first hop
+    return np.where(spans > 0, np.add.reduceat(x, starts, axis=0) / np.maximum(spans, 1), x[starts])
 
 
 def _db_level(rms: np.ndarray, ref_db: float) -> np.ndarray:
