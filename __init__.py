@@ -26,6 +26,7 @@ _EXPORTS = {
     "Grid": ".animate", "StyleMix": ".animate", "Progress": ".animate", "open_writer": ".animate",
     "parse_seeds": ".animate", "render": ".animate", "render_images": ".animate", "load_ws": ".animate",
     "save_ws": ".animate", "KeyTimeline": ".animate", "load_timeline": ".animate",
+    "AudioFeatures": ".animate", "AudioReaction": ".animate",
 }
 
 __all__ = ["__version__", *_EXPORTS]

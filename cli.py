@@ -442,7 +442,8 @@ def _load_timeline(ctx: typer.Context, path: Path):
     "  sg3rt render --seeds 0-3 --path slerp --no-loop --frames-per-transition 30 -o frames/\n\n"
     "  sg3rt render -n net.pkl --w-file keys.npz --duration 8 -o cut.mov     (ProRes 422 HQ)\n\n"
     "  sg3rt render -n stylegan3-r.pkl --size 1920x1080 --seeds 0-3 -o wide.mp4   (16:9 canvas, StyleGAN3)\n\n"
-    "  sg3rt render -n net.pkl --timeline show.toml -o show.mp4     (keyframes: README 'Timelines')"))
+    "  sg3rt render -n net.pkl --timeline show.toml -o show.mp4     (keyframes: README 'Timelines')\n\n"
+    "  sg3rt render -n net.pkl --seeds 0-7 --audio song.mp3 --react pulse=0.5,rotate=10 -o clip.mp4"))
 @domain_errors
 def render(
     ctx: typer.Context,
@@ -479,13 +480,25 @@ def render(
         "--crf", help="Quality of h264 (0 lossless .. 51, default 18) and vp9 (0 .. 63, default 24).")] = None,
     cuda_graphs: CudaGraphsOpt = False,
     size: SizeOpt = None,
+    audio: Annotated[Optional[Path], typer.Option(
+        "--audio", help="A sound track (.wav, .mp3, .flac, ...): drives the video, which lasts as long (or --duration), "
+                        "and is muxed into .mp4/.mov (AAC) or .webm (Opus).")] = None,
+    react: Annotated[Optional[str], typer.Option(
+        "--react", help="Reaction amounts NAME=X,...: speed (0.5), pulse (0.3), loudness (0), pitch (0), "
+                        "rotate (0 degrees per beat), translate (0).")] = None,
+    bpm: Annotated[Optional[float], typer.Option("--bpm", help="Tempo of the beat grid (default: detected).")] = None,
+    loop_bars: Annotated[Optional[int], typer.Option(
+        "--loop-bars", help="The path loops once every N bars of 4 beats, closing on a beat.")] = None,
+    react_plot: Annotated[Optional[Path], typer.Option(
+        "--react-plot", help="Also write a PNG of the audio features and per-frame controls over time.")] = None,
 ) -> None:
     """Render a latent interpolation (with rotation/translation for StyleGAN3) to MP4, MOV, WebM, GIF or PNG frames."""
     import contextlib
 
     from . import Animation, Grid, Motion, PathSpec, StyleMix, Translation, open_generator, open_writer
     from . import render as render_frames
-    from .animate import Edit, Timeline, output_codec
+    from .animate import Edit, Timeline, output_codec, takes_audio
+    from .animate.audio import plot_reaction
     from .animate.latents import as_keyframes, check_w_output, save_ws
     from .animate.paths import check_w_keyframes
 
@@ -506,21 +519,31 @@ def render(
     tiles = Grid.parse(grid)
     keys = seed_list if w_array is None else list(range(len(w_array) if w_array.ndim == 3 else 1))
     Timeline.build(len(tiles.split_seeds(keys)[0]), spec.loops, fps, duration, frames_per_transition, frames)
+    if audio is None and (react or bpm or loop_bars or react_plot):
+        fail("--react, --bpm, --loop-bars and --react-plot need --audio")
+    if audio is not None and show is not None:
+        fail("--audio drives render's seed paths; a timeline with a sound track is not supported yet")
     _check_batch(batch)
     output_codec(output, _value(codec), crf)
     if save_w is not None:
         check_w_output(save_w)
         if spec.kind == "noise":
             fail("--path noise has no keyframes to save (a noise loop is seeded, not keyframed)")
+    features, reaction = _audio_reaction(audio, react, bpm, loop_bars, react_plot, fps, output)
     writer = anim = None
     try:
-        with open_writer(output, fps, crf, _value(codec)) as writer, \
+        with open_writer(output, fps, crf, _value(codec), audio if features and takes_audio(output) else None) as writer, \
                 open_generator(network, backend=backend.value, device=device, precision=_value(precision),
                                size=canvas, cuda_graphs=cuda_graphs) as runtime:
             ws = None if w_array is None else as_keyframes(w_array, runtime.num_ws, runtime.w_dim, str(w_file))
-            anim = show.bind(runtime) if show is not None else \
-                Animation(runtime, seed_list, spec, fps, motion=motion, grid=tiles, duration=duration,
-                          frames_per_transition=frames_per_transition, frames=frames, ws=ws)
+            if show is not None:
+                anim = show.bind(runtime)
+            else:
+                anim = Animation(runtime, seed_list, spec, fps, motion=motion, grid=tiles, duration=duration,
+                                 frames_per_transition=frames_per_transition, frames=frames, ws=ws,
+                                 audio=features, reaction=reaction)
+            if react_plot is not None:
+                plot_reaction(react_plot, features, anim.reactive.controls)
             keys_ws = None if save_w is None else anim.keyframe_ws().cpu().numpy()  # [N, num_ws, w_dim]
             h, w = anim.frame_size
             typer.echo(f"rendering {anim.num_frames} frames {w}x{h} at {fps:g} fps with {_network_note(network)} "
@@ -540,6 +563,26 @@ def render(
         raise typer.Exit(_exit_code(e)) from None
     typer.echo(f"wrote {output} ({writer.count} frames, {w}x{h}, {fps:g} fps, {writer.count / fps:.2f} s) "
                f"from {_network_note(network)}")
+
+
+def _audio_reaction(audio: Optional[Path], react: Optional[str], bpm: Optional[float], loop_bars: Optional[int],
+                    react_plot: Optional[Path], fps: float, output: Path):
+    """(AudioFeatures, AudioReaction) of --audio (read now: a bad file fails before any frame), or (None, None)."""
+    if audio is None:
+        return None, None
+    from .animate import AudioFeatures, AudioReaction, check_writable, output_format, takes_audio
+
+    reaction = AudioReaction.parse(react, bpm=bpm, loop_bars=loop_bars)
+    if react_plot is not None:
+        if Path(react_plot).suffix.lower() != ".png":
+            fail(f"--react-plot {react_plot}: give a .png file")
+        check_writable(react_plot)
+    features = AudioFeatures.from_file(audio, fps)
+    typer.echo(f"audio: {features.duration:.2f} s, tempo {features.tempo:.1f} bpm, {len(features.beats)} beats, "
+               f"{len(features.onsets)} onsets", err=True)
+    if not takes_audio(output):
+        typer.echo(f"note: {output_format(output).upper()} output has no sound: the audio drives the video only", err=True)
+    return features, reaction
 
 
 @app.command(epilog=(

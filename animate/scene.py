@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from .audio import AudioFeatures, AudioReaction, ReactiveFrames
 from .edits import BoundEdits, check_stabilize, stabilize
 from .grid import Grid
 from .motion import Motion, check_motion
@@ -19,14 +20,35 @@ class Animation:
 
     def __init__(self, runtime: Any, seeds: list[int] | None, spec: PathSpec, fps: float = 30.0, *,
                  motion: Motion = Motion(), grid: Grid = Grid(1, 1), duration: float | None = None,
-                 frames_per_transition: int | None = None, frames: int | None = None, ws: np.ndarray | None = None):
+                 frames_per_transition: int | None = None, frames: int | None = None, ws: np.ndarray | None = None,
+                 audio: AudioFeatures | None = None, reaction: AudioReaction | None = None):
         """Keyframes: `seeds`, or `ws` [N, num_ws, w_dim] (e.g. a w file; then seeds is None). A grid
-        splits either into consecutive groups, one per tile."""
+        splits either into consecutive groups, one per tile. With `audio` (features at this fps) the video
+        lasts as long as the track unless a length is given, and `reaction` (default AudioReaction())
+        drives every frame."""
         check_motion(motion, runtime)
         if (seeds is None) == (ws is None):
             raise InputError("give the keyframes as seeds or as ws, not both" if ws is not None else "no keyframes")
         groups = grid.split_seeds(list(seeds) if ws is None else list(range(len(ws))))
+        if reaction is not None and audio is None:
+            raise InputError("an audio reaction needs the audio's features (audio=AudioFeatures.from_file(...))")
+        if audio is not None and audio.fps != fps:
+            raise InputError(f"the audio features were computed at {audio.fps:g} fps, the video runs at {fps:g}")
+        if audio is not None and duration is None and frames_per_transition is None and frames is None:
+            frames = audio.num_frames  # the video follows the track
         self.timeline = Timeline.build(len(groups[0]), spec.loops, fps, duration, frames_per_transition, frames)
+        self.reactive = None
+        if audio is not None:
+            reaction = reaction or AudioReaction()
+            if reaction.moves and not runtime.is_stylegan3:
+                check_motion(Motion(rotate=1.0), runtime)  # the same one-line refusal as --rotate
+            pitch_ws = None
+            if reaction.pitch > 0:
+                pitch_seeds = reaction.pitch_seed_list(None if seeds is None else list(seeds)[0])
+                pitch_ws = LatentPath(runtime, pitch_seeds, PathSpec("linear", "w", False, spec.psi, spec.cutoff,
+                                                                     spec.class_idx), self.timeline).keyframe_ws()
+            self.reactive = ReactiveFrames(runtime, reaction, audio, self.timeline, pitch_ws)
+            self.timeline = self.reactive.timeline
         self.runtime, self.spec, self.motion, self.grid, self.fps = runtime, spec, motion, grid, fps
         if spec.stabilize:
             check_stabilize(runtime.kind)
@@ -52,15 +74,21 @@ class Animation:
         """frames [F] -> ws [F * tiles, num_ws, w_dim] (frame-major) and transforms [F * tiles, 3, 3] or None."""
         frames = np.asarray(frames, dtype=np.int64)
         ws = torch.stack([p.ws(frames) for p in self.paths], dim=1)  # [F, tiles, num_ws, w_dim]
+        if self.reactive is not None:
+            ws = self.reactive.ws(ws, frames)
         if self.edits:
             phase = np.repeat(self.timeline.phase(frames), len(self.paths))  # [F * tiles]
             ws = self.edits.apply(ws.reshape(-1, *ws.shape[2:]), phase).reshape(ws.shape)
         ws = ws.reshape(-1, *ws.shape[2:])
         if self.spec.stabilize:
             ws = stabilize(ws, self.runtime.w_avg)
-        if not self.motion.active:
+        moves = self.reactive is not None and self.reactive.reaction.moves
+        if not (self.motion.active or moves):
             return ws, None
-        transforms = self.motion.transforms(frames, self.timeline.phase(frames), self.fps)  # [F, 3, 3]
+        if self.reactive is not None:
+            transforms = self.reactive.transforms(self.motion, frames, self.fps)  # [F, 3, 3]
+        else:
+            transforms = self.motion.transforms(frames, self.timeline.phase(frames), self.fps)  # [F, 3, 3]
         return ws, transforms.repeat_interleave(self.grid.tiles, dim=0)
 
     def compose(self, images: np.ndarray) -> np.ndarray:

@@ -32,6 +32,7 @@ CODEC_CRF = {"h264": DEFAULT_CRF, "vp9": 24}  # each codec's default CRF; VP9 24
 X264_PRESET = "medium"  # x264 speed/size trade-off; encoding runs beside rendering, so it is hidden
 VP9_CPU_USED = 4  # libvpx speed 0 (best, slowest) .. 8; 4 keeps the encoder near the render's pace
 PRORES_HQ = "3"  # prores_ks profile: 0 proxy, 1 LT, 2 standard, 3 HQ (422 HQ: what editors expect)
+AUDIO_CODECS = {"mp4": ("aac", "192k"), "mov": ("aac", "192k"), "webm": ("libopus", "128k")}  # muxed audio: codec, bitrate
 
 
 def output_format(path: Path) -> str:
@@ -188,10 +189,18 @@ class FfmpegWriter(FrameWriter):
     lets ffmpeg finish the container (a playable partial video).
     """
 
-    def __init__(self, path: Path, fps: float):
+    def __init__(self, path: Path, fps: float, audio: Path | None = None):
         self._proc: subprocess.Popen | None = None
         self._log = None  # ffmpeg's stderr, a temp file (a pipe could fill up and stall it)
+        self.audio = None if audio is None else Path(audio)  # a sound track added at close, cut or padded to the video
+        if self.audio is not None and self._audio_codec(Path(path)) is None:
+            raise InputError(f"{path}: this output has no audio track; use .mp4, .mov or .webm")
         super().__init__(path, fps)
+
+    @staticmethod
+    def _audio_codec(path: Path) -> tuple[str, str] | None:
+        """(ffmpeg audio codec, bitrate) of this output's container; None: it holds no audio."""
+        return AUDIO_CODECS.get(FORMATS.get(path.suffix.lower(), ""))
 
     def _make_tmp(self) -> Path:
         tmp = self._tmp_name()
@@ -218,6 +227,28 @@ class FfmpegWriter(FrameWriter):
         self._log = tempfile.TemporaryFile()
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log,
                                       start_new_session=True)
+
+    def _mux_audio(self) -> None:
+        """Put the sound track beside the finished video, cut or padded with silence to exactly its length
+        (count / fps, so an interrupted render keeps its sound in sync); the video stream is copied as is.
+        Done once the frame count is known: ffmpeg's -shortest is off by up to a second with piped video."""
+        import imageio_ffmpeg
+
+        codec, bitrate = self._audio_codec(self.path)
+        muxed = self._tmp_name()
+        cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-hide_banner", "-loglevel", "error", "-nostdin",
+               "-i", str(self.tmp), "-i", str(self.audio), "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy",
+               "-c:a", codec, "-b:a", bitrate, "-af", "apad", "-t", f"{self.count / self.fps:.6f}", str(muxed)]
+        self._log.seek(0)
+        self._log.truncate()
+        try:
+            status = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._log,
+                                    start_new_session=True).returncode
+            if status != 0:
+                raise self._failed(f"adding the sound track from {self.audio} failed (exit status {status})")
+            os.replace(muxed, self.tmp)
+        finally:
+            muxed.unlink(missing_ok=True)
 
     def _reason(self) -> str:
         """The last line ffmpeg wrote to stderr (e.g. 'No space left on device')."""
@@ -255,6 +286,8 @@ class FfmpegWriter(FrameWriter):
                 raise self._failed(f"ffmpeg failed (exit status {status})")
             if self.count and Path(self.tmp).stat().st_size == 0:
                 raise self._failed("ffmpeg wrote nothing")
+            if self.audio is not None and self.count:
+                self._mux_audio()
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -264,9 +297,9 @@ class FfmpegWriter(FrameWriter):
 class Mp4Writer(FfmpegWriter):
     """H.264 (libx264) yuv420p; odd sizes padded to even. Also in a .mov (--codec h264)."""
 
-    def __init__(self, path: Path, fps: float, crf: int = DEFAULT_CRF):
+    def __init__(self, path: Path, fps: float, crf: int = DEFAULT_CRF, audio: Path | None = None):
         self.crf = check_crf("h264", crf)
-        super().__init__(path, fps)
+        super().__init__(path, fps, audio)
 
     def _prepare(self, frames: np.ndarray) -> np.ndarray:
         return even_size(frames)
@@ -292,9 +325,9 @@ class ProResWriter(FfmpegWriter):
 class Vp9Writer(FfmpegWriter):
     """VP9 (libvpx-vp9) yuv420p in a .webm at constant quality (-crf N -b:v 0); odd sizes padded to even."""
 
-    def __init__(self, path: Path, fps: float, crf: int = CODEC_CRF["vp9"]):
+    def __init__(self, path: Path, fps: float, crf: int = CODEC_CRF["vp9"], audio: Path | None = None):
         self.crf = check_crf("vp9", crf)
-        super().__init__(path, fps)
+        super().__init__(path, fps, audio)
 
     def _prepare(self, frames: np.ndarray) -> np.ndarray:
         return even_size(frames)
@@ -346,17 +379,26 @@ class PngSequenceWriter(FrameWriter):
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def open_writer(path: Path, fps: float, crf: int | None = None, codec: str | None = None) -> FrameWriter:
+def takes_audio(path: Path) -> bool:
+    """Whether this output can hold a sound track (.mp4 and .mov: AAC; .webm: Opus; not GIF or PNG frames)."""
+    return output_format(Path(path)) in AUDIO_CODECS
+
+
+def open_writer(path: Path, fps: float, crf: int | None = None, codec: str | None = None,
+                audio: Path | None = None) -> FrameWriter:
     """The writer for this output: .mp4 (H.264), .mov (ProRes 422 HQ or H.264), .webm (VP9), .gif, or a
-    folder (PNG frames). codec None = the container's default; crf None = the codec's default."""
+    folder (PNG frames). codec None = the container's default; crf None = the codec's default. `audio`:
+    a sound file muxed in (AAC in .mp4/.mov, Opus in .webm), as long as the video; GIF and PNG refuse it."""
     path = Path(path)
     codec, crf = output_codec(path, codec, crf)
+    if audio is not None and not takes_audio(path):
+        raise InputError(f"{path}: {output_format(path).upper()} output has no audio track; use .mp4, .mov or .webm")
     if codec == "h264":
-        return Mp4Writer(path, fps, crf)
+        return Mp4Writer(path, fps, crf, audio)
     if codec == "vp9":
-        return Vp9Writer(path, fps, crf)
+        return Vp9Writer(path, fps, crf, audio)
     if codec == "prores":
-        return ProResWriter(path, fps)
+        return ProResWriter(path, fps, audio)
     if codec == "gif":
         return GifWriter(path, fps)
     return PngSequenceWriter(path, fps)
