@@ -19,18 +19,20 @@ def cache_root() -> Path:
     return Path(base) / "sg3rt"
 
 
-def onnx_cache_dir(source_sha256: str, precision: str, frames: bool, noise_mode: str, opset: int) -> Path:
+def onnx_cache_dir(source_sha256: str, precision: str, frames: bool, noise_mode: str, opset: int,
+                   target: str = "portable") -> Path:
     """The export directory of a network file under the cache, keyed by its hash and export options."""
     from ..version import __version__
 
-    name = f"{source_sha256[:24]}-{precision}-noise_{noise_mode}-opset{opset}{'-frames' if frames else ''}-sg3rt{__version__}"
+    name = (f"{source_sha256[:24]}-{precision}-noise_{noise_mode}-opset{opset}{'-frames' if frames else ''}-{target}"
+            f"-sg3rt{__version__}")
     return cache_root() / "onnx" / name
 
 
 def cached_export(network: Any, precision: str = "fp32", frames: bool = False, noise_mode: str = "const",
-                  opset: int | None = None) -> Path:
+                  opset: int | None = None, target: str = "portable") -> Path:
     """The cached export directory of a network file, a Generator or None (the default network),
-    exported on the first call (checked and verified like `sg3rt export`)."""
+    exported on the first call (checked and verified like `sg3rt export`) in the form for `target`."""
     from ..networks import Generator, load_generator, network_format
     from ..networks.default import default_generator
     from .contract import DEFAULT_OPSET
@@ -44,8 +46,9 @@ def cached_export(network: Any, precision: str = "fp32", frames: bool = False, n
         source = Path(network)
         network_format(source)  # a clear error for a missing or foreign file before hashing it
         G, digest = None, file_sha256(source)
-    out = onnx_cache_dir(digest, precision, frames, noise_mode, opset)
+    out = onnx_cache_dir(digest, precision, frames, noise_mode, opset, target)
     if not (out / "model.json").is_file():
         G = G if G is not None else load_generator(source)
-        export_onnx(G, out, precision=precision, frames=frames, noise_mode=noise_mode, opset=opset, source=source)
+        export_onnx(G, out, precision=precision, frames=frames, noise_mode=noise_mode, opset=opset, source=source,
+                    target=target)
     return out

@@ -123,7 +123,8 @@ def open_generator(path: str | os.PathLike[str] | Generator | None = None, backe
     if name == "onnxruntime":
         from .onnxruntime_backend import OnnxRuntimeRuntime
 
-        export = read_model_json(path if is_export else cached_export(path, precision or "fp32"))
+        target = "onnxruntime-cuda" if dev.type == "cuda" else "onnxruntime-cpu"
+        export = read_model_json(path if is_export else cached_export(path, precision or "fp32", target=target))
         return OnnxRuntimeRuntime(export, dev, precision, **options)
 
     # tensorrt: engines are built from fp32 graphs with reduced-precision flags (see export/tensorrt_build)
@@ -133,5 +134,5 @@ def open_generator(path: str | os.PathLike[str] | Generator | None = None, backe
         import_tensorrt()
         require_cuda_device()
         raise InputError(f"TensorRT runs on CUDA devices only, not {dev}")
-    export = read_model_json(path if is_export else cached_export(path, "fp32"))
+    export = read_model_json(path if is_export else cached_export(path, "fp32", target="tensorrt"))
     return TensorRTRuntime(export, dev, precision or DEFAULT_PRECISION["tensorrt"], **options)

@@ -16,6 +16,7 @@ from ..errors import BackendUnavailableError, DeviceMemoryError, InputError
 from ..networks import Generator, on_device, to_uint8_frames
 from ..vocab import TORCH_PRECISIONS, check_precision
 from .base import Runtime
+from .cpu_allocator import keep_cpu_memory
 from .cuda_graph import CapturedCall
 
 # On a CPU the synthesis layers are memory-bound: a batch of 8 at 256 px costs 1092 ms against 8 x 49 ms
@@ -79,6 +80,8 @@ class TorchRuntime(Runtime):
         self.graphs: dict[tuple, CapturedCall | None] = {}  # None: capture ran out of memory, run eagerly
         # Largest batch per synthesis call; None = any. A GPU that runs out of memory halves it.
         self.chunk: int | None = CPU_SYNTHESIS_CHUNK if device.type == "cpu" else None
+        if device.type == "cpu":
+            keep_cpu_memory()  # batches reuse the heap instead of faulting their pages in again (cpu_allocator.py)
 
     def _numerics(self) -> ContextManager[None]:
         return ieee_fp32() if self.device.type == "cuda" and self.precision == "fp32" else nullcontext()
