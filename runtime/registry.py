@@ -134,5 +134,10 @@ def open_generator(path: str | os.PathLike[str] | Generator | None = None, backe
         import_tensorrt()
         require_cuda_device()
         raise InputError(f"TensorRT runs on CUDA devices only, not {dev}")
-    export = read_model_json(path if is_export else cached_export(path, "fp32", target="tensorrt"))
-    return TensorRTRuntime(export, dev, precision or DEFAULT_PRECISION["tensorrt"], **options)
+    from ..export.tensorrt_build import strong_typing_only
+
+    prec = precision or DEFAULT_PRECISION["tensorrt"]
+    # TensorRT 10 lowers an fp32 graph by builder flags; TensorRT 11 runs a graph in its own types.
+    graph_prec = "fp16" if prec == "fp16" and strong_typing_only(import_tensorrt()) else "fp32"
+    export = read_model_json(path if is_export else cached_export(path, graph_prec, target="tensorrt"))
+    return TensorRTRuntime(export, dev, prec, **options)
