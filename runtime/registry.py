@@ -18,10 +18,14 @@ from .base import Runtime
 
 # `auto` on a CPU: which is faster, ONNX Runtime (CPU EP) or PyTorch eager? Measured with
 # benchmarks/bench_backends.py (frames() per second, median of 5, same network and threads, quiet
-# 2-core machine, torch 2.13 / onnxruntime 1.32):
+# 2-core machine, torch 2.13 / onnxruntime 1.32), the old (portable) export form:
 #   sg3r_64  batch 1: torch 76.6 vs onnxruntime 27.7 (ort/torch 0.36x); batch 4: 78.8 vs 23.8 (0.30x)
 #   sg3r_256 batch 1: torch 17.2 vs onnxruntime  5.5 (0.32x);           batch 4: 17.0 vs  5.4 (0.32x)
-# ORT's CPU provider has no fast kernel for ConvTranspose with groups=C (the FIR upsampling).
+# ORT's CPU provider has no fast kernel for ConvTranspose with groups=C (the FIR upsampling). With the
+# onnxruntime-cpu export form (networks/forms.py) and the heap kept for torch, speed ratios ort/torch,
+# 1 thread each, separate processes, medians of 2 runs (busy shared machine, load 6-10:
+# benchmarks/results/bench_backends_1thread.json): sg3r_64 0.86x (batch 1), 0.96x (batch 4);
+# sg3r_256 0.60x, 0.59x. PyTorch is still faster, so `auto` keeps it for network files on a CPU.
 CPU_AUTO_BACKEND = "torch"
 
 # `auto` on a GPU without TensorRT: PyTorch CUDA or ONNX Runtime CUDA? Measured with benchmarks/bench_gpu.py
