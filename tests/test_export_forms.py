@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from sg3rt.cli import app
 from sg3rt.export import OnnxContract, export_onnx
 from sg3rt.export.onnx_export import TARGET_FIR_FORMS
-from sg3rt.networks.fir import upsample_matmul_polyphase
+from sg3rt.networks import fir
 from sg3rt.networks.forms import FIR_FORMS, fir_form
 from sg3rt.networks.layers import FirFilter
 from sg3rt.vocab import EXPORT_TARGETS
@@ -29,8 +29,12 @@ FORM_TOL = 1e-5  # polyphase form vs conv form in torch, images in about [-1, 1]
     (24, 4, (13, 12, 13, 12), True, (18, 18)),  # StyleGAN3 x4 layer
     (4, 2, (2, 1, 2, 1), False, (9, 9)),  # StyleGAN2 2-D filter (split by SVD)
     (12, 2, (3, -2, 5, 1), True, (20, 17)),  # a crop at one end, unequal sides
+    (12, 2, (-3, 2, 5, 1), True, (20, 33)),  # a crop at the start, a partial last tile
 ])
-def test_polyphase_upsampling_matches_conv_form(taps, up, padding, separable, size):
+@pytest.mark.parametrize("dense_max_w", [128, 4])  # one dense banded matrix, or tiles of 8 columns
+def test_polyphase_upsampling_matches_conv_form(taps, up, padding, separable, size, dense_max_w, monkeypatch):
+    monkeypatch.setattr(fir, "MATMUL_DENSE_MAX_W", dense_max_w)
+    monkeypatch.setattr(fir, "MATMUL_TILE_IN", 8)
     gen = torch.Generator().manual_seed(taps + up)
     f = torch.randn([taps] if separable else [taps, taps], generator=gen)
     conv = FirFilter(taps, separable, 5, up=up, padding=padding, gain=up**2)
@@ -38,7 +42,7 @@ def test_polyphase_upsampling_matches_conv_form(taps, up, padding, separable, si
     x = torch.randn([2, 5, *size], generator=gen)
     ref = conv(x, f)
     g = (f.double() * conv.gain ** (f.ndim / 2)).flip(list(range(f.ndim)))  # correlation taps
-    out = upsample_matmul_polyphase(x, g, up, padding, 5)
+    out = fir.upsample_matmul_polyphase(x, g, up, padding, 5)
     assert out.shape == ref.shape
     assert float((out - ref).abs().max()) <= 1e-5 * float(ref.abs().max())
 
