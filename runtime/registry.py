@@ -25,7 +25,8 @@ from .base import Runtime
 # onnxruntime-cpu export form (networks/forms.py) and the heap kept for torch, speed ratios ort/torch,
 # 1 thread each, separate processes, medians of 2 runs (busy shared machine, load 6-10:
 # benchmarks/results/bench_backends_1thread.json): sg3r_64 0.86x (batch 1), 0.96x (batch 4);
-# sg3r_256 0.60x, 0.59x. PyTorch is still faster, so `auto` keeps it for network files on a CPU.
+# sg3r_256 0.60x, 0.59x (0.73x, 0.72x with the tiled horizontal MatMul, bench_backends_1thread_256.json).
+# PyTorch is still faster, so `auto` keeps it for network files on a CPU.
 CPU_AUTO_BACKEND = "torch"
 
 # `auto` on a GPU without TensorRT: PyTorch CUDA or ONNX Runtime CUDA? Measured with benchmarks/bench_gpu.py
