@@ -18,7 +18,7 @@ from typing import Annotated, Callable, Optional
 import typer
 
 from .errors import Sg3rtError
-from .vocab import BACKENDS, CODECS, DEVICES_HELP, ENGINE_PRECISIONS, PRECISIONS
+from .vocab import BACKENDS, CODECS, DEFAULT_EXPORT_TARGET, DEVICES_HELP, ENGINE_PRECISIONS, EXPORT_TARGETS, PRECISIONS
 
 try:  # typer >= 0.2x vendors click; older typer uses click itself
     from typer._click import exceptions as click_exceptions
@@ -66,6 +66,7 @@ Backend = _choices("Backend", BACKENDS)
 Precision = _choices("Precision", PRECISIONS)
 EnginePrecision = _choices("EnginePrecision", ENGINE_PRECISIONS)
 Codec = _choices("Codec", CODECS)
+ExportTarget = _choices("ExportTarget", EXPORT_TARGETS)
 
 
 class ExportNoise(str, Enum):
@@ -314,6 +315,7 @@ def export(
     noise: Annotated[ExportNoise, typer.Option(help="StyleGAN2 noise baked into the graph.")] = ExportNoise.const,
     opset: Annotated[Optional[int], typer.Option(help="ONNX opset (default 17).")] = None,
     size: SizeOpt = None,
+    target: Annotated[ExportTarget, typer.Option(help="Runtime the graph's ops are chosen for.")] = ExportTarget(DEFAULT_EXPORT_TARGET),
 ) -> None:
     """Export a network to ONNX (dynamic batch), check it, and verify it against PyTorch.
 
@@ -325,7 +327,7 @@ def export(
     canvas = _canvas(size)
     G = _load(network)
     result = export_onnx(G, output, precision=precision.value, frames=frames, noise_mode=noise.value,
-                         opset=opset, source=network, size=canvas)
+                         opset=opset, source=network, size=canvas, target=target.value)
     for path in result.paths:
         typer.echo(f"wrote {path}")
     from .export.contract import FRAMES_TOL

@@ -18,6 +18,8 @@ TORCH_PRECISIONS = ("fp32", "fp16", "bf16")  # PyTorch also runs the fp16-eligib
 ENGINE_PRECISIONS = ("fp32", "fp16", "bf16")  # any runtime's precision (TensorRT engines and PyTorch take bf16)
 FIR_IMPLS = ("auto", "fused", "matmul", "conv")  # PyTorch filters: fused Triton kernel (CUDA), FIR as matmuls or convs
 BACKENDS = ("auto", "torch", "onnxruntime", "tensorrt")  # runtime backends; auto picks by device and measurements
+EXPORT_TARGETS = ("portable", "onnxruntime-cpu", "onnxruntime-cuda", "tensorrt")  # runtimes an export's ops are chosen for
+DEFAULT_EXPORT_TARGET = "portable"  # the plain form every ONNX runtime runs (and the GPU runtimes run fastest, so far)
 CODECS = ("h264", "prores", "vp9", "gif", "png")  # video codecs of `render` (png = a folder of PNG frames)
 DEVICES_HELP = "auto, cpu, cuda or cuda:N"  # what --device takes
 NO_TRANSFORM = "StyleGAN2 has no input transform (rotation and translation need a StyleGAN3 network)"

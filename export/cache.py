@@ -20,21 +20,21 @@ def cache_root() -> Path:
 
 
 def onnx_cache_dir(source_sha256: str, precision: str, frames: bool, noise_mode: str, opset: int,
-                   size: tuple[int, int] | None = None) -> Path:
+                   size: tuple[int, int] | None = None, target: str = "portable") -> Path:
     """The export directory of a network file under the cache, keyed by its hash and export options."""
     from ..version import __version__
 
     canvas = "" if size is None else f"-{size[0]}x{size[1]}"
-    name = (f"{source_sha256[:24]}-{precision}-noise_{noise_mode}-opset{opset}{'-frames' if frames else ''}{canvas}"
+    name = (f"{source_sha256[:24]}-{precision}-noise_{noise_mode}-opset{opset}{'-frames' if frames else ''}{canvas}-{target}"
             f"-sg3rt{__version__}")
     return cache_root() / "onnx" / name
 
 
 def cached_export(network: Any, precision: str = "fp32", frames: bool = False, noise_mode: str = "const",
-                  opset: int | None = None, size: tuple[int, int] | None = None) -> Path:
+                  opset: int | None = None, size: tuple[int, int] | None = None, target: str = "portable") -> Path:
     """The cached export directory of a network file, a Generator or None (the default network),
-    exported on the first call (checked and verified like `sg3rt export`); `size` (width, height): a
-    StyleGAN3 canvas (G.with_canvas), one export per size."""
+    exported on the first call (checked and verified like `sg3rt export`) in the form for `target`;
+    `size` (width, height): a StyleGAN3 canvas (G.with_canvas), one export per size."""
     from ..networks import Generator, load_generator, network_format
     from ..networks.default import default_generator
     from .contract import DEFAULT_OPSET
@@ -48,9 +48,9 @@ def cached_export(network: Any, precision: str = "fp32", frames: bool = False, n
         source = Path(network)
         network_format(source)  # a clear error for a missing or foreign file before hashing it
         G, digest = None, file_sha256(source)
-    out = onnx_cache_dir(digest, precision, frames, noise_mode, opset, size)
+    out = onnx_cache_dir(digest, precision, frames, noise_mode, opset, size, target)
     if not (out / "model.json").is_file():
         G = G if G is not None else load_generator(source)
         export_onnx(G, out, precision=precision, frames=frames, noise_mode=noise_mode, opset=opset, source=source,
-                    size=size)
+                    size=size, target=target)
     return out

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..errors import InputError
-from ..vocab import PRECISIONS, is_stylegan3
+from ..vocab import DEFAULT_EXPORT_TARGET, EXPORT_TARGETS, PRECISIONS, check_choice, is_stylegan3
 
 DEFAULT_OPSET = 17  # TensorRT 10 and ONNX Runtime >= 1.17 run it; the TorchScript exporter supports it
 MIN_OPSET, MAX_OPSET = 14, 20  # range the TorchScript exporter writes and we test
@@ -42,8 +42,10 @@ class OnnxContract:
     frames: bool = False  # synthesis.onnx also outputs uint8 `frames` [B, H, W, C]
     noise_mode: str = "const"  # StyleGAN2 only: const noise baked in, or none
     opset: int = DEFAULT_OPSET
+    target: str = DEFAULT_EXPORT_TARGET  # the runtime the graph's ops are chosen for (vocab.EXPORT_TARGETS)
 
     def __post_init__(self) -> None:
+        check_choice(self.target, EXPORT_TARGETS, "export target")
         if self.precision not in PRECISIONS:
             raise InputError(f"export precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.noise_mode not in NOISE_MODES:

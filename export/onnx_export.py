@@ -25,7 +25,8 @@ from ..version import __version__
 from ..errors import InputError
 from ..fileio import create_temp_dir, os_error
 from ..networks import Generator, input_transform, on_device, to_uint8_frames
-from ..vocab import one_hot, parse_size
+from ..networks.forms import fir_form
+from ..vocab import DEFAULT_EXPORT_TARGET, one_hot, parse_size
 from .contract import BATCH, EXPORT_FORMAT, EXPORT_FORMAT_VERSION, FRAMES_TOL, GRAPHS, OnnxContract
 from .errors import ExportError, ExportVerificationError
 
@@ -34,6 +35,11 @@ VERIFY_BATCHES = (1, 3)  # batches ONNX Runtime is checked at, on the one dynami
 VERIFY_SEED = 0  # random inputs of the verification step
 MAX_ROTATE_DEG = 180.0  # range of the random rotations of the verification step
 MAX_TRANSLATE = 0.3  # range of the random translations (image widths)
+# The FIR form (networks/forms.py) written for each target. ONNX Runtime CPU: banded MatMul + polyphase
+# rows and channels padded to 16 (sg3r_64 0.3x -> about 1x PyTorch, benchmarks/bench_backends.py). The GPU
+# targets keep the depthwise (transposed) convolutions that cuDNN and TensorRT run directly: the other
+# forms are not measured on a GPU yet.
+TARGET_FIR_FORMS = {"portable": "conv", "onnxruntime-cpu": "polyphase", "onnxruntime-cuda": "conv", "tensorrt": "conv"}
 
 
 def file_sha256(path: Path) -> str:
@@ -231,13 +237,15 @@ def export_onnx(
     source: str | os.PathLike[str] | None = None,  # the network file, hashed into model.json
     verify: bool = True,  # compare ONNX Runtime to torch and raise beyond the tolerance
     size: tuple[int, int] | None = None,  # (width, height): a StyleGAN3 canvas, a fixed graph shape (G.with_canvas)
+    target: str = DEFAULT_EXPORT_TARGET,  # runtime the ops are chosen for (vocab.EXPORT_TARGETS, TARGET_FIR_FORMS)
 ) -> ExportResult:
     """Write mapping.onnx, synthesis.onnx and model.json into `out_dir` (atomically)."""
     if not isinstance(G, Generator):
         raise InputError(f"export_onnx needs an sg3rt Generator, got {type(G).__name__}")
     if size is not None:
         G = G.with_canvas(*parse_size(size))
-    options: dict[str, Any] = {"precision": precision, "frames": bool(frames), "noise_mode": noise_mode}
+    options: dict[str, Any] = {"precision": precision, "frames": bool(frames), "noise_mode": noise_mode,
+                               "target": target}
     if opset is not None:
         options["opset"] = int(opset)
     contract = OnnxContract.for_generator(G, **options)
@@ -254,8 +262,9 @@ def export_onnx(
         with torch.no_grad():
             _export_graph(MappingGraph(G), tuple(x[k] for k in contract.mapping_inputs()), tmp / "mapping.onnx",
                           contract, "mapping")
-            _export_graph(SynthesisGraph(G, contract), tuple(x[k] for k in contract.synthesis_inputs()),
-                          tmp / "synthesis.onnx", contract, "synthesis")
+            with fir_form(G, TARGET_FIR_FORMS[contract.target]):
+                _export_graph(SynthesisGraph(G, contract), tuple(x[k] for k in contract.synthesis_inputs()),
+                              tmp / "synthesis.onnx", contract, "synthesis")
         for name in GRAPHS:
             check_graph(tmp / f"{name}.onnx", contract, name)
         errors = verify_export(G, tmp, contract) if verify else {}
@@ -271,6 +280,7 @@ def export_onnx(
             "img_channels": contract.img_channels,
             "width": contract.image_size[0], "height": contract.image_size[1],  # the graph's fixed image size
             "precision": contract.precision, "opset": contract.opset,
+            "target": contract.target, "fir_form": TARGET_FIR_FORMS[contract.target],
             "w_avg": [float(v) for v in G.w_avg.detach().cpu().tolist()],
             "source": source_info,
             "graphs": {name: {"file": f"{name}.onnx", "sha256": file_sha256(tmp / f"{name}.onnx"),

@@ -72,6 +72,12 @@ def import_tensorrt():
     return trt
 
 
+def strong_typing_only(trt) -> bool:
+    """TensorRT 11 removed weak typing (BuilderFlag.FP16/BF16/OBEY_PRECISION_CONSTRAINTS, per-layer precision):
+    every network is strongly typed, so an engine's precision is the ONNX graph's own (10.12 deprecated them)."""
+    return not hasattr(trt.BuilderFlag, "FP16")
+
+
 def require_cuda_device(device: Any = None) -> str:
     """The GPU's name, or BackendUnavailableError when torch sees no CUDA device."""
     import torch
@@ -166,13 +172,12 @@ def build_engine(trt, logger, onnx_path: Path, inputs: dict[str, list[Any]], pre
         raise EngineBuildError(f"TensorRT cannot parse {onnx_path.name}: {errors[0]}")
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, WORKSPACE_BYTES)
-    if not strongly_typed:
-        if precision == "fp32":
-            config.clear_flag(trt.BuilderFlag.TF32)  # fp32 means fp32: parity with the torch network
-        else:
-            config.set_flag(trt.BuilderFlag.FP16 if precision == "fp16" else trt.BuilderFlag.BF16)
-            config.set_flag(trt.BuilderFlag.OBEY_PRECISION_CONSTRAINTS)
-            _pin_small_tensors_to_fp32(trt, network)
+    if precision == "fp32" and hasattr(trt.BuilderFlag, "TF32"):
+        config.clear_flag(trt.BuilderFlag.TF32)  # fp32 means fp32: parity with the torch network
+    if not strongly_typed and precision != "fp32":  # TensorRT 10's weak typing (removed in 11)
+        config.set_flag(trt.BuilderFlag.FP16 if precision == "fp16" else trt.BuilderFlag.BF16)
+        config.set_flag(trt.BuilderFlag.OBEY_PRECISION_CONSTRAINTS)
+        _pin_small_tensors_to_fp32(trt, network)
     opt_profile = builder.create_optimization_profile()
     for name, shape in inputs.items():
         rest = [int(d) for d in shape[1:]]
@@ -216,6 +221,11 @@ def load_or_build_engines(
     gpu = require_cuda_device(device)
     model = export if isinstance(export, ExportedModel) else read_model_json(export)
     contract = model.contract
+    if strong_typing_only(trt) and precision != contract.precision:  # TensorRT 11: the graph's types are the engine's
+        raise EngineBuildError(
+            f"TensorRT {trt.__version__} builds strongly typed engines only: a {precision} engine needs a {precision} "
+            f"export (this one is {contract.precision}; bf16 needs TensorRT 10): "
+            f"sg3rt export --precision {precision} --target tensorrt")
     cache = EngineCache(cache_dir)
     logger = trt.Logger(trt.Logger.WARNING)
     runtime = trt.Runtime(logger)
@@ -224,6 +234,7 @@ def load_or_build_engines(
         graph_precision = "fp32" if graph == "mapping" else precision
         # An fp16 export already says which ops run in fp16: build it strongly typed, as written.
         strongly_typed = graph == "synthesis" and contract.precision == "fp16" and precision == "fp16"
+        strongly_typed = strongly_typed or strong_typing_only(trt)
         key = engine_key(model.graphs[graph].sha256, trt.__version__, gpu, graph_precision, profile, strongly_typed)
         engine, built = None, False
         data = cache.load(graph, key)

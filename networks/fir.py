@@ -28,6 +28,11 @@ import torch.nn.functional as F
 TILE_UP = 32  # outputs per tile of an upsampling pass (a multiple of the factor: 2 or 4)
 TILE_DOWN = 16  # outputs per tile of a downsampling pass
 SVD_REL_TOL = 1e-8  # keep singular values of a 2-D filter above this fraction of the largest
+# ORT CPU form, horizontal pass: rows up to MATMUL_DENSE_MAX_W wide use one dense banded matrix; wider rows
+# use tiles of MATMUL_TILE_IN inputs (ORT, 1 thread, busy machine: sg3r_256 about 15 % faster tiled; sg3r_64,
+# 84 columns, about 10 % faster dense).
+MATMUL_DENSE_MAX_W = 128
+MATMUL_TILE_IN = 64
 
 
 def pad_or_crop(x: torch.Tensor, dim: int, lo: int, hi: int) -> torch.Tensor:
@@ -149,5 +154,101 @@ def fir_matmul(x: torch.Tensor, m: FirMatrices, taps: int, up: int, down: int,
     y = None
     for r, col in enumerate(m.cols):
         term = vertical_pass(h[..., r, :].flatten(3)[..., :out_w], col, m.plan_y, out_h)
+        y = term if y is None else y + term
+    return y
+
+
+# ------------------------------------------------------------------------------------------------
+# The ONNX Runtime CPU form of upsampling (export only): a banded MatMul along x, polyphase rows along y.
+#
+# ORT's CPU ConvTranspose with groups=C loops over the channels with a K=1 GEMM and a col2im each (59-76 %
+# of ORT's time on sg3r_64, issue 13). Here the horizontal pass is one MatMul by a constant [W, W'] banded
+# matrix, and the vertical pass is `up` stride-1 depthwise Convs (one per output phase) whose outputs are
+# interleaved by whole rows (a Stack + Reshape: contiguous row copies). All ops are plain ONNX.
+
+
+def _numpy_taps(g: torch.Tensor) -> np.ndarray:
+    """Taps as float64 numpy: the matrices built from them are constants of a traced graph."""
+    return g.detach().to("cpu", torch.float64).numpy()
+
+
+def banded_matrix(g: torch.Tensor, length: int, up: int, p0: int, p1: int) -> torch.Tensor:
+    """[length, out_len] float64 M with y = x @ M the zero-inserted (up), padded (p0, p1) signal correlated
+    with taps g [K]: M[i, o] = g[i * up + p0 - o] where that index is a tap."""
+    k = int(g.shape[0])
+    out_len = output_length(length, k, up, 1, p0, p1)
+    idx = np.arange(length)[:, None] * up + p0 - np.arange(out_len)[None, :]
+    return torch.from_numpy(np.where((idx >= 0) & (idx < k), _numpy_taps(g)[np.clip(idx, 0, k - 1)], 0.0))
+
+
+def tiled_band(g: torch.Tensor, up: int, p0: int, tile_in: int) -> tuple[torch.Tensor, int]:
+    """One tile of a zero-inserting pass as a matrix: ([win, tile_in * up] float64, a). Tile t's outputs
+    t*T .. t*T+T-1 (T = tile_in * up) read inputs t*tile_in + a .. + win - 1, with the same matrix for every t."""
+    k, t_out = int(g.shape[0]), tile_in * up
+    a = -(p0 // up)  # ceil(-p0 / up): the first input any output of tile 0 reads
+    win = (t_out - 1 - p0 + k - 1) // up - a + 1
+    idx = (a + np.arange(win))[:, None] * up + p0 - np.arange(t_out)[None, :]
+    return torch.from_numpy(np.where((idx >= 0) & (idx < k), _numpy_taps(g)[np.clip(idx, 0, k - 1)], 0.0)), a
+
+
+def banded_columns(x: torch.Tensor, g: torch.Tensor, up: int, p0: int, p1: int, tile_in: int) -> torch.Tensor:
+    """The horizontal pass of x [B, C, H, W] as one MatMul on overlapping column windows of `tile_in` inputs
+    (Slices + Stack), so a multiply-add per tap window, not per input column -> [B, C, H, W']."""
+    k, length = int(g.shape[0]), int(x.shape[3])
+    out_len = output_length(length, k, up, 1, p0, p1)
+    m, a = tiled_band(g, up, p0, tile_in)
+    win, t_out = int(m.shape[0]), int(m.shape[1])
+    tiles = -(-out_len // t_out)
+    end = a + (tiles - 1) * tile_in + win  # one past the last input read
+    xp = pad_or_crop(x, 3, -a, end - length)  # column 0 of xp is input a
+    windows = torch.stack([xp[..., t * tile_in : t * tile_in + win] for t in range(tiles)], dim=3)  # [B,C,H,tiles,win]
+    y = (windows @ m.to(x.dtype)).reshape(-1, int(x.shape[1]), int(x.shape[2]), tiles * t_out)
+    return y[..., :out_len]
+
+
+def polyphase_taps(g: torch.Tensor, up: int, p0: int) -> tuple[torch.Tensor, int]:
+    """Per output phase r, the stride-1 correlation taps of a zero-inserting pass: ([up, J] float64, j_lo).
+
+    Output o = up*m + r reads input m + j with tap g[up*j + p0 - r]; all phases share the offsets
+    j_lo .. j_lo + J - 1 (taps outside g are zero), so they share one padded input.
+    """
+    k = int(g.shape[0])
+    j_lo = min(-((p0 - r) // up) for r in range(up))  # ceil((r - p0) / up), smallest over r
+    j_hi = max((k - 1 + r - p0) // up for r in range(up))
+    j = np.arange(j_lo, j_hi + 1)
+    idx = up * j[None, :] + p0 - np.arange(up)[:, None]  # [up, J]
+    return torch.from_numpy(np.where((idx >= 0) & (idx < k), _numpy_taps(g)[np.clip(idx, 0, k - 1)], 0.0)), j_lo
+
+
+def polyphase_rows(x: torch.Tensor, taps: torch.Tensor, j_lo: int, out_len: int, channels: int) -> torch.Tensor:
+    """Upsample x [B, C, H, W] along H: one depthwise [J, 1] Conv per phase (taps [up, J], x's dtype),
+    rows interleaved -> [B, C, out_len, W]. `channels` = C as a Python int (constant weights in a trace)."""
+    up, j = int(taps.shape[0]), int(taps.shape[1])
+    c, h = channels, int(x.shape[2])
+    rows = -(-out_len // up)  # outputs per phase
+    x = pad_or_crop(x, 2, -j_lo, rows + j - 1 - h + j_lo)
+    phases = [F.conv2d(x, taps[r].reshape(1, 1, j, 1).expand(c, 1, j, 1), groups=c) for r in range(up)]
+    w = int(x.shape[3])  # static sizes: a traced flatten would make the graph's spatial dims symbolic
+    y = torch.stack(phases, dim=3).reshape(-1, c, rows * up, w)  # [B, C, rows*up, W]: phase r of row m is row up*m + r
+    return y[:, :, :out_len]
+
+
+def upsample_matmul_polyphase(x: torch.Tensor, g: torch.Tensor, up: int, padding: tuple[int, int, int, int],
+                              channels: int) -> torch.Tensor:
+    """upfirdn2d upsampling (correlation taps g: [K] separable or [K, K], gain included) of x [B, C, H, W]
+    as banded MatMul (x) + polyphase rows (y); a 2-D g is split into separable terms (SVD, exact in fp32)."""
+    assert x.ndim == 4 and x.shape[1] == channels, (x.shape, channels)
+    px0, px1, py0, py1 = padding
+    g = g.detach().to("cpu", torch.float64)
+    terms = [(g, g)] if g.ndim == 1 else separable_terms(g)
+    y = None
+    for col, row in terms:
+        if int(x.shape[3]) > MATMUL_DENSE_MAX_W:  # a dense [W, W'] matrix costs W multiply-adds per output
+            h = banded_columns(x, row, up, px0, px1, MATMUL_TILE_IN)
+        else:
+            h = x @ banded_matrix(row, int(x.shape[3]), up, px0, px1).to(x.dtype)  # [B, C, H, W']
+        taps, j_lo = polyphase_taps(col, up, py0)
+        out_h = output_length(int(x.shape[2]), int(col.shape[0]), up, 1, py0, py1)
+        term = polyphase_rows(h, taps.to(x.dtype), j_lo, out_h, channels)
         y = term if y is None else y + term
     return y

@@ -19,7 +19,7 @@ from torch import nn
 
 from ..errors import InputError
 from ..vocab import FIR_IMPLS, check_choice
-from .fir import fir_matmul, fir_matrices, pad_or_crop
+from .fir import fir_matmul, fir_matrices, pad_or_crop, upsample_matmul_polyphase
 
 LRELU_SLOPE = 0.2  # leaky ReLU negative slope used by every StyleGAN layer
 LRELU_GAIN = math.sqrt(2.0)  # keeps the activation variance of lrelu layers at one
@@ -182,19 +182,27 @@ class FirFilter(nn.Module):
         self.taps, self.separable, self.channels = taps, separable, channels
         self.up, self.down, self.gain = up, down, gain
         self.padding = tuple(int(p) for p in padding)
-        self.impl = "auto"  # "conv" | "matmul" | "fused" | "auto": matmul for upsampling on CUDA in eager mode, else conv
+        # "conv" | "matmul" | "fused" | "auto": matmul for upsampling on CUDA in eager mode, else conv;
+        # "polyphase": upsampling as banded MatMul + polyphase rows (the ONNX Runtime CPU export form, fir.py)
+        self.impl = "auto"
+        self.channel_multiple = 1  # depthwise convs run on channels zero-padded to this multiple (export forms)
         self._matrices: tuple[tuple, object] | None = None  # (key, FirMatrices) of the matmul form
 
+    @property
+    def conv_channels(self) -> int:
+        """Channels of the depthwise convs: `channels` rounded up to `channel_multiple`."""
+        return -(-self.channels // self.channel_multiple) * self.channel_multiple
+
     def kernels(self, f: torch.Tensor, dtype: torch.dtype) -> list[torch.Tensor]:
-        """Depthwise conv weights: [C,1,1,K] and [C,1,K,1] (separable) or [C,1,K,K]."""
+        """Depthwise conv weights: [C,1,1,K] and [C,1,K,1] (separable) or [C,1,K,K], C = conv_channels."""
         f = f.to(torch.float32) * self.gain ** (f.ndim / 2)
         if self.up == 1:
             f = f.flip(list(range(f.ndim)))  # conv2d correlates; flip for a true convolution
         f = f.to(dtype)
+        c = self.conv_channels
         if self.separable:
-            return [f.reshape(1, 1, 1, -1).expand(self.channels, 1, 1, self.taps),
-                    f.reshape(1, 1, -1, 1).expand(self.channels, 1, self.taps, 1)]
-        return [f.reshape(1, 1, self.taps, self.taps).expand(self.channels, 1, self.taps, self.taps)]
+            return [f.reshape(1, 1, 1, -1).expand(c, 1, 1, self.taps), f.reshape(1, 1, -1, 1).expand(c, 1, self.taps, 1)]
+        return [f.reshape(1, 1, self.taps, self.taps).expand(c, 1, self.taps, self.taps)]
 
     def use_matmul(self, x: torch.Tensor) -> bool:
         """auto: on an H100 (SG3-R 1024, fp16) the matmul form upsampled 10x faster than cuDNN's depthwise
@@ -216,8 +224,11 @@ class FirFilter(nn.Module):
     def forward(self, x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:  # [B, C, H, W] -> [B, C, H', W']
         if self.use_matmul(x):
             return fir_matmul(x, self.matrices(f, x), self.taps, self.up, self.down, self.padding)
+        if self.impl == "polyphase" and self.up > 1:
+            g = f.detach().to(torch.float64) * self.gain ** (f.ndim / 2)
+            return upsample_matmul_polyphase(x, g.flip(list(range(g.ndim))), self.up, self.padding, self.conv_channels)
         px0, px1, py0, py1 = self.padding
-        k, u, s, c = self.taps, self.up, self.down, self.channels
+        k, u, s, c = self.taps, self.up, self.down, self.conv_channels
         ks = self.kernels(f, x.dtype)
         if u > 1:
             # conv_transpose(x, f, stride=u)[n] is the zero-inserted, padded, filtered signal at

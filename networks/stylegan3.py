@@ -258,6 +258,11 @@ class SynthesisLayer(nn.Module):
             return fused_filtered_lrelu(x, self.bias, self.up_filter, self.down_filter, self.up, self.down, self.padding,
                                         self.upsample.gain, 1.0, LRELU_SLOPE, self.conv_clamp, self.fused_cache)
         x = x + self.bias.to(dtype).reshape(1, -1, 1, 1)
+        channels = self.out_channels
+        first = self.upsample if self.upsample is not None else self.downsample
+        padded = first.conv_channels if first is not None else channels  # forms set both filters alike
+        if padded > channels:  # export forms: the depthwise filters run on zero channels up to a vector width
+            x = torch.nn.functional.pad(x, [0, 0, 0, 0, 0, padded - channels])
         gain = self.act_gain
         if self.upsample is not None:
             x = self.upsample(x, self.up_filter)
@@ -265,7 +270,7 @@ class SynthesisLayer(nn.Module):
         x = lrelu_clamp(x, gain, 1.0 if self.is_torgb else LRELU_SLOPE, self.conv_clamp)
         if self.downsample is not None:
             x = self.downsample(x, self.down_filter)
-        return x
+        return x[:, :channels] if padded > channels else x
 
 
 # ------------------------------------------------------------------------------------------------

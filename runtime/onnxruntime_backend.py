@@ -19,6 +19,10 @@ from .graph_inputs import synthesis_feed
 
 _NUMPY_DTYPES = {"img": np.float32, "ws": np.float32, "frames": np.uint8}
 _TORCH_DTYPES = {np.float32: torch.float32, np.uint8: torch.uint8}
+# ONNX Runtime's CPU provider ran single images 1.4-1.6x faster per image than batches of 4 (issue 13, sg3r_64
+# and sg3r_256, 2 cores; this session's busy-machine runs agree, benchmarks/results/bench_backends.json): CPU
+# synthesis batches run one image per session call.
+CPU_SYNTHESIS_CHUNK = 1
 CUDA_HINT = "pip install 'sg3rt[gpu]' (onnxruntime-gpu) and make sure CUDA is visible"
 
 
@@ -86,7 +90,12 @@ class OnnxRuntimeRuntime(Runtime):
         session = self.sessions[graph]
         if self.device.type == "cpu":
             feed = {name: t.detach().contiguous().numpy() for name, t in inputs.items()}
-            return [torch.from_numpy(a) for a in session.run(outputs, feed)]
+            batch = next(iter(feed.values())).shape[0]
+            size = CPU_SYNTHESIS_CHUNK if graph == "synthesis" else batch
+            starts = range(0, batch, max(size, 1)) or [0]  # batch 0 runs once, empty
+            parts = [session.run(outputs, {k: v[i : i + size] for k, v in feed.items()}) for i in starts]
+            return [torch.from_numpy(np.concatenate([p[j] for p in parts]) if len(parts) > 1 else parts[0][j])
+                    for j in range(len(outputs))]
         batch = next(iter(inputs.values())).shape[0]
         shapes = self.contract.graph(graph)[1]
         binding = session.io_binding()

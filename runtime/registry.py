@@ -18,10 +18,15 @@ from .base import Runtime
 
 # `auto` on a CPU: which is faster, ONNX Runtime (CPU EP) or PyTorch eager? Measured with
 # benchmarks/bench_backends.py (frames() per second, median of 5, same network and threads, quiet
-# 2-core machine, torch 2.13 / onnxruntime 1.32):
+# 2-core machine, torch 2.13 / onnxruntime 1.32), the old (portable) export form:
 #   sg3r_64  batch 1: torch 76.6 vs onnxruntime 27.7 (ort/torch 0.36x); batch 4: 78.8 vs 23.8 (0.30x)
 #   sg3r_256 batch 1: torch 17.2 vs onnxruntime  5.5 (0.32x);           batch 4: 17.0 vs  5.4 (0.32x)
-# ORT's CPU provider has no fast kernel for ConvTranspose with groups=C (the FIR upsampling).
+# ORT's CPU provider has no fast kernel for ConvTranspose with groups=C (the FIR upsampling). With the
+# onnxruntime-cpu export form (networks/forms.py) and the heap kept for torch, speed ratios ort/torch,
+# 1 thread each, separate processes, medians of 2 runs (busy shared machine, load 6-10:
+# benchmarks/results/bench_backends_1thread.json): sg3r_64 0.86x (batch 1), 0.96x (batch 4);
+# sg3r_256 0.60x, 0.59x (0.73x, 0.72x with the tiled horizontal MatMul, bench_backends_1thread_256.json).
+# PyTorch is still faster, so `auto` keeps it for network files on a CPU.
 CPU_AUTO_BACKEND = "torch"
 
 # `auto` on a GPU without TensorRT: PyTorch CUDA or ONNX Runtime CUDA? Measured with benchmarks/bench_gpu.py
@@ -88,11 +93,12 @@ def check_options(backend: str, options: dict[str, Any]) -> dict[str, Any]:
     return options
 
 
-def _exported(path: Any, is_export: bool, precision: str, canvas: tuple[int, int] | None) -> ExportedModel:
+def _exported(path: Any, is_export: bool, precision: str, canvas: tuple[int, int] | None,
+              target: str) -> ExportedModel:
     """The export a graph backend runs: the directory given (whose canvas must match `canvas`), or the
-    cached export of a network file at `precision` and canvas."""
+    cached export of a network file at `precision` and canvas, in the form for `target`."""
     if not is_export:  # a canvas the network cannot render fails in export_onnx before any export work
-        return read_model_json(cached_export(path, precision, size=canvas))
+        return read_model_json(cached_export(path, precision, size=canvas, target=target))
     export = read_model_json(path)
     if canvas is not None and canvas != export.contract.image_size:
         w, h = export.contract.image_size
@@ -141,7 +147,8 @@ def open_generator(path: str | os.PathLike[str] | Generator | None = None, backe
     if name == "onnxruntime":
         from .onnxruntime_backend import OnnxRuntimeRuntime
 
-        export = _exported(path, is_export, precision or "fp32", canvas)
+        target = "onnxruntime-cuda" if dev.type == "cuda" else "onnxruntime-cpu"
+        export = _exported(path, is_export, precision or "fp32", canvas, target)
         return OnnxRuntimeRuntime(export, dev, precision, **options)
 
     # tensorrt: engines are built from fp32 graphs with reduced-precision flags (see export/tensorrt_build)
@@ -151,5 +158,10 @@ def open_generator(path: str | os.PathLike[str] | Generator | None = None, backe
         import_tensorrt()
         require_cuda_device()
         raise InputError(f"TensorRT runs on CUDA devices only, not {dev}")
-    export = _exported(path, is_export, "fp32", canvas)
-    return TensorRTRuntime(export, dev, precision or DEFAULT_PRECISION["tensorrt"], **options)
+    from ..export.tensorrt_build import strong_typing_only
+
+    prec = precision or DEFAULT_PRECISION["tensorrt"]
+    # TensorRT 10 lowers an fp32 graph by builder flags; TensorRT 11 runs a graph in its own types.
+    graph_prec = "fp16" if prec == "fp16" and strong_typing_only(import_tensorrt()) else "fp32"
+    export = _exported(path, is_export, graph_prec, canvas, "tensorrt")
+    return TensorRTRuntime(export, dev, prec, **options)

@@ -17,11 +17,16 @@ from ..errors import BackendUnavailableError, DeviceMemoryError, InputError
 from ..networks import Generator, on_device, set_fir_impl, to_uint8_frames
 from ..vocab import FIR_IMPLS, TORCH_PRECISIONS, check_choice, check_precision
 from .base import Runtime
+from .cpu_allocator import keep_cpu_memory
 from .cuda_graph import CapturedCall
 
-# On a CPU the synthesis layers are memory-bound: a batch of 8 at 256 px costs 1092 ms against 8 x 49 ms
-# one image at a time (sg3r_256, 2 cores, benchmarks/bench_networks.py), so CPU batches run in chunks.
-CPU_SYNTHESIS_CHUNK = 1  # images per synthesis call on a CPU
+# On a CPU, batches paid only once glibc kept its heap across calls (cpu_allocator.py): before, a batch of 8
+# at 256 px cost 1092 ms against 8 x 49 ms one image at a time, most of it page faults (65,600 per image at
+# batch 4). With the heap kept (0 faults), sg3r_256 at batch 4 ran 1352 ms/image against 3121 at batch 1 on
+# this busy shared 2-core machine (load 11, benchmarks/results/cpu_batch.json); issue 13 measured 51.4 vs
+# 47.8 on a quiet one. Above CPU_BATCH_MAX_RES a batch's activations take GiBs, so those run one at a time.
+CPU_SYNTHESIS_CHUNK = 4  # images per synthesis call on a CPU, up to CPU_BATCH_MAX_RES
+CPU_BATCH_MAX_RES = 256  # larger images run one per call on a CPU (a 1024 px image alone needs GiBs)
 MAX_CUDA_GRAPHS = 4  # captured (images or frames, batch, transform or not, noise) variants kept; others run eagerly
 
 
@@ -84,7 +89,11 @@ class TorchRuntime(Runtime):
         self.cuda_graphs = cuda_graphs
         self.graphs: dict[tuple, CapturedCall | None] = {}  # None: capture ran out of memory, run eagerly
         # Largest batch per synthesis call; None = any. A GPU that runs out of memory halves it.
-        self.chunk: int | None = CPU_SYNTHESIS_CHUNK if device.type == "cpu" else None
+        self.chunk: int | None = None
+        if device.type == "cpu":
+            self.chunk = CPU_SYNTHESIS_CHUNK if G.img_resolution <= CPU_BATCH_MAX_RES else 1
+        if device.type == "cpu":
+            keep_cpu_memory()  # batches reuse the heap instead of faulting their pages in again (cpu_allocator.py)
 
     def _numerics(self) -> ContextManager[None]:
         return ieee_fp32() if self.device.type == "cuda" and self.precision == "fp32" else nullcontext()
