@@ -27,6 +27,8 @@ from .cuda_graph import CapturedCall
 # 47.8 on a quiet one. Above CPU_BATCH_MAX_RES a batch's activations take GiBs, so those run one at a time.
 CPU_SYNTHESIS_CHUNK = 4  # images per synthesis call on a CPU, up to CPU_BATCH_MAX_RES
 CPU_BATCH_MAX_RES = 256  # larger images run one per call on a CPU (a 1024 px image alone needs GiBs)
+CPU_LOW_PRECISION_COST = {  # what the warning says a reduced precision costs on a CPU
+    "fp16": "7x slower than fp32 here", "bf16": "not measured here; slower than fp32 without AVX-512 BF16"}
 MAX_CUDA_GRAPHS = 4  # captured (images or frames, batch, transform or not, noise) variants kept; others run eagerly
 
 
@@ -78,7 +80,7 @@ class TorchRuntime(Runtime):
             raise InputError(f"CUDA graphs need a CUDA device, not {device}")
         check_precision(precision, TORCH_PRECISIONS, "PyTorch")
         if device.type == "cpu" and precision != "fp32":
-            warn_once(f"{precision} on a CPU is emulated and slow (fp16 7x slower than fp32 here): use fp32 on CPUs")
+            warn_once(f"{precision} on a CPU is emulated and slow ({CPU_LOW_PRECISION_COST[precision]}): use fp32 on CPUs")
         if device.type == "cuda" and device.index is None:
             device = torch.device("cuda", torch.cuda.current_device())
         super().__init__(G.summary(), G.w_avg, device, precision)
