@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import platform
 import shutil
@@ -42,6 +41,7 @@ from refdata import reference_file  # noqa: E402
 from sg3rt import __version__  # noqa: E402
 from sg3rt.animate import Animation, AudioFeatures, AudioReaction, PathSpec, open_writer, read_audio, render  # noqa: E402
 from sg3rt.animate.audio import SAMPLE_RATE  # noqa: E402
+from sg3rt.fileio import write_json  # noqa: E402
 from sg3rt.runtime import open_generator  # noqa: E402
 
 SR = 44100  # Hz of the synthetic track (CD rate: read_audio resamples it, as it would a real file)
@@ -185,7 +185,7 @@ def main() -> None:
     }
     path = Path(args.out) if args.out else HERE / "results" / f"audio_{device}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(path, result)
     print(f"wrote {path}")
 
 

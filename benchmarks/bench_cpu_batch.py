@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from sg3rt.fileio import write_json
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "cpu_batch.json"
 
@@ -94,7 +96,7 @@ def main() -> None:
             "note": "synthesis only, one call per batch, fp32; shared machine: see load"}
     print(f"load average before {load_before}, after {meta['load_after']}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
+    write_json(args.out, {"meta": meta, "results": rows})
     print(f"wrote {args.out}")
 
 
