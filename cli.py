@@ -798,6 +798,7 @@ def sticking(
     "  sg3rt live --open\n\n"
     "  sg3rt live net.pkl --device cuda --stream-size 512 --osc-port 9000\n\n"
     "  sg3rt live stylegan3-r.pkl --device cuda --size 1280x720   (16:9 canvas, StyleGAN3)\n\n"
+    "  sg3rt live net.pkl --edit dirs.npz:0:0 --edit dirs.npz:1:0   (a slider per editing direction)\n\n"
     "  sg3rt live --host 0.0.0.0 --token s3cret   (reachable from other machines: give a token)"))
 @domain_errors
 def live(
@@ -814,13 +815,16 @@ def live(
     token: Annotated[Optional[str], typer.Option("--token", help="Require ?token=... in the URL and the WebSocket.")] = None,
     record_dir: Annotated[Path, typer.Option("--record-dir", help="Where recordings (MP4) are written.")] = Path("sg3rt-live"),
     open_page: Annotated[bool, typer.Option("--open", help="Open the page in the default browser.")] = False,
+    edit: Annotated[Optional[list[str]], typer.Option(
+        "--edit", metavar="SPEC", help="An editing direction with a slider: FILE.npz:K:AMOUNT or FILE.npy:AMOUNT "
+                                       "(AMOUNT: the start), optionally @LAYERS; repeatable.")] = None,
 ) -> None:
     """Serve a live, controllable walk in the browser (and over OSC); prints the URL. Ctrl-C stops it."""
     from .live import run_live
 
     run_live(network, backend=backend.value, device=device, precision=_value(precision), size=_canvas(size),
              stream_size=stream_size, host=host, port=port, osc_port=osc_port, token=token, open_page=open_page,
-             record_dir=record_dir)
+             record_dir=record_dir, edits=tuple(edit or ()))
 
 
 def _version(value: bool) -> None:

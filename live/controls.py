@@ -20,6 +20,7 @@ WALKS = ("off", "cubic", "noise")  # still image of `seed` | looping Catmull-Rom
 TRANSLATE_ANIMS = ("off",) + TRANSLATIONS  # off | line | circle | figure8
 MAX_WALK_SEEDS = 256  # seeds in one walk list
 MAX_FPS = 240.0  # highest target frames/s of the render loop
+EDIT_MAX = 20.0  # largest |amount| of an editing-direction slider (SeFa/PCA directions are unit vectors in W)
 
 
 class ControlError(InputError):
@@ -33,10 +34,11 @@ class NetworkLimits:
     num_ws: int
     c_dim: int
     is_stylegan3: bool
+    edits: int = 0  # editing directions loaded at start (sg3rt live --edit): one amount slider each
 
     @classmethod
-    def of(cls, runtime: Any) -> "NetworkLimits":
-        return cls(runtime.num_ws, runtime.c_dim, runtime.is_stylegan3)
+    def of(cls, runtime: Any, edits: int = 0) -> "NetworkLimits":
+        return cls(runtime.num_ws, runtime.c_dim, runtime.is_stylegan3, edits)
 
 
 @dataclass(frozen=True)
@@ -62,12 +64,14 @@ class Controls:
     mix_seed: int | None = None  # style mixing: layers mix_from..mix_to come from this seed (None: no mixing)
     mix_from: int = 0  # first mixed layer (inclusive)
     mix_to: int = 3  # last mixed layer (inclusive)
+    edits: tuple[float, ...] = ()  # amount along each loaded editing direction (w += amount * direction)
     fps: float = 30.0  # target frames/s of the render loop
     quality: int = 85  # JPEG quality of the stream
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["seeds"] = list(self.seeds)
+        d["edits"] = list(self.edits)
         d["class"] = d.pop("class_idx")
         return d
 
@@ -142,6 +146,16 @@ def _class(name: str, v: Any, lim: NetworkLimits) -> int | None:
     return v
 
 
+def _edit_amounts(name: str, v: Any, lim: NetworkLimits) -> tuple[float, ...]:
+    """One amount per loaded direction, each within +-EDIT_MAX."""
+    if not isinstance(v, list) or len(v) != lim.edits:
+        raise ControlError(f"{name} takes a list of {lim.edits} amounts (one per --edit direction), got {_show(v)}")
+    for a in v:
+        if not _is_number(a) or not -EDIT_MAX <= a <= EDIT_MAX:
+            raise ControlError(f"{name}: each amount must be a number between {-EDIT_MAX:g} and {EDIT_MAX:g}, got {_show(a)}")
+    return tuple(float(a) for a in v)
+
+
 def _limit(hi: int | str, lim: NetworkLimits) -> int:
     return {"num_ws": lim.num_ws, "last_ws": lim.num_ws - 1}[hi] if isinstance(hi, str) else hi
 
@@ -171,6 +185,7 @@ SCHEMA = {  # wire name -> (field name, checker)
     "mix_seed": ("mix_seed", _int(0, MAX_SEED, nullable=True)),
     "mix_from": ("mix_from", _int(0, "last_ws")),
     "mix_to": ("mix_to", _int(0, "last_ws")),
+    "edits": ("edits", _edit_amounts),
     "fps": ("fps", _float(1.0, MAX_FPS)),
     "quality": ("quality", _int(10, 100)),
 }
@@ -199,7 +214,8 @@ def apply(controls: Controls, update: Any, limits: NetworkLimits) -> Controls:
 
 def initial_controls(limits: NetworkLimits, **overrides: Any) -> Controls:
     """The defaults, valid for this network (a conditional one starts on class 0), with `overrides` applied."""
-    base = Controls(class_idx=0 if limits.c_dim > 0 else None, mix_to=min(3, limits.num_ws - 1))
+    base = Controls(class_idx=0 if limits.c_dim > 0 else None, mix_to=min(3, limits.num_ws - 1),
+                    edits=(0.0,) * limits.edits)
     return apply(base, overrides, limits) if overrides else base
 
 
@@ -219,6 +235,8 @@ def coerce_osc(key: str, args: tuple) -> Any:
     """
     if key == "seeds":
         return [_coerce_one("int", a) for a in args]
+    if key == "edits":
+        return list(args)
     kind = _FIELD_KINDS.get(SCHEMA[key][0]) if key in SCHEMA else None
     values = [_coerce_one(kind, a) for a in args]
     return values[0] if len(values) == 1 else values

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 DEFAULT_PORT = 8765
 
@@ -13,11 +13,14 @@ def run_live(network: str | Path | Any | None = None, *, backend: str = "auto", 
              precision: str | None = None, size: Any = None, stream_size: int | None = None, host: str = "127.0.0.1",
              port: int = DEFAULT_PORT, osc_port: int | None = None, token: str | None = None,
              open_page: bool = False, record_dir: str | Path | None = "sg3rt-live",
-             controls: dict[str, Any] | None = None, echo: Callable[[str], None] | None = None) -> Path | None:
+             controls: dict[str, Any] | None = None, edits: Sequence[str] = (),
+             echo: Callable[[str], None] | None = None) -> Path | None:
     """Serve a live session until Ctrl-C; returns the recording finished at shutdown, if one was running.
 
     size: a StyleGAN3 canvas, "1920x1080" or (width, height) (open_generator's); stream_size: the
-    streamed frame's width in pixels (default the canvas's; the height keeps the aspect ratio)."""
+    streamed frame's width in pixels (default the canvas's; the height keeps the aspect ratio).
+    edits: --edit specs (FILE.npz:K:AMOUNT or FILE.npy:AMOUNT[@LAYERS]), one amount slider each."""
+    from ..animate.edits import Edit
     from ..runtime import open_generator
     from .osc import OscControl
     from .server import LiveServer, check_host, import_web, open_browser
@@ -25,6 +28,7 @@ def run_live(network: str | Path | Any | None = None, *, backend: str = "auto", 
 
     echo = echo or (lambda line: print(line, file=sys.stderr, flush=True))
     import_web()  # a missing extra fails before the network is loaded
+    directions = tuple(Edit.parse(e) for e in edits)  # a bad file fails before the network is loaded too
     if osc_port is not None:
         from .osc import import_osc
 
@@ -33,7 +37,7 @@ def run_live(network: str | Path | Any | None = None, *, backend: str = "auto", 
     runtime = open_generator(network, backend=backend, device=device, precision=precision, size=size)
     osc = server = None
     try:
-        session = LiveSession(runtime, size=stream_size, record_dir=record_dir, controls=controls)
+        session = LiveSession(runtime, size=stream_size, record_dir=record_dir, controls=controls, edits=directions)
         name = str(network) if network is not None else "embedded default network"
         server = LiveServer(session, host, port, token, name)
         if osc_port is not None:

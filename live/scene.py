@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..animate.edits import Edit
 from ..animate.motion import Translation
 from ..animate.paths import apply_mixes, cubic_path, noise_loop
 from ..animate.seeds import class_labels, seed_z
@@ -39,8 +40,12 @@ class Clocks:
 class LiveScene:
     """ws [1, num_ws, w_dim] and transform [1, 3, 3] | None for one snapshot at one clock reading."""
 
-    def __init__(self, runtime: Any):
+    def __init__(self, runtime: Any, edits: tuple[Edit, ...] = ()):
+        """edits: editing directions (fixed-amount --edit specs); Controls.edits holds their live amounts."""
         self.runtime = runtime
+        self.edit_offsets = [torch.from_numpy(e.offset(runtime.num_ws, runtime.w_dim)).to(runtime.w_avg.device,
+                                                                                        torch.float32)
+                             for e in edits]  # each [num_ws, w_dim]: the shift per unit amount
         self._w: OrderedDict[tuple, torch.Tensor] = OrderedDict()  # (seed, psi, cutoff, class) -> [num_ws, w_dim]
 
     def _map(self, z: np.ndarray, c: Controls) -> torch.Tensor:  # [B, z_dim] -> [B, num_ws, w_dim]
@@ -71,6 +76,9 @@ class LiveScene:
             ws = self.seed_w(c.seeds[0] if c.walk == "cubic" else c.seed, c)[None]
         if c.mix_seed is not None:
             ws = apply_mixes(ws, [((c.mix_from, c.mix_to + 1), self.seed_w(c.mix_seed, c))])
+        for amount, offset in zip(c.edits, self.edit_offsets):
+            if amount:
+                ws = ws + amount * offset  # [1, num_ws, w_dim]: after mixing, as render's --edit
         if c.stabilize:
             # The StyleGAN3 input layer's affine reads ws[:, 0] only: pinning it at w_avg fixes the Fourier
             # features' frequencies and phases, so a latent walk changes the content, not its placement.

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BackendUnavailableError, InputError, Sg3rtError
-from .controls import SCHEMA, ControlError
+from .controls import EDIT_MAX, SCHEMA, ControlError
 from .protocol import MAX_IN_FLIGHT, frame_message, parse_message
 from .session import LiveSession, encode_png
 
@@ -140,6 +140,7 @@ def make_app(session: LiveSession, token: str | None = None, network_name: str =
         return {"type": "hello", "network": network_name, "kind": rt.kind, "resolution": rt.img_resolution,
                 "size": session.size, "height": session.height, "num_ws": rt.num_ws, "c_dim": rt.c_dim, "stylegan3": rt.is_stylegan3,
                 "controls": list(SCHEMA), "recording_enabled": session.record_dir is not None,
+                "edits": [e.label for e in session.edits], "edit_max": EDIT_MAX,
                 "max_in_flight": MAX_IN_FLIGHT}
 
     def state() -> dict[str, Any]:

@@ -174,17 +174,23 @@ class LiveSession:
     """Controls + render loop + frame stream over a runtime (the session never decides how the network runs)."""
 
     def __init__(self, runtime: Any, *, size: int | None = None, record_dir: str | Path | None = None,
-                 controls: dict[str, Any] | None = None):
+                 controls: dict[str, Any] | None = None, edits: tuple[Any, ...] = ()):
+        """edits: animate.edits.Edit directions, one amount slider each (their spec's amount is the start)."""
         if size is not None and not MIN_SIZE <= size <= MAX_SIZE:
             raise InputError(f"--stream-size must be between {MIN_SIZE} and {MAX_SIZE} pixels, got {size}")
         self.runtime = runtime
-        self.limits = NetworkLimits.of(runtime)
+        for e in edits:
+            if e.is_sweep:
+                raise InputError(f"--edit {e.label!r}: live edits take one start AMOUNT (the slider moves it), not A..B")
+        self.edits = tuple(edits)
+        self.limits = NetworkLimits.of(runtime, len(self.edits))
         self.size = size or runtime.width  # streamed frame width; the height keeps the runtime's aspect ratio
         self.height = max(1, round(self.size * runtime.height / runtime.width))
         self.record_dir = Path(record_dir) if record_dir is not None else None
-        self.scene = LiveScene(runtime)
+        self.scene = LiveScene(runtime, self.edits)
         self.stream = FrameStream()
-        self._state = (initial_controls(self.limits, **(controls or {})), 1)  # (snapshot, version), swapped whole
+        start = {"edits": [float(e.amount) for e in self.edits]} if self.edits else {}
+        self._state = (initial_controls(self.limits, **start, **(controls or {})), 1)  # (snapshot, version), swapped whole
         self._lock = threading.Lock()  # serialises writers of the controls and the recording state
         self._stop = threading.Event()
         self._wake = threading.Event()  # set by a control change or close(): the paced wait ends early

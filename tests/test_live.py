@@ -191,6 +191,46 @@ def test_scene_follows_the_official_seeds_paths_and_motion(sg3r):
     assert Clocks(1.0, 2.0).advance(s.controls, 0.5) == Clocks(1.0, 2.0)
 
 
+@pytest.fixture(scope="module")
+def live_dirs(sg3r, tmp_path_factory):
+    """Two SeFa directions of sg3r_64 as `sg3rt directions` writes them."""
+    from sg3rt import load_generator
+    from sg3rt.animate import compute_directions
+    from refdata import reference_file
+
+    path = tmp_path_factory.mktemp("dirs") / "dirs.npz"
+    compute_directions(load_generator(reference_file("sg3r_64.pkl")), "sefa", None, 2).save(path)
+    return path
+
+
+def test_edit_sliders_shift_w_as_render_does(sg3r, live_dirs):
+    """An amount of 0 changes nothing; amount a gives the ws of `sg3rt image --edit FILE:K:a` (same seed)."""
+    from sg3rt.animate import Edit, still_batches
+
+    edits = (Edit.parse(f"{live_dirs}:0:0"), Edit.parse(f"{live_dirs}:1:1.5@coarse"))
+    s = LiveSession(sg3r, edits=edits, controls={"walk": "off", "seed": 3})
+    plain = LiveSession(sg3r, controls={"walk": "off", "seed": 3})
+    assert s.controls.edits == (0.0, 1.5) and s.controls.to_json()["edits"] == [0.0, 1.5]
+    s.update({"edits": [0.0, 0.0]})
+    torch.testing.assert_close(s.scene.ws(s.controls, Clocks()), plain.scene.ws(plain.controls, Clocks()), atol=0, rtol=0)
+    s.update({"edits": [-2.5, 1.5]})
+    want = (Edit.parse(f"{live_dirs}:0:-2.5"), Edit.parse(f"{live_dirs}:1:1.5@coarse"))
+    _, ws, _ = next(still_batches(sg3r, [3], edits=want))
+    torch.testing.assert_close(s.scene.ws(s.controls, Clocks()), ws, atol=1e-5, rtol=0)
+    for bad, match in [([1.0], "a list of 2 amounts"), ([0.0, 99.0], "between -20 and 20"),
+                       ([0.0, "x"], "between -20 and 20"), (0.5, "a list of 2 amounts")]:
+        with pytest.raises(ControlError, match=match):
+            s.update({"edits": bad})
+    assert s.controls.edits == (-2.5, 1.5)  # nothing changed
+    from sg3rt.live.controls import coerce_osc
+
+    assert coerce_osc("edits", (0.5, 1.0)) == [0.5, 1.0]  # OSC: /sg3rt/edits 0.5 1.0
+    with pytest.raises(ControlError, match="a list of 0 amounts"):
+        plain.update({"edits": [1.0]})
+    with pytest.raises(InputError, match="one start AMOUNT"):
+        LiveSession(sg3r, edits=(Edit.parse(f"{live_dirs}:0:-3..3"),))
+
+
 def test_published_frame_is_the_runtime_render(sg3r):
     with LiveSession(sg3r, controls={"walk": "off", "seed": 7, "rotate": 90, "paused": True}) as s:
         frame = s.stream.wait_next(0, WAIT_S)
@@ -237,6 +277,7 @@ def test_page_gets_frames_and_errors_and_changes_show_up(server, session):
     page.until(lambda p: len(p.frames) >= 3)
     hello = next(t for t in page.texts if t["type"] == "hello")
     assert hello["resolution"] == 64 and hello["stylegan3"] and hello["num_ws"] == session.runtime.num_ws
+    assert hello["edits"] == [] and "edits" in hello["controls"]
     seqs = [f[0] for f in page.frames]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
 
@@ -466,6 +507,7 @@ def test_ctrl_c_shuts_down_cleanly_and_keeps_the_recording(tmp_path):
     (["--osc-port", "70000"], "--osc-port must be between 0 and 65535"),
     (["--backend", "warp"], "'warp' is not one of"),
     (["missing.pkl"], "missing.pkl"),
+    (["--edit", "nowhere.npz:0:1"], "no such file 'nowhere.npz'"),
 ])
 def test_cli_errors_are_one_line(args, match, tmp_path, monkeypatch):
     from typer.testing import CliRunner

@@ -1,5 +1,6 @@
 """The live page in a real headless Chromium (Debian's, driven by Playwright): frames arrive and the canvas
-changes, the rotation slider turns the picture by exactly that angle, and a screenshot is taken.
+changes, the rotation slider turns the picture by exactly that angle, an editing direction's slider
+sets its amount, and a screenshot is taken.
 
 Skips with the reason where Playwright or a Chromium binary is missing (.ci/run installs both where it can).
 """
@@ -38,8 +39,13 @@ def chromium_path() -> str:
 @pytest.fixture
 def page(load_reference, tmp_path):
     executable = chromium_path()
-    runtime = TorchRuntime(load_reference("sg3r_64"))
-    session = LiveSession(runtime, size=128, record_dir=tmp_path).start()
+    from sg3rt.animate import Edit, compute_directions
+
+    G = load_reference("sg3r_64")
+    runtime = TorchRuntime(G)
+    compute_directions(G, "sefa", None, 1).save(tmp_path / "dirs.npz")
+    edits = (Edit.parse(f"{tmp_path / 'dirs.npz'}:0:0"),)  # one editing direction: one slider on the page
+    session = LiveSession(runtime, size=128, record_dir=tmp_path, edits=edits).start()
     server = LiveServer(session, port=0).start_in_thread()
     with sync_api.sync_playwright() as p:
         try:
@@ -104,3 +110,7 @@ def test_page_streams_and_rotation_turns_the_picture(page, tmp_path):
     tab.fill("[data-key=psi]", "0.5")
     tab.wait_for_function("window.sg3rtLive.controls.psi === 0.5", timeout=WAIT_MS)
     assert session.controls.psi == 0.5 and session.controls.seed == 1
+
+    tab.fill("[data-edit='0']", "3")  # the editing direction's slider (made from the hello message)
+    tab.wait_for_function("window.sg3rtLive.controls.edits[0] === 3", timeout=WAIT_MS)
+    assert session.controls.edits == (3.0,)

@@ -63,8 +63,32 @@
     if (out) out.textContent = el.value;
   }
 
+  // Editing directions (sg3rt live --edit): one slider each, made from the hello message; they send the whole list.
+  let editSliders = [];
+  function buildEdits(labels, max) {
+    const box = document.getElementById("edits");
+    box.classList.toggle("hidden", labels.length === 0);
+    editSliders = labels.map((text, k) => {
+      const label = document.createElement("label");
+      const input = document.createElement("input");
+      Object.assign(input, { type: "range", min: -max, max: max, step: 0.1, value: 0 });
+      input.dataset.edit = String(k);
+      label.append(text.split("/").pop() + " ", input, document.createElement("output"));
+      box.append(label);
+      input.addEventListener("input", () => {
+        showValue(input);
+        send({ set: { edits: editSliders.map((el) => Number(el.value)) } });
+      });
+      return input;
+    });
+  }
+
   function fillControls(controls) {
     live.controls = controls;
+    (controls.edits || []).forEach((v, k) => {
+      const el = editSliders[k];
+      if (el && el !== document.activeElement) { el.value = v; showValue(el); }
+    });
     for (const el of inputs) {
       const v = controls[el.dataset.key];
       if (el === document.activeElement && el.type !== "range" && el.type !== "checkbox") continue;
@@ -104,6 +128,7 @@
     document.querySelector("[data-key=cutoff]").max = h.num_ws;
     if (h.c_dim > 0) document.querySelector("[data-key=class]").max = h.c_dim - 1;
     recordButton.disabled = !h.recording_enabled;
+    if (editSliders.length === 0) buildEdits(h.edits || [], h.edit_max || 20);
   }
 
   function onStats(s) {
