@@ -676,8 +676,9 @@ def image(
     "  sg3rt render -n net.pkl --seeds 3 --edit dirs.npz:0:-3..3 --frames 90 -o tweak.mp4"))
 @domain_errors
 def directions(
-    network: NetworkArg,
     output: Annotated[Path, typer.Option("--output", "-o", help="Output .npz (directions [K, w_dim], effect [K], method, layers).")],
+    network: Annotated[Optional[Path], typer.Argument(
+        help="Network file (.pkl/.safetensors); default: the embedded network.")] = None,
     method: Annotated[str, typer.Option("--method", help="sefa (closed form, from the style affines) or pca (of sampled w, GANSpace).")] = "sefa",
     layers: Annotated[Optional[str], typer.Option("--layers", help="ws layers: coarse|middle|fine|a-b (default: all); edits use them by default.")] = None,
     count: Annotated[Optional[int], typer.Option("--count", help="Keep the K strongest directions (default: all w_dim).")] = None,

@@ -92,6 +92,10 @@ def test_directions_cli_writes_npz(tmp_path):
                               "--method", "ica"])
     assert bad.exit_code == 2 and bad.output.strip().startswith("error:") and len(bad.output.strip().splitlines()) == 1
     assert not (tmp_path / "e.npz").exists()
+    default = runner.invoke(app, ["directions", "-o", str(tmp_path / "default.npz"), "--count", "2"])
+    assert default.exit_code == 0, default.output  # no network: the embedded default (w_dim 128), as render
+    with np.load(tmp_path / "default.npz", allow_pickle=False) as f:
+        assert f["directions"].shape == (2, 128)
 
 
 # ---- edits ---------------------------------------------------------------------------------------
