@@ -193,7 +193,7 @@ def test_fir_matmul_matches_official(load_reference, name):
         assert max_err(G.synthesis(io["ws_psi0.7"]), io["img"]) <= PARITY_TOL
         if "img_transformed" in io:
             assert max_err(G.synthesis(io["ws_psi0.7"], io["input_transform"]), io["img_transformed"]) <= PARITY_TOL
-    with pytest.raises(ValueError, match="unknown FIR implementation"):
+    with pytest.raises(InputError, match="unknown FIR implementation 'fft'"):
         set_fir_impl(G, "fft")
 
 
