@@ -800,6 +800,7 @@ def sticking(
     "  sg3rt live net.pkl --device cuda --stream-size 512 --osc-port 9000\n\n"
     "  sg3rt live stylegan3-r.pkl --device cuda --size 1280x720   (16:9 canvas, StyleGAN3)\n\n"
     "  sg3rt live net.pkl --edit dirs.npz:0:0 --edit dirs.npz:1:0   (a slider per editing direction)\n\n"
+    "  sg3rt live --audio track.wav --react pulse=0.5,speed=0.8   (the page plays the track in sync)\n\n"
     "  sg3rt live --host 0.0.0.0 --token s3cret   (reachable from other machines: give a token)"))
 @domain_errors
 def live(
@@ -819,13 +820,17 @@ def live(
     edit: Annotated[Optional[list[str]], typer.Option(
         "--edit", metavar="SPEC", help="An editing direction with a slider: FILE.npz:K:AMOUNT or FILE.npy:AMOUNT "
                                        "(AMOUNT: the start), optionally @LAYERS; repeatable.")] = None,
+    audio: Annotated[Optional[Path], typer.Option(
+        "--audio", help="A sound track (.wav, .mp3, ...) that drives the reactions; the page plays it in sync, looping.")] = None,
+    react: Annotated[Optional[str], typer.Option(
+        "--react", help="Reaction amounts NAME=X,... as render's: speed (0.5), pulse (0.3), loudness, pitch, rotate, translate.")] = None,
 ) -> None:
     """Serve a live, controllable walk in the browser (and over OSC); prints the URL. Ctrl-C stops it."""
     from .live import run_live
 
     run_live(network, backend=backend.value, device=device, precision=_value(precision), size=_canvas(size),
              stream_size=stream_size, host=host, port=port, osc_port=osc_port, token=token, open_page=open_page,
-             record_dir=record_dir, edits=tuple(edit or ()))
+             record_dir=record_dir, edits=tuple(edit or ()), audio=audio, react=react)
 
 
 def _version(value: bool) -> None:

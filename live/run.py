@@ -14,12 +14,13 @@ def run_live(network: str | Path | Any | None = None, *, backend: str = "auto", 
              port: int = DEFAULT_PORT, osc_port: int | None = None, token: str | None = None,
              open_page: bool = False, record_dir: str | Path | None = "sg3rt-live",
              controls: dict[str, Any] | None = None, edits: Sequence[str] = (),
-             echo: Callable[[str], None] | None = None) -> Path | None:
+             audio: str | Path | None = None, react: str | None = None, echo: Callable[[str], None] | None = None) -> Path | None:
     """Serve a live session until Ctrl-C; returns the recording finished at shutdown, if one was running.
 
     size: a StyleGAN3 canvas, "1920x1080" or (width, height) (open_generator's); stream_size: the
     streamed frame's width in pixels (default the canvas's; the height keeps the aspect ratio).
-    edits: --edit specs (FILE.npz:K:AMOUNT or FILE.npy:AMOUNT[@LAYERS]), one amount slider each."""
+    edits: --edit specs (FILE.npz:K:AMOUNT or FILE.npy:AMOUNT[@LAYERS]), one amount slider each.
+    audio: a sound track played in sync (looping) whose features drive the --react amounts (NAME=X,...)."""
     from ..animate.edits import Edit
     from ..runtime import open_generator
     from .osc import OscControl
@@ -29,6 +30,15 @@ def run_live(network: str | Path | Any | None = None, *, backend: str = "auto", 
     echo = echo or (lambda line: print(line, file=sys.stderr, flush=True))
     import_web()  # a missing extra fails before the network is loaded
     directions = tuple(Edit.parse(e) for e in edits)  # a bad file fails before the network is loaded too
+    track = None
+    if audio is not None:  # read and analysed now: a bad file or --react fails before the network is loaded
+        from .audio import LiveAudio
+
+        track = LiveAudio.open(audio, react)
+    elif react is not None:
+        from ..errors import InputError
+
+        raise InputError("--react needs --audio")
     if osc_port is not None:
         from .osc import import_osc
 
@@ -37,7 +47,8 @@ def run_live(network: str | Path | Any | None = None, *, backend: str = "auto", 
     runtime = open_generator(network, backend=backend, device=device, precision=precision, size=size)
     osc = server = None
     try:
-        session = LiveSession(runtime, size=stream_size, record_dir=record_dir, controls=controls, edits=directions)
+        session = LiveSession(runtime, size=stream_size, record_dir=record_dir, controls=controls, edits=directions,
+                              audio=track)
         name = str(network) if network is not None else "embedded default network"
         server = LiveServer(session, host, port, token, name)
         if osc_port is not None:
@@ -47,6 +58,10 @@ def run_live(network: str | Path | Any | None = None, *, backend: str = "auto", 
             echo(warning)
         echo(f"sg3rt live: {name} [{runtime.backend}, {runtime.device}, {runtime.precision}, "
              f"{runtime.width}x{runtime.height} px -> {session.size}x{session.height} px]")
+        if track is not None:
+            f = track.features
+            echo(f"audio: {track.path.name}, {f.duration:.2f} s, tempo {f.tempo:.1f} bpm, {len(track.beats)} beats "
+                 "(the page plays it from your first click)")
         if osc is not None:
             echo(f"OSC on udp://{host}:{osc.port} (addresses /sg3rt/<control>)")
         print(server.url, flush=True)  # the one line on stdout: scripts read the URL from it

@@ -18,6 +18,7 @@ from ..animate.motion import Translation
 from ..animate.paths import apply_mixes, cubic_path, noise_loop
 from ..animate.seeds import class_labels, seed_z
 from ..networks import input_transform
+from .audio import AudioState, LiveAudio
 from .controls import Controls
 
 NOISE_LOOP_TRANSITIONS = 4.0  # a noise loop lasts as long as this many seed-to-seed transitions
@@ -26,23 +27,29 @@ W_CACHE_SIZE = 512  # mapped seed latents kept (per psi, cutoff and class)
 
 @dataclass(frozen=True)
 class Clocks:
-    """Where the animation stands: walk position (in transitions) and motion time (seconds); both stop on pause."""
+    """Where the animation stands: walk position (in transitions), motion time and audio time (seconds since
+    playback start); all stop on pause."""
 
     walk: float = 0.0
     motion: float = 0.0
+    audio: float = 0.0
 
-    def advance(self, controls: Controls, dt: float) -> "Clocks":
+    def advance(self, controls: Controls, dt: float, audio: LiveAudio | None = None) -> "Clocks":
+        """dt seconds later; with a sound track the walk runs at the music's rate at the current audio time."""
         if controls.paused:
             return self
-        return Clocks(self.walk + controls.speed * dt, self.motion + dt)
+        rate = audio.walk_rate(self.audio) if audio is not None else 1.0
+        return Clocks(self.walk + controls.speed * rate * dt, self.motion + dt, self.audio + dt)
 
 
 class LiveScene:
     """ws [1, num_ws, w_dim] and transform [1, 3, 3] | None for one snapshot at one clock reading."""
 
-    def __init__(self, runtime: Any, edits: tuple[Edit, ...] = ()):
-        """edits: editing directions (fixed-amount --edit specs); Controls.edits holds their live amounts."""
+    def __init__(self, runtime: Any, edits: tuple[Edit, ...] = (), audio: LiveAudio | None = None):
+        """edits: editing directions (fixed-amount --edit specs); Controls.edits holds their live amounts.
+        audio: a sound track whose reactions (pulse, loudness, pitch, rotate, translate) apply at clocks.audio."""
         self.runtime = runtime
+        self.audio = audio
         self.edit_offsets = [torch.from_numpy(e.offset(runtime.num_ws, runtime.w_dim)).to(runtime.w_avg.device,
                                                                                         torch.float32)
                              for e in edits]  # each [num_ws, w_dim]: the shift per unit amount
@@ -79,20 +86,35 @@ class LiveScene:
         for amount, offset in zip(c.edits, self.edit_offsets):
             if amount:
                 ws = ws + amount * offset  # [1, num_ws, w_dim]: after mixing, as render's --edit
+        if self.audio is not None:
+            ws = self._react(ws, c, self.audio.at(clocks.audio))
         if c.stabilize:
             # The StyleGAN3 input layer's affine reads ws[:, 0] only: pinning it at w_avg fixes the Fourier
             # features' frequencies and phases, so a latent walk changes the content, not its placement.
             ws = torch.cat([self.runtime.w_avg.reshape(1, 1, -1).expand(len(ws), 1, -1), ws[:, 1:]], dim=1)
         return ws
 
+    def _react(self, ws: torch.Tensor, c: Controls, a: AudioState) -> torch.Tensor:  # [1, num_ws, w_dim] -> same
+        """The sound track's pitch blend and pulse, as animate.audio.ReactiveFrames applies them offline."""
+        if a.pitch_mix > 0:
+            first = c.seeds[0] if c.walk == "cubic" else c.seed
+            pitch_ws = torch.stack([self.seed_w(s, c) for s in self.audio.reaction.pitch_seed_list(first)])  # [12, num_ws, w_dim]
+            blend = torch.einsum("k,kld->ld", torch.as_tensor(a.pitch_weights).to(pitch_ws), pitch_ws)
+            ws = ws * (1 - a.pitch_mix) + blend[None] * a.pitch_mix
+        if a.scale != 1.0:
+            w_avg = self.runtime.w_avg.to(ws)
+            ws = w_avg + a.scale * (ws - w_avg)
+        return ws
+
     def transform(self, c: Controls, clocks: Clocks) -> torch.Tensor | None:  # [1, 3, 3] | None
         if not self.runtime.is_stylegan3:
             return None
-        angle = c.rotate + c.rotate_speed * clocks.motion
+        a = self.audio.at(clocks.audio) if self.audio is not None else None
+        angle = c.rotate + c.rotate_speed * clocks.motion + (a.rotation if a else 0.0)
         x, y = c.tx, c.ty
         if c.translate_anim != "off":
             dx, dy = Translation(c.translate_anim, c.translate_amplitude).offsets(
-                np.array([c.translate_speed * clocks.motion]))[0]
+                np.array([c.translate_speed * clocks.motion]))[0] * (a.translate_gain if a else 1.0)
             x, y = x + dx, y + dy
         if angle == 0 and x == 0 and y == 0:
             return None

@@ -90,7 +90,7 @@ def same_origin(origin: str | None, host: str | None) -> bool:
 
 def make_app(session: LiveSession, token: str | None = None, network_name: str = "",
              local_only: bool = True) -> Any:
-    """The Starlette app for a running session: /, /static/*, /ws, /snapshot.png, /recordings/{name}.
+    """The Starlette app for a running session: /, /static/*, /ws, /snapshot.png, /recordings/{name}, /audio.
 
     local_only: refuse requests whose Host header is not a loopback name (DNS-rebinding defence for a
     server bound to 127.0.0.1).
@@ -135,13 +135,22 @@ def make_app(session: LiveSession, token: str | None = None, network_name: str =
             return PlainTextResponse("no such recording\n", status_code=404)
         return FileResponse(path, media_type="video/mp4", filename=path.name)
 
+    async def audio(request):
+        if not allowed(request.query_params):
+            return forbidden()
+        track = session.audio  # only the session's own sound track; a request never names a file
+        if track is None or not track.path.is_file():
+            return PlainTextResponse("this session has no sound track\n", status_code=404)
+        return FileResponse(track.path, headers={"Cache-Control": "no-store"})
+
     def hello() -> dict[str, Any]:
         rt = session.runtime
         return {"type": "hello", "network": network_name, "kind": rt.kind, "resolution": rt.img_resolution,
                 "size": session.size, "height": session.height, "num_ws": rt.num_ws, "c_dim": rt.c_dim, "stylegan3": rt.is_stylegan3,
                 "controls": list(SCHEMA), "recording_enabled": session.record_dir is not None,
                 "edits": [e.label for e in session.edits], "edit_max": EDIT_MAX,
-                "max_in_flight": MAX_IN_FLIGHT}
+                "max_in_flight": MAX_IN_FLIGHT,
+                "audio": None if session.audio is None else {"url": "audio", "duration": session.audio.duration}}
 
     def state() -> dict[str, Any]:
         return {"type": "state", "version": session.version, "controls": session.controls.to_json()}
@@ -224,6 +233,7 @@ def make_app(session: LiveSession, token: str | None = None, network_name: str =
         Route("/", index),
         Route("/snapshot.png", snapshot),
         Route("/recordings/{name:str}", recording),
+        Route("/audio", audio),
         WebSocketRoute("/ws", stream),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]

@@ -26,6 +26,7 @@ import numpy as np
 from ..animate.seeds import MAX_SEED
 from ..animate.writers import open_writer
 from ..errors import InputError, Sg3rtError
+from .audio import LiveAudio
 from .controls import ControlError, Controls, NetworkLimits, apply, initial_controls
 from .scene import Clocks, LiveScene
 
@@ -112,6 +113,7 @@ class Stats:
     size: int  # the streamed frame's
     kind: str
     recording: str | None  # name of the recording in progress
+    audio_time: float | None = None  # seconds into the sound track at the latest frame (pages follow it)
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -174,8 +176,9 @@ class LiveSession:
     """Controls + render loop + frame stream over a runtime (the session never decides how the network runs)."""
 
     def __init__(self, runtime: Any, *, size: int | None = None, record_dir: str | Path | None = None,
-                 controls: dict[str, Any] | None = None, edits: tuple[Any, ...] = ()):
-        """edits: animate.edits.Edit directions, one amount slider each (their spec's amount is the start)."""
+                 controls: dict[str, Any] | None = None, edits: tuple[Any, ...] = (), audio: LiveAudio | None = None):
+        """edits: animate.edits.Edit directions, one amount slider each (their spec's amount is the start).
+        audio: a sound track (LiveAudio.open) that drives the reactions; pages play it in sync."""
         if size is not None and not MIN_SIZE <= size <= MAX_SIZE:
             raise InputError(f"--stream-size must be between {MIN_SIZE} and {MAX_SIZE} pixels, got {size}")
         self.runtime = runtime
@@ -183,11 +186,15 @@ class LiveSession:
             if e.is_sweep:
                 raise InputError(f"--edit {e.label!r}: live edits take one start AMOUNT (the slider moves it), not A..B")
         self.edits = tuple(edits)
+        if audio is not None and audio.reaction.moves and not runtime.is_stylegan3:
+            raise InputError("--react rotate/translate move the image: only StyleGAN3 networks take motion")
+        self.audio = audio
+        self.clocks = Clocks()  # the latest frame's (the render loop owns it; stats read it)
         self.limits = NetworkLimits.of(runtime, len(self.edits))
         self.size = size or runtime.width  # streamed frame width; the height keeps the runtime's aspect ratio
         self.height = max(1, round(self.size * runtime.height / runtime.width))
         self.record_dir = Path(record_dir) if record_dir is not None else None
-        self.scene = LiveScene(runtime, self.edits)
+        self.scene = LiveScene(runtime, self.edits, audio)
         self.stream = FrameStream()
         start = {"edits": [float(e.amount) for e in self.edits]} if self.edits else {}
         self._state = (initial_controls(self.limits, **start, **(controls or {})), 1)  # (snapshot, version), swapped whole
@@ -294,7 +301,7 @@ class LiveSession:
             while not self._stop.is_set():
                 controls, version = self._state  # one read: the version is exactly that of these controls
                 t0 = time.monotonic()
-                clocks = clocks.advance(controls, min(t0 - last, MAX_DT))
+                clocks = self.clocks = clocks.advance(controls, min(t0 - last, MAX_DT), self.audio)
                 last = t0
                 rgb = self.render_frame(controls, clocks)
                 seq += 1
@@ -330,7 +337,8 @@ class LiveSession:
         rec = self.recording
         return Stats(round(fps, 2), round(sum(ms) / len(ms), 2) if ms else 0.0, latest.seq if latest else 0,
                      rt.backend, str(rt.device), rt.precision, rt.img_resolution, self.size, rt.kind,
-                     rec.name if rec else None)
+                     rec.name if rec else None,
+                     round(self.audio.position(self.clocks.audio), 3) if self.audio is not None else None)
 
     def close(self) -> Path | None:
         """Stop the loop and finish a recording in progress (playable); that recording's path, if any."""

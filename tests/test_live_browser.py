@@ -1,6 +1,6 @@
 """The live page in a real headless Chromium (Debian's, driven by Playwright): frames arrive and the canvas
 changes, the rotation slider turns the picture by exactly that angle, an editing direction's slider
-sets its amount, and a screenshot is taken.
+sets its amount, a screenshot is taken, and a sound track (--audio) plays in sync with the server.
 
 Skips with the reason where Playwright or a Chromium binary is missing (.ci/run installs both where it can).
 """
@@ -114,3 +114,39 @@ def test_page_streams_and_rotation_turns_the_picture(page, tmp_path):
     tab.fill("[data-edit='0']", "3")  # the editing direction's slider (made from the hello message)
     tab.wait_for_function("window.sg3rtLive.controls.edits[0] === 3", timeout=WAIT_MS)
     assert session.controls.edits == (3.0,)
+
+
+def test_page_plays_the_sound_track_in_sync(load_reference, tmp_path):
+    """sg3rt live --audio: the page starts the track on a click and keeps it within 0.15 s of the server's clock."""
+    pytest.importorskip("librosa", reason="the audio extra (librosa) is not installed")
+    executable = chromium_path()
+    from sg3rt.live.audio import LiveAudio
+    from test_audio import tone, write_wav
+
+    audio = LiveAudio.open(write_wav(tmp_path / "tone.wav", tone(440.0, 3.0)))
+    session = LiveSession(TorchRuntime(load_reference("sg3r_64")), audio=audio).start()
+    server = LiveServer(session, port=0).start_in_thread()
+    try:
+        with sync_api.sync_playwright() as p:
+            try:
+                browser = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+            except Exception as e:
+                pytest.skip(f"Chromium at {executable} does not start: {str(e).splitlines()[0]}")
+            tab = browser.new_page()
+            tab.goto(server.url)
+            tab.wait_for_function("window.sg3rtLive && window.sg3rtLive.audio && window.sg3rtLive.frames >= 1",
+                                  timeout=WAIT_MS)
+            end = time.monotonic() + WAIT_MS / 1000
+            while not 1.0 <= audio.position(session.clocks.audio) <= 1.8 and time.monotonic() < end:
+                time.sleep(0.01)  # the track will start at 0, well behind the server's audio clock
+            tab.mouse.click(5, 5)  # the first click starts the sound (browsers block autoplay)
+            tab.wait_for_function("window.sg3rtLive.audio.started", timeout=WAIT_MS)
+            # The track starts at 0 while the server's clock has run on: the page moves it to the server's time.
+            tab.wait_for_function("window.sg3rtLive.audio.drift !== null && "
+                                  "Math.abs(window.sg3rtLive.audio.drift) < 0.15", timeout=WAIT_MS)
+            assert tab.evaluate("window.sg3rtLive.audio.corrections") >= 1
+            assert tab.evaluate("window.sg3rtLive.errors.length") == 0
+            browser.close()
+    finally:
+        server.stop()
+        session.close()

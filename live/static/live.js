@@ -118,6 +118,35 @@
   });
   recordButton.addEventListener("click", () => send({ do: recordButton.classList.contains("on") ? "stop" : "record" }));
 
+  // A sound track (sg3rt live --audio): the page plays it from the first click (browsers block autoplay) and
+  // follows the server's audio clock, which drives the reactions: a drift over AUDIO_DRIFT_S is corrected.
+  const AUDIO_DRIFT_S = 0.15;
+  let track = null;
+  function setupAudio(a) {
+    if (!a || track) return;
+    track = new Audio(a.url + query);
+    track.loop = true;
+    track.preload = "auto";
+    live.audio = { started: false, corrections: 0, drift: null };
+    say("click anywhere to play the sound track");
+    const start = () => {
+      track.play().then(() => { live.audio.started = true; say(""); })
+        .catch((e) => say("could not play the sound track: " + e.message, true));
+    };
+    document.addEventListener("click", start, { once: true });
+  }
+
+  function followAudio(s) {
+    if (!track || !live.audio.started || s.audio_time === null || s.audio_time === undefined) return;
+    if (live.controls.paused) { if (!track.paused) track.pause(); return; }
+    if (track.paused) track.play().catch(() => {});
+    const duration = live.hello.audio.duration;
+    let drift = track.currentTime - s.audio_time;
+    drift -= duration * Math.round(drift / duration);  // the track loops: 0.1 s past the end is 0.1 s ahead
+    live.audio.drift = drift;
+    if (Math.abs(drift) > AUDIO_DRIFT_S) { track.currentTime = s.audio_time; live.audio.corrections++; }
+  }
+
   function onHello(h) {
     live.hello = h;
     canvas.width = h.size;
@@ -129,10 +158,12 @@
     if (h.c_dim > 0) document.querySelector("[data-key=class]").max = h.c_dim - 1;
     recordButton.disabled = !h.recording_enabled;
     if (editSliders.length === 0) buildEdits(h.edits || [], h.edit_max || 20);
+    setupAudio(h.audio);
   }
 
   function onStats(s) {
     stats = s;
+    followAudio(s);
     recordButton.classList.toggle("on", !!s.recording);
     recordButton.textContent = s.recording ? "■ stop recording" : "● record";
     const now = performance.now();
@@ -143,6 +174,7 @@
       `${shown.toFixed(1)} frames/s shown here\n` +
       `${s.backend} ${s.device} ${s.precision}  ${s.resolution}px` + (s.size !== s.resolution ? ` -> ${s.size}px` : "") + `\n` +
       `${s.clients} client${s.clients === 1 ? "" : "s"}` + (s.recording ? "  ● REC" : "") +
+      (s.audio_time !== null && s.audio_time !== undefined ? `  ♪ ${s.audio_time.toFixed(1)} s` : "") +
       (s.error ? `\nrender loop stopped: ${s.error}` : "");
   }
 
