@@ -483,7 +483,8 @@ def render(
     cuda_graphs: CudaGraphsOpt = False,
     size: SizeOpt = None,
     audio: Annotated[Optional[Path], typer.Option(
-        "--audio", help="A sound track (.wav, .mp3, .flac, ...): drives the video, which lasts as long (or --duration), "
+        "--audio", help="A sound track (.wav, .mp3, .flac, ...): drives the video, which lasts as long (or --duration; "
+                        "a --timeline keeps its own length), "
                         "and is muxed into .mp4/.mov (AAC) or .webm (Opus).")] = None,
     react: Annotated[Optional[str], typer.Option(
         "--react", help="Reaction amounts NAME=X,...: speed (0.5), pulse (0.3), loudness (0), pitch (0), "

@@ -103,6 +103,21 @@ def test_pulse_pushes_w_away_from_the_mean_on_onsets(sg2, clicks):
     assert (d1 / d0).max() > 1.45 and np.isclose((d1 / d0).min(), 1.0)
 
 
+def test_pitch_blends_the_seeds_after_the_first_key(sg2, tmp_path):
+    from sg3rt.animate.seeds import seeds_to_z
+    from test_audio import pitch_class, tone
+
+    f = AudioFeatures.from_file(write_wav(tmp_path / "a4.wav", tone(440.0, 1.0)), FPS)
+    tl = KeyTimeline.from_dict({"fps": FPS, "psi": 0.7, "key": [{"time": 0, "seed": 5}, {"time": 1.0, "seed": 40}]})
+    anim = tl.bind(sg2, f, AudioReaction(speed=0, pulse=0, pitch=1.0))
+    c = anim.reactive.controls
+    ws = anim.ws(np.arange(10, 20))  # [10, num_ws, w_dim]
+    pitch_ws = sg2.mapping(seeds_to_z(list(range(6, 18)), sg2.z_dim), None, 0.7, None)  # C = seed 6 .. B = seed 17
+    assert torch.all((ws[:, None] - pitch_ws[None]).norm(dim=(2, 3)).argmin(dim=1) == pitch_class(440.0))
+    want = torch.einsum("fk,kld->fld", torch.as_tensor(c.pitch_weights[10:20], dtype=torch.float32), pitch_ws)
+    torch.testing.assert_close(ws, want, atol=1e-4, rtol=1e-4)  # the chroma-weighted blend at the timeline's psi
+
+
 def test_beat_rotation_adds_to_the_keys_rotation(sg3, clicks):
     _, f = clicks
     tl = show(rotate=20)
@@ -136,9 +151,10 @@ def test_cli_renders_a_timeline_with_sound(tmp_path):
     toml.write_text('fps = 5\n[[key]]\ntime = 0\nseed = 1\n[[key]]\ntime = 1.2\nseed = 2\n')  # 7 frames; 2 s of sound
     out = tmp_path / "show.mp4"
     result = runner.invoke(app, ["render", "-n", str(reference_file("sg2_64.pkl")), "--timeline", str(toml),
-                                 "--audio", str(track), "--react", "speed=0.8,pulse=0.5", "-o", str(out)])
+                                 "--audio", str(track), "--react", "speed=0.8,pulse=0.5", "--react-plot", str(tmp_path / "r.png"),
+                                 "-o", str(out)])
     assert result.exit_code == 0, result.output
-    assert video_frames(out) == 7  # the timeline's frame count
+    assert video_frames(out) == 7 and (tmp_path / "r.png").stat().st_size > 0  # the timeline's frame count
     assert np.abs(read_audio(out)).max() > 0.3 and len(read_audio(out)) / SAMPLE_RATE > 1.0  # the clicks are muxed
     bad = runner.invoke(app, ["render", "-n", str(reference_file("sg2_64.pkl")), "--timeline", str(toml),
                               "--audio", str(track), "--loop-bars", "2", "-o", str(tmp_path / "x.mp4")])
