@@ -483,7 +483,8 @@ def render(
     cuda_graphs: CudaGraphsOpt = False,
     size: SizeOpt = None,
     audio: Annotated[Optional[Path], typer.Option(
-        "--audio", help="A sound track (.wav, .mp3, .flac, ...): drives the video, which lasts as long (or --duration), "
+        "--audio", help="A sound track (.wav, .mp3, .flac, ...): drives the video, which lasts as long (or --duration; "
+                        "a --timeline keeps its own length), "
                         "and is muxed into .mp4/.mov (AAC) or .webm (Opus).")] = None,
     react: Annotated[Optional[str], typer.Option(
         "--react", help="Reaction amounts NAME=X,...: speed (0.5), pulse (0.3), loudness (0), pitch (0), "
@@ -523,8 +524,8 @@ def render(
     Timeline.build(len(tiles.split_seeds(keys)[0]), spec.loops, fps, duration, frames_per_transition, frames)
     if audio is None and (react or bpm or loop_bars or react_plot):
         fail("--react, --bpm, --loop-bars and --react-plot need --audio")
-    if audio is not None and show is not None:
-        fail("--audio drives render's seed paths; a timeline with a sound track is not supported yet")
+    if show is not None and loop_bars is not None:
+        fail("--loop-bars loops a seed path: a timeline's keys set its timing (drop --loop-bars)")
     _check_batch(batch)
     output_codec(output, _value(codec), crf)
     if save_w is not None:
@@ -539,7 +540,7 @@ def render(
                                size=canvas, cuda_graphs=cuda_graphs) as runtime:
             ws = None if w_array is None else as_keyframes(w_array, runtime.num_ws, runtime.w_dim, str(w_file))
             if show is not None:
-                anim = show.bind(runtime)
+                anim = show.bind(runtime, features, reaction)  # (features fit to the timeline's length)
             else:
                 anim = Animation(runtime, seed_list, spec, fps, motion=motion, grid=tiles, duration=duration,
                                  frames_per_transition=frames_per_transition, frames=frames, ws=ws,

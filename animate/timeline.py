@@ -440,9 +440,10 @@ class KeyTimeline:
                        [points[i][0] for i in order])
 
     # -- frames ----------------------------------------------------------------------------------
-    def bind(self, runtime: Any) -> "TimelineAnimation":
-        """The frames of this timeline on a network: what `render()` takes, like an Animation."""
-        return TimelineAnimation(self, runtime)
+    def bind(self, runtime: Any, audio: Any = None, reaction: Any = None) -> "TimelineAnimation":
+        """The frames of this timeline on a network: what `render()` takes, like an Animation; `audio`
+        (AudioFeatures at this fps) and `reaction` (AudioReaction) make a sound track drive it."""
+        return TimelineAnimation(self, runtime, audio, reaction)
 
 
 def _term(edit: Edit) -> tuple:
@@ -487,7 +488,7 @@ class TimelineAnimation:
 
     grid = Grid(1, 1)  # one tile: render()'s batching reads grid.tiles
 
-    def __init__(self, timeline: KeyTimeline, runtime: Any):
+    def __init__(self, timeline: KeyTimeline, runtime: Any, audio: Any = None, reaction: Any = None):
         tl = self.timeline = timeline
         self.runtime, self.fps = runtime, tl.fps
         self.size = canvas_size(tl.size, runtime)  # (W, H)
@@ -539,6 +540,46 @@ class TimelineAnimation:
             self.mix_sources.append(src)
         self.edit_offsets = [torch.from_numpy(e.offset(num_ws, w_dim)).to(device) for e in tl.edit_terms]
         self.w_avg = runtime.w_avg.to(torch.float32)
+        self.reactive = None  # audio.ReactiveFrames | None
+        self.times: np.ndarray | None = None  # [num_frames] audio-warped track times (seconds) | None = frame_times
+        if reaction is not None and audio is None:
+            raise InputError("an audio reaction needs the audio's features (audio=AudioFeatures.from_file(...))")
+        if audio is not None:
+            self._react(audio, reaction)
+
+    def _react(self, audio: Any, reaction: Any) -> None:
+        """A sound track drives the timeline: the walk speed warps the track time (same first and last time,
+        every key still passed, but off its nominal frame when speed > 0), pulse / loudness / pitch scale the
+        ws after the timeline's own, and beat rotation / translation gain compose with its transforms."""
+        from .audio import AudioReaction, ReactiveFrames
+        from .paths import Timeline
+
+        tl, runtime = self.timeline, self.runtime
+        reaction = reaction or AudioReaction()
+        if audio.fps != tl.fps:
+            raise InputError(f"the audio features were computed at {audio.fps:g} fps, the timeline runs at {tl.fps:g}")
+        if reaction.loop_bars is not None:
+            raise InputError("--loop-bars loops a seed path: a timeline's keys set its timing (drop --loop-bars)")
+        if reaction.moves and not runtime.is_stylegan3:
+            raise InputError(f"--react rotate/translate: {NO_TRANSFORM}")
+        n, keys = tl.num_frames, len(tl.keys)
+        even = Timeline(n, max(1, keys if tl.loop else keys - 1), tl.loop)  # the pace the warp is measured against
+        pitch_ws = None
+        if reaction.pitch > 0:  # the 12 pitch seeds, mapped as a key (timeline psi, first key's class)
+            first = next((k.seed for k in tl.keys if k.seed is not None), None)
+            c = self.classes.values[0]
+            pitch_ws = torch.cat([runtime.mapping(seed_z(s, runtime.z_dim)[None].astype(np.float32), c, tl.psi)
+                                  for s in reaction.pitch_seed_list(first)])  # [12, num_ws, w_dim]
+        self.reactive = ReactiveFrames(runtime, reaction, audio, even, pitch_ws)
+        if reaction.speed > 0:  # speed 0: the plain frame times, bit for bit
+            end = tl.length if tl.loop else float(tl.frame_times(np.array([n - 1]))[0])
+            self.times = self.reactive.controls.phase * end  # [n] from 0 to the plain last time (loop: the period)
+
+    def frame_times(self, frames: np.ndarray) -> np.ndarray:  # [F] seconds on the timeline's track
+        """Where each frame sits on the keys' time axis: the timeline's own times, or the audio-warped ones."""
+        if self.times is None:
+            return self.timeline.frame_times(frames)
+        return self.times[np.asarray(frames, dtype=np.int64)]
 
     def _class_points(self) -> _Points:
         pts = self.timeline.points("class_idx")
@@ -572,8 +613,9 @@ class TimelineAnimation:
 
     def ws(self, frames: np.ndarray) -> torch.Tensor:  # [F, num_ws, w_dim] float32 on the runtime's device
         """Per frame: each latent key's w (seeds truncated and mixed, as still_batches does), blended by the
-        latent, class and mix tracks' weights, then the edits; a key's own frame is bit for bit its image's ws."""
-        t = self.timeline.frame_times(frames)
+        latent, class and mix tracks' weights, then the edits; a key's own frame is bit for bit its image's ws.
+        With audio, the reaction's pitch blend and pulse / loudness scale come last (none when their amounts are 0)."""
+        t = self.frame_times(frames)
         lat = self._weights(self.latent, t)  # [F, K]
         used = np.flatnonzero(np.any(lat != 0, axis=0))  # only the keys this batch touches
         device = self.key_ws.device
@@ -604,6 +646,9 @@ class TimelineAnimation:
             for e, offset in enumerate(self.edit_offsets):  # as edits.BoundEdits.apply, term by term
                 shift = torch.from_numpy(amounts[:, e]).to(device, torch.float64)[:, None, None] * offset[None]
                 ws = (ws.double() + shift).to(torch.float32)
+        r = None if self.reactive is None else self.reactive.reaction
+        if r is not None and (r.pulse or r.loudness or r.pitch):
+            ws = self.reactive.ws(ws[:, None], np.asarray(frames, dtype=np.int64))[:, 0]
         return ws
 
     def _truncation(self, t: np.ndarray):
@@ -628,13 +673,18 @@ class TimelineAnimation:
         return truncate
 
     def transforms(self, frames: np.ndarray) -> torch.Tensor | None:  # [F, 3, 3] float32 | None
-        if self.rotate is None and self.translate is None:
+        moves = self.reactive is not None and self.reactive.reaction.moves
+        if self.rotate is None and self.translate is None and not moves:
             return None
-        t = self.timeline.frame_times(frames)
+        t = self.frame_times(frames)
         angles = (np.zeros(len(t)) if self.rotate is None
                   else self._weights(self.rotate, t) @ np.array(self.rotate.values, dtype=np.float64))
         shift = (np.zeros((len(t), 2)) if self.translate is None
                  else self._weights(self.translate, t) @ np.array(self.translate.values, dtype=np.float64))
+        if moves:  # the beat's extra turn adds to the keys' angle; its gain scales the keys' translation
+            idx = np.asarray(frames, dtype=np.int64)
+            angles = angles + self.reactive.controls.rotation[idx]
+            shift = shift * self.reactive.controls.translate_gain[idx, None]
         return input_transform(torch.from_numpy(angles), torch.from_numpy(shift)).reshape(-1, 3, 3)
 
     def inputs(self, frames: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None]:
