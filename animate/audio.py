@@ -256,6 +256,37 @@ def _smoothstep(x: np.ndarray) -> np.ndarray:
     return x * x * (3 - 2 * x)
 
 
+# The reactions' formulas, one place for the offline controls (arrays over frames) and live (one instant).
+
+def walk_speed(amount: float, loudness: Any, onset: Any) -> Any:
+    """Relative walk speed: (1 - amount) + amount * (loudness + onset) / 2 (loud or percussive: faster)."""
+    return (1 - amount) + amount * (0.5 * (loudness + onset))
+
+
+def pitch_blend(chroma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """chroma [..., 12] -> (weights [..., 12]: chroma ** PITCH_SHARPNESS summing to 1, has_pitch [...]: not silent)."""
+    sharp = chroma ** PITCH_SHARPNESS
+    total = sharp.sum(axis=-1, keepdims=True)
+    weights = np.where(total > 0, sharp / np.where(total > 0, total, 1), 0.0)
+    return weights, total[..., 0] > 0
+
+
+def beat_turns(t: np.ndarray, beats: np.ndarray) -> np.ndarray:
+    """Beats turned through by times t (each eased in over BEAT_RAMP_S): rotation = rotate * turns. O(T) memory."""
+    turns = np.zeros(np.shape(t))
+    for beat in beats:
+        turns += _smoothstep((t - beat) / BEAT_RAMP_S)
+    return turns
+
+
+def beat_envelope(t: np.ndarray, beats: np.ndarray) -> np.ndarray:
+    """1 on a beat, decaying over BEAT_RELEASE_S; 0 before the first beat (t and the result: same shape)."""
+    t = np.asarray(t, dtype=np.float64)
+    last = np.searchsorted(beats, t, side="right") - 1  # the latest beat at or before each time
+    since = t - beats[np.maximum(last, 0)] if len(beats) else np.full(t.shape, np.inf)
+    return np.where(last >= 0, np.exp(-since / BEAT_RELEASE_S), 0.0)
+
+
 def _warp(speed: np.ndarray, timeline: Timeline) -> np.ndarray:  # [T] phase, same ends as the timeline's
     """Phase advancing by `speed` per frame, scaled so that the path ends where the timeline's would."""
     cum = np.concatenate([[0.0], np.cumsum(speed)])  # cum[i] = distance before frame i
@@ -343,8 +374,7 @@ class AudioReaction:
         """Per-frame controls for the timeline's frames (features cut or padded with silence to fit)."""
         f = features.fit(timeline.num_frames)
         fps, n = f.fps, timeline.num_frames
-        drive = 0.5 * (f.loudness + f.onset)  # loud or percussive (onsets): 0..1
-        speed = (1 - self.speed) + self.speed * drive
+        speed = walk_speed(self.speed, f.loudness, f.onset)
         if self.loop_bars is not None:
             if not timeline.loop:
                 raise InputError("--loop-bars needs a looping path: drop --no-loop")
@@ -356,20 +386,15 @@ class AudioReaction:
             phase = _bar_loops(speed, fps, start, self.loop_bars * BEATS_PER_BAR * 60.0 / bpm)
         else:
             phase = _warp(speed, timeline)
-        scale = 1.0 + self.pulse * f.onset + self.loudness * f.loudness
-        sharp = f.chroma ** PITCH_SHARPNESS  # [T, 12]
-        total = sharp.sum(axis=1, keepdims=True)  # [T, 1]
-        weights = np.where(total > 0, sharp / np.where(total > 0, total, 1), 0.0)
-        pitch_mix = self.pitch * (total[:, 0] > 0)
+        weights, has_pitch = pitch_blend(f.chroma)  # [T, 12], [T]
         t = np.arange(n) / fps
         beats = f.beat_grid(self.bpm)
-        rotation = np.zeros(n)
-        for beat in beats:  # each beat turns `rotate` degrees, eased in over BEAT_RAMP_S
-            rotation += self.rotate * _smoothstep((t - beat) / BEAT_RAMP_S)
-        last = np.searchsorted(beats, t, side="right") - 1  # [T] index of the latest beat at or before each frame
-        since = t - beats[np.maximum(last, 0)] if len(beats) else np.full(n, np.inf)
-        beat_env = np.where(last >= 0, np.exp(-since / BEAT_RELEASE_S), 0.0)  # 1 on a beat, fading; 0 before the first
-        return Controls(speed, phase, scale, pitch_mix, weights, rotation, 1.0 + self.translate * beat_env)
+        return Controls(speed, phase, self.w_scale(f.onset, f.loudness), self.pitch * has_pitch, weights,
+                        self.rotate * beat_turns(t, beats), 1.0 + self.translate * beat_envelope(t, beats))
+
+    def w_scale(self, onset: Any, loudness: Any) -> Any:
+        """w = w_avg + scale * (w - w_avg): the pulse on onsets and the push with loudness (1 = unchanged)."""
+        return 1.0 + self.pulse * onset + self.loudness * loudness
 
     def pitch_seed_list(self, first_seed: int | None) -> list[int]:
         if self.pitch_seeds is not None:

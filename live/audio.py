@@ -15,8 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..animate.audio import (BEAT_RAMP_S, BEAT_RELEASE_S, PITCH_SHARPNESS, AudioFeatures, AudioReaction,
-                             _smoothstep)
+from ..animate.audio import AudioFeatures, AudioReaction, beat_envelope, beat_turns, pitch_blend, walk_speed
 
 AUDIO_CONTROL_FPS = 100.0  # feature frames per second of audio: 10 ms steps, finer than any live frame rate
 
@@ -59,22 +58,17 @@ class LiveAudio:
         return min(int(self.position(clock) * self.features.fps), self.features.num_frames - 1)
 
     def walk_rate(self, clock: float) -> float:
-        f, i, s = self.features, self.frame(clock), self.reaction.speed
-        return (1 - s) + s * 0.5 * float(f.loudness[i] + f.onset[i])
+        f, i = self.features, self.frame(clock)
+        return float(walk_speed(self.reaction.speed, f.loudness[i], f.onset[i]))
 
     def at(self, clock: float) -> AudioState:
         f, r, i = self.features, self.reaction, self.frame(clock)
         pos = self.position(clock)
-        sharp = f.chroma[i] ** PITCH_SHARPNESS  # [12]
-        total = float(sharp.sum())
-        weights = sharp / total if total > 0 else np.zeros(12)
+        weights, has_pitch = pitch_blend(f.chroma[i])  # [12], []
         rotation = 0.0
         if r.rotate:
-            loops = math.floor(clock / self.duration)
-            rotation = r.rotate * (loops * len(self.beats) + float(_smoothstep((pos - self.beats) / BEAT_RAMP_S).sum()))
-        gain = 1.0
-        if r.translate:
-            last = np.searchsorted(self.beats, pos, side="right") - 1
-            gain = 1.0 + r.translate * (math.exp(-(pos - self.beats[last]) / BEAT_RELEASE_S) if last >= 0 else 0.0)
-        return AudioState(pos, self.walk_rate(clock), 1.0 + r.pulse * float(f.onset[i]) + r.loudness * float(f.loudness[i]),
-                          r.pitch if total > 0 else 0.0, weights, rotation, gain)
+            loops = math.floor(clock / self.duration)  # whole loops of the track: every beat of each turned
+            rotation = r.rotate * (loops * len(self.beats) + float(beat_turns(pos, self.beats)))
+        gain = 1.0 + r.translate * float(beat_envelope(pos, self.beats)) if r.translate else 1.0
+        return AudioState(pos, self.walk_rate(clock), float(r.w_scale(float(f.onset[i]), float(f.loudness[i]))),
+                          r.pitch if has_pitch else 0.0, weights, rotation, gain)
