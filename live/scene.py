@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..animate.edits import Edit
+from ..animate.edits import Edit, stabilize
 from ..animate.motion import Translation
 from ..animate.paths import apply_mixes, cubic_path, noise_loop
 from ..animate.seeds import class_labels, seed_z
@@ -89,9 +89,7 @@ class LiveScene:
         if self.audio is not None:
             ws = self._react(ws, c, self.audio.at(clocks.audio))
         if c.stabilize:
-            # The StyleGAN3 input layer's affine reads ws[:, 0] only: pinning it at w_avg fixes the Fourier
-            # features' frequencies and phases, so a latent walk changes the content, not its placement.
-            ws = torch.cat([self.runtime.w_avg.reshape(1, 1, -1).expand(len(ws), 1, -1), ws[:, 1:]], dim=1)
+            ws = stabilize(ws, self.runtime.w_avg)  # as render's --stabilize: ws[:, 0] = w_avg
         return ws
 
     def _react(self, ws: torch.Tensor, c: Controls, a: AudioState) -> torch.Tensor:  # [1, num_ws, w_dim] -> same
