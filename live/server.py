@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BackendUnavailableError, InputError, Sg3rtError
-from .controls import EDIT_MAX, SCHEMA, ControlError
+from .controls import EDIT_MAX, SCHEMA
 from .protocol import MAX_IN_FLIGHT, frame_message, parse_message
 from .session import LiveSession, encode_png
 

@@ -40,6 +40,24 @@ def load_reference():
     return load
 
 
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory, load_reference):
+    """(name, export_onnx options...) -> export dir (the tests of export and its forms); each network and option set is exported once per session."""
+    cache = {}
+
+    def export(name: str, **options):
+        key = (name, tuple(sorted(options.items())))
+        if key not in cache:
+            out = tmp_path_factory.mktemp("export") / name
+            from sg3rt.export import export_onnx
+
+            export_onnx(load_reference(name), out, source=reference_file(f"{name}.pkl"), **options)
+            cache[key] = out
+        return cache[key]
+
+    return export
+
+
 @pytest.fixture
 def official_modules(monkeypatch) -> list[Any]:
     """Stand-ins for `torch_utils.persistence` so pickle can name it while writing test files.

@@ -11,7 +11,7 @@ from refdata import reference_file
 from sg3rt import load_generator
 from sg3rt.analysis.shift import frame_shifts
 from sg3rt.animate import Animation, Edit, PathSpec, render_images
-from sg3rt.animate.directions import Directions, compute_directions, sample_w, sefa_directions, style_affines
+from sg3rt.animate.directions import compute_directions, sample_w, sefa_directions, style_affines
 from sg3rt.cli import app
 from sg3rt.errors import InputError
 from sg3rt.runtime import open_generator

@@ -22,22 +22,6 @@ FAST_REFERENCES = [n for n in REFERENCES if n != "sg3r_256"]  # sg3r_256 is expo
 OTHER_TRANSFORM = (45.0, (0.2, 0.1))  # rotate, translate of the third sample in the per-sample test
 
 
-@pytest.fixture(scope="session")
-def exported(tmp_path_factory, load_reference):
-    """(name, options...) -> export dir; each network and option set is exported once per session."""
-    cache = {}
-
-    def export(name: str, **options):
-        key = (name, tuple(sorted(options.items())))
-        if key not in cache:
-            out = tmp_path_factory.mktemp("export") / name
-            export_onnx(load_reference(name), out, source=reference_file(f"{name}.pkl"), **options)
-            cache[key] = out
-        return cache[key]
-
-    return export
-
-
 def session(path):
     import onnxruntime as ort
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import onnx
 import pytest
 import torch
@@ -13,7 +12,7 @@ from refdata import PARITY_TOL, REFERENCES, reference_file, reference_io
 from typer.testing import CliRunner
 
 from sg3rt.cli import app
-from sg3rt.export import OnnxContract, export_onnx
+from sg3rt.export import OnnxContract
 from sg3rt.export.onnx_export import TARGET_FIR_FORMS
 from sg3rt.networks import fir
 from sg3rt.networks.forms import FIR_FORMS, fir_form
@@ -65,20 +64,10 @@ def test_forms_match_torch_network(name, load_reference):
     assert [(m.impl, m.channel_multiple) for m in G.modules() if isinstance(m, FirFilter)] == settings
 
 
-@pytest.fixture(scope="module")
-def ort_cpu_export(tmp_path_factory, load_reference):
-    cache = {}
-
-    def export(name: str, **options):
-        key = (name, tuple(sorted(options.items())))
-        if key not in cache:
-            out = tmp_path_factory.mktemp("forms") / name
-            export_onnx(load_reference(name), out, source=reference_file(f"{name}.pkl"), target="onnxruntime-cpu",
-                        **options)
-            cache[key] = out
-        return cache[key]
-
-    return export
+@pytest.fixture
+def ort_cpu_export(exported):
+    """name -> the onnxruntime-cpu export of a reference network (conftest's session cache)."""
+    return lambda name, **options: exported(name, target="onnxruntime-cpu", **options)
 
 
 def run_synthesis(out_dir, ws, transform=None):

@@ -22,7 +22,7 @@ from sg3rt.live.audio import AUDIO_CONTROL_FPS, LiveAudio  # noqa: E402
 from sg3rt.live.server import LiveServer  # noqa: E402
 from sg3rt.runtime.torch_backend import TorchRuntime  # noqa: E402
 from test_audio import click_track, tone, write_wav  # noqa: E402
-from test_live import Page, wait_for, ws_url  # noqa: E402
+from test_live import Page, ws_url  # noqa: E402
 
 CLICK_WINDOW_S = 0.03  # the onset envelope peaks within this of a click (the STFT window is centred)
 
