@@ -115,19 +115,35 @@ def demodulation_coefficients(weight: torch.Tensor, styles: torch.Tensor) -> tor
     return (styles.square() @ wsq.t() + EPS).rsqrt()
 
 
+def fold_modulation(x: torch.Tensor) -> bool:
+    """Batch 1 in eager mode: scale the weight, not the activations (the official fused modconv's form).
+
+    One conv and no two extra passes over the feature maps: 5 % of the embedded network's CPU time. Traced
+    and exported graphs keep the batch-generic form (per-sample weights would fix the batch at 1).
+    """
+    return x.shape[0] == 1 and not torch.jit.is_tracing() and not torch.onnx.is_in_onnx_export()
+
+
 def modulated_conv2d(
     x: torch.Tensor,  # [B, I, H, W]
     weight: torch.Tensor,  # [O, I, k, k], shared by the batch
     styles: torch.Tensor,  # [B, I]
     dcoefs: torch.Tensor | None,  # [B, O] demodulation, or None (toRGB layers)
     padding: int,
+    bias: torch.Tensor | None = None,  # [O] added after demodulation, or None
 ) -> torch.Tensor:  # [B, O, H', W']
     """Scale input channels by the styles, convolve with the shared weight, scale output channels."""
+    bias = None if bias is None else bias.to(x.dtype)
+    if fold_modulation(x):
+        weight = weight * styles.reshape(1, -1, 1, 1)
+        if dcoefs is not None:
+            weight = weight * dcoefs.reshape(-1, 1, 1, 1)
+        return F.conv2d(x, weight.to(x.dtype), bias=bias, padding=padding)
     x = x * styles.to(x.dtype).unsqueeze(2).unsqueeze(3)
     x = F.conv2d(x, weight.to(x.dtype), padding=padding)
     if dcoefs is not None:
         x = x * dcoefs.to(x.dtype).unsqueeze(2).unsqueeze(3)
-    return x
+    return x if bias is None else x + bias.reshape(1, -1, 1, 1)
 
 
 # ------------------------------------------------------------------------------------------------

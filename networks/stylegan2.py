@@ -23,6 +23,7 @@ from .layers import (
     FullyConnected,
     assert_shape,
     demodulation_coefficients,
+    fold_modulation,
     low_precision_dtype,
     lrelu_clamp,
     modulated_conv2d,
@@ -89,10 +90,16 @@ class SynthesisLayer(nn.Module):
         if self.up == 1:
             x = modulated_conv2d(x, self.weight, styles, dcoefs, padding=self.padding)
         else:
-            x = x * styles.to(x.dtype).unsqueeze(2).unsqueeze(3)
-            x = F.conv_transpose2d(x, self.weight.transpose(0, 1).to(x.dtype), stride=self.up)
-            x = self.fir(x, self.resample_filter)
-            x = x * dcoefs.to(x.dtype).unsqueeze(2).unsqueeze(3)
+            weight = self.weight.transpose(0, 1)  # [I, O, k, k]: conv_transpose2d's layout
+            if fold_modulation(x):  # the blur is linear per channel, so the demodulation folds in before it
+                weight = weight * styles.reshape(-1, 1, 1, 1) * dcoefs.reshape(1, -1, 1, 1)
+                x = F.conv_transpose2d(x, weight.to(x.dtype), stride=self.up)
+                x = self.fir(x, self.resample_filter)
+            else:
+                x = x * styles.to(x.dtype).unsqueeze(2).unsqueeze(3)
+                x = F.conv_transpose2d(x, weight.to(x.dtype), stride=self.up)
+                x = self.fir(x, self.resample_filter)
+                x = x * dcoefs.to(x.dtype).unsqueeze(2).unsqueeze(3)
         if self.use_noise and noise_mode != "none":
             if noise_mode == "const":
                 noise = self.noise_const.reshape(1, 1, self.resolution, self.resolution)
@@ -125,8 +132,7 @@ class ToRGBLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:  # [B, I, H, W] -> [B, C, H, W]
         styles = self.affine(w) * self.weight_gain
-        x = modulated_conv2d(x, self.weight, styles, None, padding=self.padding)
-        x = x + self.bias.to(x.dtype).reshape(1, -1, 1, 1)
+        x = modulated_conv2d(x, self.weight, styles, None, padding=self.padding, bias=self.bias)
         return lrelu_clamp(x, 1.0, 1.0, self.conv_clamp)
 
 

@@ -253,11 +253,13 @@ class SynthesisLayer(nn.Module):
             styles = styles * styles.square().mean(dim=1, keepdim=True).rsqrt()
             dcoefs = demodulation_coefficients(weight, styles)
         styles = styles * self.magnitude_ema.rsqrt()  # input gain: undo the input's running magnitude
-        x = modulated_conv2d(x.to(dtype), weight, styles, dcoefs, padding=self.conv_kernel - 1)
-        if self.upsample is not None and self.downsample is not None and use_fused(self.upsample.impl, x):
+        x = x.to(dtype)
+        # Decided before the conv: the fused op adds the bias itself, else the conv does (no extra pass).
+        fused = self.upsample is not None and self.downsample is not None and use_fused(self.upsample.impl, x)
+        x = modulated_conv2d(x, weight, styles, dcoefs, padding=self.conv_kernel - 1, bias=None if fused else self.bias)
+        if fused:
             return fused_filtered_lrelu(x, self.bias, self.up_filter, self.down_filter, self.up, self.down, self.padding,
                                         self.upsample.gain, 1.0, LRELU_SLOPE, self.conv_clamp, self.fused_cache)
-        x = x + self.bias.to(dtype).reshape(1, -1, 1, 1)
         channels = self.out_channels
         first = self.upsample if self.upsample is not None else self.downsample
         padded = first.conv_channels if first is not None else channels  # forms set both filters alike
