@@ -69,8 +69,9 @@ def _librosa():
 # Reading: any file ffmpeg decodes -> mono float32 PCM.
 
 
-def read_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:  # [S] float32 in [-1, 1]
-    """Decode the first audio stream of `path` with the shipped ffmpeg; one-line InputError if it cannot."""
+def read_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, channels: int = 1) -> np.ndarray:
+    """Decode the first audio stream of `path` with the shipped ffmpeg; one-line InputError if it cannot.
+    -> float32 in [-1, 1]: [S] mono, or [S, channels] (ffmpeg mixes or duplicates channels as needed)."""
     import imageio_ffmpeg
 
     path = Path(path)
@@ -81,7 +82,7 @@ def read_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray: 
     if path.stat().st_size == 0:
         raise InputError(f"{path}: audio file is empty")
     cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-i", str(path),
-           "-map", "0:a:0", "-vn", "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "pipe:1"]
+           "-map", "0:a:0", "-vn", "-ac", str(channels), "-ar", str(sample_rate), "-f", "f32le", "pipe:1"]
     proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True)
     if proc.returncode != 0:
         lines = [ln.strip() for ln in proc.stderr.decode(errors="replace").splitlines() if ln.strip()]
@@ -90,9 +91,9 @@ def read_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray: 
             reason = "it has no audio stream"
         raise InputError(f"{path}: cannot read audio ({reason})")
     samples = np.frombuffer(proc.stdout, dtype="<f4").astype(np.float32)
-    if len(samples) == 0:
+    if len(samples) < channels:
         raise InputError(f"{path}: no audio samples (cannot read audio from this file)")
-    return samples
+    return samples if channels == 1 else samples[: len(samples) // channels * channels].reshape(-1, channels)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -197,6 +197,12 @@ class FfmpegWriter(FrameWriter):
             raise InputError(f"{path}: this output has no audio track; use .mp4, .mov or .webm")
         super().__init__(path, fps)
 
+    def set_audio(self, audio: Path) -> None:
+        """A sound track known only once the frames are written (live recordings): muxed at close, like `audio`."""
+        if self._audio_codec(self.path) is None:
+            raise InputError(f"{self.path}: this output has no audio track; use .mp4, .mov or .webm")
+        self.audio = Path(audio)
+
     @staticmethod
     def _audio_codec(path: Path) -> tuple[str, str] | None:
         """(ffmpeg audio codec, bitrate) of this output's container; None: it holds no audio."""

@@ -10,14 +10,18 @@ clock modulo the track's duration.
 from __future__ import annotations
 
 import math
+import wave
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
-from ..animate.audio import AudioFeatures, AudioReaction, beat_envelope, beat_turns, pitch_blend, walk_speed
+from ..animate.audio import (AudioFeatures, AudioReaction, beat_envelope, beat_turns, pitch_blend, read_audio,
+                             walk_speed)
 
 AUDIO_CONTROL_FPS = 100.0  # feature frames per second of audio: 10 ms steps, finer than any live frame rate
+RECORD_SAMPLE_RATE = 48000  # Hz, stereo: the sound of live recordings (the analysis runs on a mono 22.05 kHz copy)
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,7 @@ class LiveAudio:
         self.duration = max(features.duration, 1.0 / features.fps)  # seconds of one loop (never 0)
         self.beats = features.beat_grid(reaction.bpm)  # [B] seconds
         self.beats = self.beats[self.beats < self.duration]
+        self._pcm: np.ndarray | None = None  # [S, 2] the track at RECORD_SAMPLE_RATE, decoded on first recording
 
     @classmethod
     def open(cls, path: str | Path, react: str | None = None) -> "LiveAudio":
@@ -72,3 +77,40 @@ class LiveAudio:
         gain = 1.0 + r.translate * float(beat_envelope(pos, self.beats)) if r.translate else 1.0
         return AudioState(pos, self.walk_rate(clock), float(r.w_scale(float(f.onset[i]), float(f.loudness[i]))),
                           r.pitch if has_pitch else 0.0, weights, rotation, gain)
+
+    def soundtrack(self, clocks: Sequence[float | None], fps: float) -> np.ndarray:  # [S, 2] float32
+        """The sound of a recording whose video frame k showed audio clock clocks[k] (None: paused)."""
+        if self._pcm is None:
+            self._pcm = read_audio(self.path, RECORD_SAMPLE_RATE, channels=2)
+        return slot_sound(self._pcm, RECORD_SAMPLE_RATE, clocks, fps)
+
+
+def slot_sound(pcm: np.ndarray, sample_rate: int, clocks: Sequence[float | None], fps: float) -> np.ndarray:
+    """Sound for video slots of 1/fps s: slot k plays the (looping) track pcm [N, C] from clocks[k] seconds, or
+    silence where clocks[k] is None. A slot whose clock follows the previous one's by about a frame continues
+    exactly where that one stopped (no clicks from rounding or render jitter); any other clock is a jump.
+    -> [S, C] with S = round(len(clocks) * sample_rate / fps), the video's length."""
+    assert pcm.ndim == 2 and len(pcm) > 0, pcm.shape
+    bounds = np.round(np.arange(len(clocks) + 1) * sample_rate / fps).astype(np.int64)  # slot k: bounds[k]..bounds[k+1]
+    out = np.zeros([int(bounds[-1]), pcm.shape[1]], dtype=np.float32)
+    cursor, previous = 0, None  # next source sample (unwrapped), the previous slot's clock
+    for k, clock in enumerate(clocks):
+        if clock is None:
+            previous = None
+            continue
+        if previous is None or abs(clock - previous - 1.0 / fps) > 0.5 / fps:
+            cursor = int(round(clock * sample_rate))  # a jump (start, seek, resume after pause, slow frame)
+        n = int(bounds[k + 1] - bounds[k])
+        out[bounds[k] : bounds[k + 1]] = np.take(pcm, np.arange(cursor, cursor + n), axis=0, mode="wrap")
+        cursor, previous = cursor + n, clock
+    return out
+
+
+def write_wav(path: str | Path, pcm: np.ndarray, sample_rate: int) -> None:
+    """[S, C] float32 in [-1, 1] -> a 16-bit PCM WAV (the stdlib writer; an OSError propagates)."""
+    data = (np.clip(pcm, -1.0, 1.0) * 32767.0).round().astype("<i2")
+    with wave.open(str(path), "wb") as f:
+        f.setnchannels(pcm.shape[1])
+        f.setsampwidth(2)
+        f.setframerate(sample_rate)
+        f.writeframes(data.tobytes())

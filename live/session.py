@@ -26,7 +26,7 @@ import numpy as np
 from ..animate.seeds import MAX_SEED
 from ..animate.writers import open_writer
 from ..errors import InputError, Sg3rtError
-from .audio import LiveAudio
+from .audio import RECORD_SAMPLE_RATE, LiveAudio, write_wav
 from .controls import ControlError, Controls, NetworkLimits, apply, initial_controls
 from .scene import Clocks, LiveScene
 
@@ -127,10 +127,13 @@ class Recording:
     session make ten seconds of video. Frames the encoder cannot take in time are dropped.
     """
 
-    def __init__(self, path: Path, fps: float):
+    def __init__(self, path: Path, fps: float, audio: LiveAudio | None = None):
+        """audio: the session's sound track; the video then gets the sound the page played (see `add`)."""
         self.name = path.name
         self.fps = fps
         self.writer = open_writer(path, fps)
+        self.audio = audio
+        self.audio_clocks: list[float | None] = []  # per video frame: the audio clock it showed, None if paused
         self.queue: queue.Queue = queue.Queue(RECORD_QUEUE)
         self.start: float | None = None
         self.slots = 0  # video frames handed to the encoder so far
@@ -148,8 +151,8 @@ class Recording:
         except BaseException as e:  # reported by stop()
             self.error = e
 
-    def add(self, rgb: np.ndarray, t: float) -> None:
-        """A frame published at time t (monotonic seconds)."""
+    def add(self, rgb: np.ndarray, t: float, audio_clock: float | None = None) -> None:
+        """A frame published at time t (monotonic seconds), showing audio clock `audio_clock` (None: paused)."""
         if self.start is None:
             self.start = t
         due = int((t - self.start) * self.fps) + 1  # video frames that should exist once this one is in
@@ -161,12 +164,27 @@ class Recording:
             self.slots = due
         except queue.Full:
             self.dropped += 1
+            return
+        # A repeated frame stands for the time until the next one: the sound runs on through its slots.
+        self.audio_clocks += [None if audio_clock is None else audio_clock + i / self.fps for i in range(repeat)]
 
     def stop(self) -> Path | None:
         """Encode what is queued, finish the container and rename it into place; the path, or None if empty."""
         self.queue.put(None)
         self.thread.join()
-        kept = self.writer.close(keep=self.error is None)
+        sound = None
+        try:
+            if self.error is None and self.audio is not None and any(c is not None for c in self.audio_clocks):
+                sound = self.writer.path.with_name(f".{self.name}.sound.wav")  # hidden, removed below
+                write_wav(sound, self.audio.soundtrack(self.audio_clocks, self.fps), RECORD_SAMPLE_RATE)
+                self.writer.set_audio(sound)
+        except (OSError, Sg3rtError) as e:
+            self.error = e
+        try:
+            kept = self.writer.close(keep=self.error is None)
+        finally:
+            if sound is not None:
+                sound.unlink(missing_ok=True)
         if self.error is not None:
             raise Sg3rtError(f"recording {self.name} failed: {self.error}")
         return self.writer.path if kept else None
@@ -251,7 +269,7 @@ class LiveSession:
                 raise ControlError("recording is off: this session has no record_dir")
             stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
             path = self.record_dir / f"live-{stamp}-{secrets.token_hex(3)}.mp4"
-            self.recording = Recording(path, self.controls.fps)
+            self.recording = Recording(path, self.controls.fps, self.audio)
             return self.recording.name
 
     def stop_recording(self) -> Path | None:
@@ -282,14 +300,15 @@ class LiveSession:
             rgb = np.asarray(Image.fromarray(rgb[..., :3]).resize((self.size, self.height), Image.BILINEAR))
         return np.ascontiguousarray(rgb[..., :3])
 
-    def _publish(self, rgb: np.ndarray, quality: int, seq: int, version: int, t0: float) -> None:
+    def _publish(self, rgb: np.ndarray, quality: int, seq: int, version: int, t0: float,
+                 audio_clock: float | None = None) -> None:
         """On the encoder thread: JPEG, stats, recording, then the frame goes out."""
         jpeg = encode_jpeg(rgb, quality)
         now = time.monotonic()
         self._note(now, (now - t0) * 1000)
         rec = self.recording
         if rec is not None:
-            rec.add(rgb, now)
+            rec.add(rgb, now, audio_clock)
         self.stream.publish(Frame(seq, version, now, jpeg, rgb, (now - t0) * 1000))
 
     def _loop(self) -> None:
@@ -307,7 +326,9 @@ class LiveSession:
                 seq += 1
                 if encoding is not None:
                     encoding.result()  # (re-raises an encoder failure here)
-                encoding = encoder.submit(self._publish, rgb, controls.quality, seq, version, t0)
+                sounding = self.audio is not None and not controls.paused  # the page plays the track
+                encoding = encoder.submit(self._publish, rgb, controls.quality, seq, version, t0,
+                                          clocks.audio if sounding else None)
                 now = time.monotonic()
                 # Pace: aim at a fixed period; after a slow frame start again from now (never a burst to catch up).
                 next_due = max(next_due + 1.0 / controls.fps, now)

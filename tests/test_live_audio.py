@@ -4,9 +4,11 @@ synthetic tracks (no timing), the sound track served to pages (token-checked), a
 from __future__ import annotations
 
 import dataclasses
+import time
 import urllib.error
 import urllib.request
 
+import imageio_ffmpeg
 import numpy as np
 import pytest
 import torch
@@ -18,7 +20,7 @@ pytest.importorskip("uvicorn", reason="the live extra is not installed: pip inst
 from sg3rt.animate.audio import BEAT_RAMP_S, AudioReaction  # noqa: E402
 from sg3rt.errors import InputError  # noqa: E402
 from sg3rt.live import Clocks, LiveSession  # noqa: E402
-from sg3rt.live.audio import AUDIO_CONTROL_FPS, LiveAudio  # noqa: E402
+from sg3rt.live.audio import AUDIO_CONTROL_FPS, LiveAudio, slot_sound  # noqa: E402
 from sg3rt.live.server import LiveServer  # noqa: E402
 from sg3rt.runtime.torch_backend import TorchRuntime  # noqa: E402
 from test_audio import click_track, tone, write_wav  # noqa: E402
@@ -173,3 +175,66 @@ def test_cli_bad_audio_is_one_line(args, match, tmp_path, monkeypatch):
     assert result.exit_code == 2, result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ") and match in lines[0], result.output
+
+
+# -- recordings carry the sound the page played --------------------------------------------------------
+
+
+def test_slot_sound_continues_jumps_loops_and_stays_silent_when_paused():
+    sr, fps = 100, 10  # 10 samples per slot
+    pcm = np.stack([np.arange(250.0), -np.arange(250.0)], axis=1).astype(np.float32)  # sample index as the value
+    clocks = [1.0, 1.1, 1.2 + 0.02, None, None, 2.0, 2.1, 2.4, 2.45]  # jitter < half a slot continues; 2.4 jumps
+    out = slot_sound(pcm, sr, clocks, fps)
+    assert out.shape == (90, 2) and np.array_equal(out[:, 1], -out[:, 0])
+    np.testing.assert_array_equal(out[:30, 0], np.arange(100, 130))  # three slots, one run (no jitter jump)
+    assert not out[30:50].any()  # paused: silence
+    np.testing.assert_array_equal(out[50:70, 0], np.arange(200, 220))  # resumes at its clock
+    # 2.4 s = sample 240, past the 250-sample track's end after 10 more: the track loops; 2.45 follows 2.4
+    np.testing.assert_array_equal(out[70:90, 0], np.r_[240:250, 0:10])
+
+
+def test_recording_has_the_sound_at_the_clocks_it_showed(clicks, tmp_path):
+    from sg3rt.animate.audio import SAMPLE_RATE, read_audio
+    from sg3rt.live.session import Recording
+
+    path, times = clicks  # clicks every 0.5 s from 0.3 s
+    fps = 10.0
+    rec = Recording(tmp_path / "r.mp4", fps, track(path))
+    clock = [1.0 + k / fps for k in range(10)] + [None] * 5 + [3.0 + k / fps for k in range(5)]
+    for k, c in enumerate(clock):  # published mid-slot (k > 0), so each fills exactly one video frame
+        rec.add(np.full([32, 32, 3], 7 * k, np.uint8), 100.0 + (k + 0.5 * (k > 0)) / fps, c)
+        while not rec.queue.empty():  # faster than real time: let the encoder take each one (none dropped)
+            time.sleep(0.002)
+    out = rec.stop()
+    assert [p.name for p in tmp_path.iterdir()] == ["r.mp4"]  # the sound file is gone
+    assert imageio_ffmpeg.count_frames_and_secs(str(out))[0] == len(clock)
+    sound = read_audio(out)  # the muxed stream, mono at SAMPLE_RATE
+    assert abs(len(sound) / SAMPLE_RATE - len(clock) / fps) < 0.05  # as long as the video
+    env = np.abs(sound)
+    # expected clicks: the track's clicks inside each shown span, moved to the recording's time
+    want = [t - 1.0 for t in times if 1.0 <= t < 2.0] + [1.5 + t - 3.0 for t in times if 3.0 <= t < 3.5]
+    assert len(want) == 3
+    for t in want:
+        i = int(t * SAMPLE_RATE)
+        assert env[i - 200 : i + 600].max() > 0.3, t  # AAC smears a click by a few ms
+    quiet = np.ones(len(env), bool)
+    for t in want:
+        quiet[max(0, int((t - 0.05) * SAMPLE_RATE)) : int((t + 0.1) * SAMPLE_RATE)] = False
+    assert env[quiet].max() < 0.05  # nothing else: no click outside the spans shown, silence while paused
+
+
+def test_live_recording_with_a_track_has_sound_as_long_as_its_video(clicks, sg3r, tmp_path):
+    from sg3rt.animate.audio import SAMPLE_RATE, read_audio
+
+    with LiveSession(sg3r, record_dir=tmp_path, audio=track(clicks[0]), controls={"fps": 10.0}) as s:
+        s.start()
+        s.start_recording()
+        first = s.stream.wait_next(0, timeout=60).seq
+        deadline = time.monotonic() + 120
+        while s.stream.latest.seq < first + 6 and time.monotonic() < deadline:  # a few frames recorded
+            time.sleep(0.05)
+        out = s.stop_recording()
+    frames, _ = imageio_ffmpeg.count_frames_and_secs(str(out))
+    sound = read_audio(out)
+    assert frames >= 3 and abs(len(sound) / SAMPLE_RATE - frames / 10.0) < 0.05
+    assert np.abs(sound).max() > 0.1  # the clicks are in it (the walk covers more than one 0.5 s beat)
