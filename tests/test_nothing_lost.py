@@ -190,3 +190,23 @@ def test_bench_error_is_one_line_without_a_header(tmp_path):
     result = runner.invoke(app, ["bench", str(tmp_path / "missing.pkl"), "--batch", "1", "--iters", "1"])
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert result.exit_code == 2 and lines == [f"error: {tmp_path / 'missing.pkl'}: no such file"], result.output
+
+
+def test_a_sound_track_that_does_not_fit_is_an_error_and_leaves_nothing(full_disk, tmp_path):
+    """The video fits (flat grey frames: a few KiB); muxing 10 s of noise as AAC does not (about 240 KiB)."""
+    import wave
+
+    from sg3rt.animate.writers import open_writer
+    from sg3rt.errors import OutputError
+
+    noise = tmp_path / "noise.wav"
+    with wave.open(str(noise), "wb") as f:
+        f.setnchannels(2)
+        f.setsampwidth(2)
+        f.setframerate(48000)
+        f.writeframes(np.random.RandomState(0).randint(-20000, 20000, [480000, 2]).astype("<i2").tobytes())
+    writer = open_writer(full_disk / "clip.mp4", 1.0, audio=noise)
+    writer.write(np.full([10, 64, 64, 3], 128, np.uint8))
+    with pytest.raises(OutputError, match="adding the sound track .* failed .*No space left on device"):
+        writer.close()
+    assert sorted(p.name for p in full_disk.iterdir()) == []
