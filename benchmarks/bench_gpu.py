@@ -140,7 +140,8 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=10, help="timed iterations (median reported)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed iterations first")
     parser.add_argument("--cudnn-benchmark", action="store_true", help="let cuDNN time its algorithms per shape")
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=None, help=f"JSON path (default: {RESULTS.name}; a dry run writes "
+                        "only when given one, never over the measured results)")
     parser.add_argument("--layers", action="store_true", help="also time the fused op per layer (see above)")
     parser.add_argument("--dry-run", action="store_true", help="list layers and variants; time nothing (CPU)")
     args = parser.parse_args()
@@ -153,10 +154,12 @@ def main() -> None:
         print("variants:", ", ".join(args.variants.split(",")), "| batches:", args.batch)
         result = {"config": f"{args.kind}-{args.res} random weights", "dry_run": True, "layers": rows,
                   "variants": args.variants.split(","), "batches": [int(b) for b in args.batch.split(",")]}
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {args.out}")
+        if args.out is not None:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(result, indent=2) + "\n")
+            print(f"wrote {args.out}")
         return
+    args.out = args.out or RESULTS
     if not torch.cuda.is_available():
         sys.exit("bench_gpu.py needs a CUDA GPU (torch.cuda.is_available() is False)")
     torch.backends.cudnn.benchmark = args.cudnn_benchmark
