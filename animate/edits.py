@@ -22,7 +22,7 @@ import torch
 
 from ..errors import InputError
 from ..vocab import STYLEGAN2
-from .paths import LAYER_GROUPS, layer_range
+from .paths import LAYER_GROUPS, ease, layer_range
 
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _SWEEP = re.compile(rf"({_NUMBER})\.\.({_NUMBER})")
@@ -112,7 +112,7 @@ class Edit:
             return np.full(phase.shape, float(self.amount))
         a, b = self.amount
         s = 1.0 - np.abs(1.0 - 2.0 * np.mod(phase, 1.0)) if loop else np.clip(phase, 0.0, 1.0)
-        return a + (b - a) * (1.0 - np.cos(np.pi * s)) / 2.0
+        return a + (b - a) * ease("in-out", s)
 
 
 def _parse_amount(text: str, spec: str) -> float | tuple[float, float]:

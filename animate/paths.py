@@ -103,6 +103,18 @@ def _bcast(f: np.ndarray, like: np.ndarray) -> np.ndarray:
     return f.reshape(f.shape + (1,) * (like.ndim - 1))
 
 
+def ease(name: str, f: np.ndarray) -> np.ndarray:
+    """Eased fraction g(f) of a segment, f in [0, 1]: monotone, g(0) = 0, g(1) = 1 (sine family)."""
+    f = np.asarray(f, dtype=np.float64)
+    if name == "in":  # starts at rest
+        return 1.0 - np.cos(0.5 * np.pi * f)
+    if name == "out":  # arrives at rest
+        return np.sin(0.5 * np.pi * f)
+    if name == "in-out":  # both (also an --edit sweep's curve)
+        return 0.5 * (1.0 - np.cos(np.pi * f))
+    return f  # linear (cubic segments are handled by the spline)
+
+
 def lerp_path(keys: np.ndarray, t: np.ndarray, loop: bool) -> np.ndarray:
     i, f = _segments(len(keys), t, loop)
     a, b = _key(keys, i, loop), _key(keys, i + 1, loop)

@@ -44,7 +44,7 @@ from ..vocab import NO_TRANSFORM, class_labels, parse_size
 from .edits import Edit
 from .grid import Grid
 from .latents import as_keyframes, read_w_file
-from .paths import StyleMix, layer_range
+from .paths import StyleMix, ease, layer_range
 from .seeds import MAX_SEED, seed_z
 
 EASES = ("linear", "in", "out", "in-out", "cubic")  # `ease` values; cubic = Catmull-Rom through the keys (C1)
@@ -57,18 +57,6 @@ KEY_FIELDS = ("time", "seed", "w", "psi", "cutoff", "class", "rotate", "translat
 
 # ------------------------------------------------------------------------------------------------
 # Eases and track weights: value(t) = sum_j weights[t, j] * value_j.
-
-
-def ease(name: str, f: np.ndarray) -> np.ndarray:
-    """Eased fraction g(f) of a segment, f in [0, 1]: monotone, g(0) = 0, g(1) = 1 (sine family)."""
-    f = np.asarray(f, dtype=np.float64)
-    if name == "in":  # starts at rest
-        return 1.0 - np.cos(0.5 * np.pi * f)
-    if name == "out":  # arrives at rest
-        return np.sin(0.5 * np.pi * f)
-    if name == "in-out":  # both: the same curve as an --edit sweep
-        return 0.5 * (1.0 - np.cos(np.pi * f))
-    return f  # linear (cubic segments are handled by the spline)
 
 
 def track_weights(times: np.ndarray, eases: list[str], t: np.ndarray, loop: bool, period: float) -> np.ndarray:
