@@ -621,6 +621,7 @@ def image(
 
     from . import StyleMix, Translation, open_generator
     from .animate import Edit, check_writable, still_batches
+    from .animate.edits import check_still
     from .animate.latents import as_keyframes, check_w_output, ws_bytes
     from .fileio import FileSet, png_bytes, write_bytes
 
@@ -630,9 +631,7 @@ def image(
         fail("--psi/--cutoff truncate the mapping of seeds; a w file's ws are used as they are")
     mixes = tuple(StyleMix.parse(m) for m in mix or ())
     edits = tuple(Edit.parse(e) for e in edit or ())
-    for e in edits:
-        if e.is_sweep:
-            fail(f"--edit {e.label!r}: a sweep A..B needs a video (sg3rt render); give one AMOUNT for an image")
+    check_still(edits)
     shift = Translation.parse(translate) if translate else None
     if shift is not None and not shift.fixed:
         fail(f"bad --translate {translate!r}: a still image takes a fixed shift X,Y in image widths, e.g. 0.1,-0.2")

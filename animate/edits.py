@@ -124,6 +124,13 @@ def _parse_amount(text: str, spec: str) -> float | tuple[float, float]:
     raise InputError(f"bad amount {text!r} in --edit {spec!r}: a number (e.g. 2.5) or a sweep A..B (e.g. -3..3)")
 
 
+def check_still(edits: tuple[Edit, ...] | list[Edit]) -> None:
+    """A still image takes fixed amounts: a sweep A..B is a one-line error, before any work."""
+    for e in edits:
+        if e.is_sweep:
+            raise InputError(f"--edit {e.label!r}: a sweep A..B needs a video (sg3rt render); give one AMOUNT for an image")
+
+
 class BoundEdits:
     """Edits checked against a network and ready to add to ws, frame by frame."""
 
@@ -138,8 +145,7 @@ class BoundEdits:
         """ws [F, num_ws, w_dim] + sum over edits of amount(frame) * offset; phase [F] (None: fixed amounts only)."""
         for edit, offset in zip(self.edits, self.offsets):
             if phase is None:
-                if edit.is_sweep:
-                    raise InputError(f"--edit {edit.label!r}: a sweep A..B needs a video (sg3rt render), not a still image")
+                check_still((edit,))
                 phase_f = np.zeros(ws.shape[0])
             else:
                 phase_f = np.asarray(phase, dtype=np.float64)

@@ -18,7 +18,7 @@ import torch
 
 from ..errors import InputError
 from ..networks import input_transform
-from .edits import BoundEdits, Edit, check_stabilize
+from .edits import BoundEdits, Edit, check_stabilize, check_still
 from .edits import stabilize as anchor_input
 from .motion import Motion, check_motion
 from .paths import StyleMix, apply_mixes, layer_range
@@ -152,9 +152,7 @@ def still_batches(runtime: Any, seeds: list[int] | None = None, *, ws: np.ndarra
     if stabilize:
         check_stabilize(runtime.kind)
     bound = BoundEdits(edits, runtime.num_ws, runtime.w_dim, loop=False)
-    for e in edits:
-        if e.is_sweep:
-            raise InputError(f"--edit {e.label!r}: a sweep A..B needs a video (sg3rt render), not a still image")
+    check_still(edits)
 
     def mapping(z: np.ndarray):
         c = None if c1 is None else np.repeat(c1, len(z), axis=0)
