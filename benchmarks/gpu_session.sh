@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Every GPU check of issues 10 and 16 in one call: what a session with a lent GPU runs first.
+# Every GPU check of issues 10 and 16, in three device calls: what a session with a lent GPU runs first.
 #
-#   bash benchmarks/gpu_session.sh OUT_DIR [quick|full]
+#   bash benchmarks/gpu_session.sh OUT_DIR [quick|tables|extras]
 #
 # Run from the repository root (the checkout is the package `sg3rt`; it is put on PYTHONPATH under that
 # name, so the folder may be called anything). Wheels the GPU image lacks are installed from ./.whl when
@@ -10,10 +10,11 @@
 #   pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #       --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 -d .whl imageio-ffmpeg==0.6.0 ...
 # and carry .whl (ignored by git) with the call. Each stage has its own time
-# limit and log in OUT_DIR, so a stage that fails or hangs costs only its share; `quick` (default) fits
-# one 10-minute device call, `full` adds the 512/256 px, StyleGAN3-T and StyleGAN2 tables.
+# limit and log in OUT_DIR, so a stage that fails or hangs costs only its share. Each mode fits one 10-minute
+# device call: `quick` (default: kernel tests + the SG3-R 1024 table with per-layer GB/s), `tables` (StyleGAN3-T
+# 1024, StyleGAN3-R 512 and 256, StyleGAN2 1024), `extras` (fused equivariance, live at 256/512/1024, MP4 render).
 set -u
-out=${1:?usage: gpu_session.sh OUT_DIR [quick|full]}
+out=${1:?usage: gpu_session.sh OUT_DIR [quick|tables|extras]}
 mode=${2:-quick}
 mkdir -p "$out"
 if [ -d .whl ]; then
@@ -35,6 +36,7 @@ stage() {  # stage NAME SECONDS COMMAND...: run with a limit, log to OUT_DIR/NAM
 
 stage env 60 bash -c 'nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv; \
     python3 -c "import torch, triton, sg3rt; print(torch.__version__, torch.version.cuda, triton.__version__, sg3rt.__version__)"'
+if [ "$mode" = quick ]; then
 # Correctness first: the compiled kernel on every official layer shape, whole networks, CUDA graphs, compile.
 stage tests 240 python3 -m pytest -q -p no:cacheprovider tests/test_filtered_lrelu.py \
     tests/test_runtime.py tests/test_networks.py -k "fused or official_layer or generic or cuda or compile"
@@ -42,18 +44,24 @@ stage tests 240 python3 -m pytest -q -p no:cacheprovider tests/test_filtered_lre
 stage bench_r1024 300 python3 benchmarks/bench_gpu.py --kind stylegan3-r --res 1024 --batch 1,4,8,16 --iters 8 --layers \
     --variants "torch:fp16:fused,torch:fp16:fused:graphs,torch:bf16:fused:graphs,torch:fp32:fused:graphs@1;4,torch:fp16:matmul:graphs" \
     --out "$out/bench_gpu_r1024.json"
-if [ "$mode" = full ]; then
+fi
+if [ "$mode" = tables ]; then  # the other configs of issue 10's table (second call)
     for cfg in "stylegan3-t 1024" "stylegan3-r 512" "stylegan3-r 256" "stylegan2 1024"; do
         set -- $cfg
-        stage "bench_${1}_$2" 240 python3 benchmarks/bench_gpu.py --kind "$1" --res "$2" --batch 1,4,8,16 --iters 8 \
+        stage "bench_${1}_$2" 140 python3 benchmarks/bench_gpu.py --kind "$1" --res "$2" --batch 1,4,8,16 --iters 8 \
             --variants "torch:fp16:fused:graphs,torch:bf16:fused:graphs,torch:fp16:matmul:graphs" \
             --out "$out/bench_gpu_${1}_$2.json"
     done
+fi
+if [ "$mode" = extras ]; then  # equivariance, live, MP4 (third call)
     # Equivariance: the fused op keeps fp32 inside; unfused fp16 lost 6-9 dB on the references.
-    stage eq 240 python3 -m sg3rt.cli eq tests/data/sg3r_256.pkl --device cuda --samples 64 \
+    stage eq 200 python3 -m sg3rt.cli eq tests/data/sg3r_256.pkl --device cuda --samples 64 \
         --backend torch-fused:fp16,torch-fused:bf16,torch-matmul:fp16,torch-matmul:fp32 --json "$out/eq_fused.json"
+    # Live (issue 16): frames/s a client sees and control-to-photon latency at 256/512/1024 px, best backend.
+    stage live 200 python3 benchmarks/bench_live.py --device cuda --res 256,512,1024 --precision fp16 \
+        --seconds 6 --trials 15 --out "$out/live_cuda.json"
     # End to end: render to MP4 on the GPU (x264 from imageio-ffmpeg; the wheel's ffmpeg has no NVENC).
-    stage render 180 bash -c "python3 -c 'from sg3rt.networks.configs import random_official_generator as r; \
+    stage render 150 bash -c "python3 -c 'from sg3rt.networks.configs import random_official_generator as r; \
 from sg3rt import save_generator; save_generator(r(\"stylegan3-r\", 1024), \"/tmp/r1024.safetensors\")' && \
 python3 -m sg3rt.cli render -n /tmp/r1024.safetensors --device cuda --precision fp16 --frames 240 --batch 8 \
 -o /tmp/r1024.mp4"
