@@ -6,9 +6,12 @@
 # Run from the repository root (the checkout is the package `sg3rt`; it is put on PYTHONPATH under that
 # name, so the folder may be called anything). Wheels the GPU image lacks are installed from ./.whl when
 # that folder exists: imageio-ffmpeg 0.6.0 (29 MB; 0.8.1's 68 MB wheel is over a device call's 64 MiB)
-# for the MP4 render, starlette, uvicorn, websockets and python-osc for live; fetch them here with
+# for the MP4 render, starlette, uvicorn, websockets and python-osc for live, and the pure-Python rest in case the
+# image lacks them (33 MB in all); fetch them here with
 #   pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-#       --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 -d .whl imageio-ffmpeg==0.6.0 ...
+#       --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 -d .whl \
+#       imageio-ffmpeg==0.6.0 starlette uvicorn websockets python-osc typer click rich shellingham markdown-it-py \
+#       mdurl pygments h11 anyio sniffio idna typing_extensions safetensors imageio
 # and carry .whl (ignored by git) with the call. Each stage has its own time
 # limit and log in OUT_DIR, so a stage that fails or hangs costs only its share. Each mode fits one 10-minute
 # device call: `quick` (default: kernel tests + the SG3-R 1024 table with per-layer GB/s), `tables` (StyleGAN3-T
