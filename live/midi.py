@@ -73,7 +73,8 @@ class Fader:
     channel: int | None = None  # 1..16; None: any channel
     range: tuple[float, float] | None = None  # (value at 0, value at 127); None: the control's whole range
     curve: str | float = "linear"  # linear | exp (fine at the start of the range) | log (fine at its end) | power p
-    relative: bool = False  # an encoder sending steps: 1..63 up, 65..127 down (two's complement), 1/127 of the range each
+    relative: bool = False  # an encoder sending steps: 1..63 up, 65..127 down (two's complement), 1/127 of the range
+    #                         each (at least 1 for an integer control)
     where: str = ""  # "cc[2]": names the entry in errors
 
     @property
@@ -140,7 +141,10 @@ def fader_value(fader: Fader, value: int, current: Any = None) -> Any:
     lo, hi = fader.range
     if fader.relative:
         start = lo if current is None else current  # an unset optional value (cutoff, mix_seed) starts at the range's start
-        x = start + relative_steps(value) * (hi - lo) / CC_MAX
+        step = (hi - lo) / CC_MAX
+        if kind == "int":  # a tick always moves an integer (cutoff 1..16 would round a 1/127 step away)
+            step = math.copysign(max(abs(step), 1.0), step)
+        x = start + relative_steps(value) * step
         x = min(max(x, min(lo, hi)), max(lo, hi))
     else:
         x = lo + (hi - lo) * shape(cc_position(value), fader.curve)

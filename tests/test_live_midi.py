@@ -98,7 +98,9 @@ def test_switches_choices_and_relative_encoders():
     assert fader_value(enc, 1, 10.0) == pytest.approx(10.0 + step)
     assert fader_value(enc, 127, 10.0) == pytest.approx(10.0 - step)
     assert fader_value(enc, 3, 359.0) == 360.0 and fader_value(enc, 100, -350.0) == -360.0  # clamped to the range
-    assert isinstance(fader_value(bound("mix_seed", range=(0, 100), relative=True), 2, None), int)
+    cutoff = bound("cutoff", relative=True)  # 1..16: each tick moves one layer, not 1/127 of the range
+    assert [fader_value(cutoff, v, 8) for v in (1, 2, 127, 126)] == [9, 10, 7, 6]
+    assert fader_value(cutoff, 1, None) == 2  # unset (all layers) starts at the range's start
 
 
 # -- maps: the default one, files, binding to a network ---------------------------------------------
@@ -476,3 +478,33 @@ def test_cli_map_errors_and_port_listing(tmp_path, monkeypatch):
     monkeypatch.setattr(mido, "backend", mido.Backend("midi_loopback", load=True))
     result = CliRunner().invoke(app, ["live", "--midi-ports"])
     assert result.exit_code == 0 and result.output.splitlines() == ["Loopback Fader Box", "Loopback Pads"]
+
+
+def test_cli_with_midi_serves_and_stops_cleanly_on_ctrl_c(tmp_path):
+    """`sg3rt live --midi-port pads` on the loopback backend (MIDO_BACKEND): the port is named at start and
+    Ctrl-C closes it with the session, without a traceback."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    if mido is None:
+        pytest.skip("mido is not installed: pip install 'sg3rt[midi]'")
+    tests = str(Path(__file__).resolve().parent)
+    env = dict(os.environ, PYTHONUNBUFFERED="1", MIDO_BACKEND="midi_loopback",
+               PYTHONPATH=os.pathsep.join(p for p in (tests, os.environ.get("PYTHONPATH")) if p))
+    proc = subprocess.Popen([sys.executable, "-m", "sg3rt.cli", "live", "--port", "0", "--device", "cpu",
+                             "--midi-port", "pads"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, cwd=tmp_path)
+    try:
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), proc.stderr.read() if proc.poll() is not None else url
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=WAIT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode in (0, 130), err
+    assert "Traceback" not in err
+    assert "MIDI from 'Loopback Pads' (the default map: CC 1 psi; CC 2 speed;" in err
