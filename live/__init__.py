@@ -9,7 +9,8 @@ stream, the web server with its static page, OSC and MIDI. Takes a runtime objec
 from .controls import ControlError, Controls, NetworkLimits, SCHEMA, apply, initial_controls
 from .scene import Clocks, LiveScene
 from .session import Frame, FrameStream, LiveSession, Stats
-from .midi import MidiControl, MidiMap
+from .midi import MidiControl
+from .midimap import MidiMap
 from .run import run_live
 
 __all__ = ["Clocks", "ControlError", "Controls", "Frame", "FrameStream", "LiveScene", "LiveSession", "MidiControl",

@@ -47,7 +47,8 @@ def run_live(network: str | Path | Any | None = None, *, backend: str = "auto", 
         import_osc()
     midi_port = None
     if midi not in (None, False) or midi_map is not None:  # map and port checked before the network loads
-        from .midi import MidiMap, find_input
+        from .midi import find_input
+        from .midimap import MidiMap
 
         mapping = MidiMap.load(midi_map) if midi_map is not None else MidiMap.default()
         midi_port = find_input(midi if isinstance(midi, str) else None)

@@ -16,8 +16,9 @@ import pytest
 from sg3rt.errors import InputError, Sg3rtError
 from sg3rt.live import Clocks, LiveSession, MidiControl
 from sg3rt.live.controls import MAX_SEED, NetworkLimits, apply, initial_controls, numeric_range
-from sg3rt.live.midi import (CC_MAX, DEFAULT_FADERS, DEFAULT_PADS, Fader, MidiMap, fader_value, find_input,
-                             midi_input_names, relative_steps, shape)
+from sg3rt.live.midi import find_input, midi_input_names
+from sg3rt.live.midimap import (CC_MAX, DEFAULT_FADERS, DEFAULT_PADS, Fader, MidiMap, fader_value, relative_steps,
+                                shape)
 
 SG3 = NetworkLimits(num_ws=16, c_dim=0, is_stylegan3=True, edits=2)
 SG2_COND = NetworkLimits(num_ws=12, c_dim=10, is_stylegan3=False)
