@@ -801,6 +801,8 @@ def sticking(
     "  sg3rt live stylegan3-r.pkl --device cuda --size 1280x720   (16:9 canvas, StyleGAN3)\n\n"
     "  sg3rt live net.pkl --edit dirs.npz:0:0 --edit dirs.npz:1:0   (a slider per editing direction)\n\n"
     "  sg3rt live --audio track.wav --react pulse=0.5,speed=0.8   (the page plays the track in sync)\n\n"
+    "  sg3rt live --midi   (the first MIDI input, the default map: CC 1-8 faders, notes 36-43 pads)\n\n"
+    "  sg3rt live --midi-port nano --midi-map my-map.toml\n\n"
     "  sg3rt live --host 0.0.0.0 --token s3cret   (reachable from other machines: give a token)"))
 @domain_errors
 def live(
@@ -824,13 +826,29 @@ def live(
         "--audio", help="A sound track (.wav, .mp3, ...) that drives the reactions; the page plays it in sync, looping.")] = None,
     react: Annotated[Optional[str], typer.Option(
         "--react", help="Reaction amounts NAME=X,... as render's: speed (0.5), pulse (0.3), loudness, pitch, rotate, translate.")] = None,
+    midi: Annotated[bool, typer.Option("--midi", help="MIDI control from the first MIDI input (needs sg3rt[midi]).")] = False,
+    midi_port: Annotated[Optional[str], typer.Option(
+        "--midi-port", metavar="NAME", help="MIDI control from the first input whose name contains NAME.")] = None,
+    midi_map: Annotated[Optional[Path], typer.Option(
+        "--midi-map", help="A MIDI map (.toml/.json: CC -> control, range, curve; notes -> actions); default: README's.")] = None,
+    midi_ports: Annotated[bool, typer.Option("--midi-ports", help="List the MIDI input ports and exit.")] = False,
 ) -> None:
     """Serve a live, controllable walk in the browser (and over OSC); prints the URL. Ctrl-C stops it."""
     from .live import run_live
 
+    if midi_ports:
+        from .live.midi import midi_input_names
+
+        names = midi_input_names()
+        for name in names:
+            typer.echo(name)
+        if not names:
+            typer.echo("no MIDI input ports", err=True)
+        return
     run_live(network, backend=backend.value, device=device, precision=_value(precision), size=_canvas(size),
              stream_size=stream_size, host=host, port=port, osc_port=osc_port, token=token, open_page=open_page,
-             record_dir=record_dir, edits=tuple(edit or ()), audio=audio, react=react)
+             record_dir=record_dir, edits=tuple(edit or ()), audio=audio, react=react,
+             midi=midi_port if midi_port is not None else midi, midi_map=midi_map)
 
 
 def _version(value: bool) -> None:

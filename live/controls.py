@@ -100,6 +100,7 @@ def _int(lo: int, hi: int | str, nullable: bool = False):
         if not lo <= v <= top:
             raise ControlError(f"{name} must be between {lo} and {top}, got {v}")
         return v
+    check.bounds = (lo, hi)  # read by numeric_range (MIDI maps a fader onto it)
     return check
 
 
@@ -110,6 +111,7 @@ def _float(lo: float, hi: float):
         if not lo <= v <= hi:
             raise ControlError(f"{name} must be between {lo:g} and {hi:g}, got {v:g}")
         return float(v)
+    check.bounds = (lo, hi)
     return check
 
 
@@ -212,6 +214,18 @@ def apply(controls: Controls, update: Any, limits: NetworkLimits) -> Controls:
     return new
 
 
+def numeric_range(key: str, limits: NetworkLimits) -> tuple[float, float] | None:
+    """(lo, hi) that `apply` accepts for a numeric control on this network; None for a switch, choice or list.
+
+    "edits" gives the range of each amount; "class" is None on an unconditional network."""
+    if key == "edits":
+        return (-EDIT_MAX, EDIT_MAX)
+    if key == "class":
+        return (0, limits.c_dim - 1) if limits.c_dim > 0 else None
+    bounds = getattr(SCHEMA[key][1], "bounds", None)
+    return None if bounds is None else (bounds[0], _limit(bounds[1], limits))
+
+
 def initial_controls(limits: NetworkLimits, **overrides: Any) -> Controls:
     """The defaults, valid for this network (a conditional one starts on class 0), with `overrides` applied."""
     base = Controls(class_idx=0 if limits.c_dim > 0 else None, mix_to=min(3, limits.num_ws - 1),
@@ -226,6 +240,11 @@ def _field_kinds() -> dict[str, str]:
 
 
 _FIELD_KINDS = _field_kinds()
+
+
+def field_kind(key: str) -> str:
+    """A control's value kind: bool | int | int|none | float | other (lists and choices)."""
+    return _FIELD_KINDS.get(SCHEMA[key][0], "other")
 
 
 def coerce_osc(key: str, args: tuple) -> Any:
@@ -255,4 +274,4 @@ def _coerce_one(kind: str | None, v: Any) -> Any:
 
 
 __all__ = ["Controls", "ControlError", "NetworkLimits", "SCHEMA", "WALKS", "TRANSLATE_ANIMS", "apply",
-           "coerce_osc", "initial_controls"]
+           "coerce_osc", "field_kind", "initial_controls", "numeric_range"]

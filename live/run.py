@@ -14,13 +14,15 @@ def run_live(network: str | Path | Any | None = None, *, backend: str = "auto", 
              port: int = DEFAULT_PORT, osc_port: int | None = None, token: str | None = None,
              open_page: bool = False, record_dir: str | Path | None = "sg3rt-live",
              controls: dict[str, Any] | None = None, edits: Sequence[str] = (),
-             audio: str | Path | None = None, react: str | None = None, echo: Callable[[str], None] | None = None) -> Path | None:
+             audio: str | Path | None = None, react: str | None = None, midi: str | bool | None = None,
+             midi_map: str | Path | None = None, echo: Callable[[str], None] | None = None) -> Path | None:
     """Serve a live session until Ctrl-C; returns the recording finished at shutdown, if one was running.
 
     size: a StyleGAN3 canvas, "1920x1080" or (width, height) (open_generator's); stream_size: the
     streamed frame's width in pixels (default the canvas's; the height keeps the aspect ratio).
     edits: --edit specs (FILE.npz:K:AMOUNT or FILE.npy:AMOUNT[@LAYERS]), one amount slider each.
-    audio: a sound track played in sync (looping) whose features drive the --react amounts (NAME=X,...)."""
+    audio: a sound track played in sync (looping) whose features drive the --react amounts (NAME=X,...).
+    midi: True (the first MIDI input) or part of an input's name; midi_map: a .toml/.json map (default: the built-in one)."""
     from ..animate.edits import Edit
     from ..runtime import open_generator
     from .osc import OscControl
@@ -43,9 +45,16 @@ def run_live(network: str | Path | Any | None = None, *, backend: str = "auto", 
         from .osc import import_osc
 
         import_osc()
+    midi_port = None
+    if midi not in (None, False) or midi_map is not None:  # map and port checked before the network loads
+        from .midi import find_input
+        from .midimap import MidiMap
+
+        mapping = MidiMap.load(midi_map) if midi_map is not None else MidiMap.default()
+        midi_port = find_input(midi if isinstance(midi, str) else None)
     warning = check_host(host)
     runtime = open_generator(network, backend=backend, device=device, precision=precision, size=size)
-    osc = server = None
+    osc = server = midi_control = None
     try:
         session = LiveSession(runtime, size=stream_size, record_dir=record_dir, controls=controls, edits=directions,
                               audio=track)
@@ -53,6 +62,10 @@ def run_live(network: str | Path | Any | None = None, *, backend: str = "auto", 
         server = LiveServer(session, host, port, token, name)
         if osc_port is not None:
             osc = OscControl(session, host, osc_port).start()
+        if midi_port is not None:
+            from .midi import MidiControl
+
+            midi_control = MidiControl(session, mapping).open_port(midi_port)
         session.start()
         if warning:
             echo(warning)
@@ -64,11 +77,15 @@ def run_live(network: str | Path | Any | None = None, *, backend: str = "auto", 
                  "(the page plays it from your first click)")
         if osc is not None:
             echo(f"OSC on udp://{host}:{osc.port} (addresses /sg3rt/<control>)")
+        if midi_control is not None:
+            echo(f"MIDI from {midi_control.port_name!r} ({midi_control.map.describe()})")
         print(server.url, flush=True)  # the one line on stdout: scripts read the URL from it
         if open_page:
             open_browser(server.url)
         server.run()
     finally:
+        if midi_control is not None:
+            midi_control.close()
         if osc is not None:
             osc.close()
         recorded = None
