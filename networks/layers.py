@@ -121,7 +121,7 @@ def fold_modulation(x: torch.Tensor) -> bool:
     One conv and no two extra passes over the feature maps: 5 % of the embedded network's CPU time. Traced
     and exported graphs keep the batch-generic form (per-sample weights would fix the batch at 1).
     """
-    return x.shape[0] == 1 and not torch.jit.is_tracing() and not torch.onnx.is_in_onnx_export()
+    return not torch.jit.is_tracing() and not torch.onnx.is_in_onnx_export() and x.shape[0] == 1
 
 
 def modulated_conv2d(
