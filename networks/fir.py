@@ -33,6 +33,9 @@ SVD_REL_TOL = 1e-8  # keep singular values of a 2-D filter above this fraction o
 # 84 columns, about 10 % faster dense).
 MATMUL_DENSE_MAX_W = 128
 MATMUL_TILE_IN = 64
+# ORT CPU "merged" form (upsample_act_downsample): tiles of 32 inputs (sg3r_256 layers in ORT, 1 thread, A/B
+# interleaved in one process on a busy machine: 32 about 10 % faster than 64 over L3-L13, 16 no better).
+MERGED_TILE_IN = 32
 
 
 def pad_or_crop(x: torch.Tensor, dim: int, lo: int, hi: int) -> torch.Tensor:
@@ -191,9 +194,11 @@ def tiled_band(g: torch.Tensor, up: int, p0: int, tile_in: int) -> tuple[torch.T
     return torch.from_numpy(np.where((idx >= 0) & (idx < k), _numpy_taps(g)[np.clip(idx, 0, k - 1)], 0.0)), a
 
 
-def banded_columns(x: torch.Tensor, g: torch.Tensor, up: int, p0: int, p1: int, tile_in: int) -> torch.Tensor:
+def banded_columns(x: torch.Tensor, g: torch.Tensor, up: int, p0: int, p1: int, tile_in: int,
+                   crop: bool = True) -> torch.Tensor:
     """The horizontal pass of x [B, C, H, W] as one MatMul on overlapping column windows of `tile_in` inputs
-    (Slices + Stack), so a multiply-add per tap window, not per input column -> [B, C, H, W']."""
+    (Slices + Stack), so a multiply-add per tap window, not per input column -> [B, C, H, W'].
+    crop=False keeps the last tile whole (W' rounded up to a tile: the pass continued on zero padding)."""
     k, length = int(g.shape[0]), int(x.shape[3])
     out_len = output_length(length, k, up, 1, p0, p1)
     m, a = tiled_band(g, up, p0, tile_in)
@@ -203,7 +208,7 @@ def banded_columns(x: torch.Tensor, g: torch.Tensor, up: int, p0: int, p1: int, 
     xp = pad_or_crop(x, 3, -a, end - length)  # column 0 of xp is input a
     windows = torch.stack([xp[..., t * tile_in : t * tile_in + win] for t in range(tiles)], dim=3)  # [B,C,H,tiles,win]
     y = (windows @ m.to(x.dtype)).reshape(-1, int(x.shape[1]), int(x.shape[2]), tiles * t_out)
-    return y[..., :out_len]
+    return y[..., :out_len] if crop else y
 
 
 def polyphase_taps(g: torch.Tensor, up: int, p0: int) -> tuple[torch.Tensor, int]:
@@ -251,4 +256,78 @@ def upsample_matmul_polyphase(x: torch.Tensor, g: torch.Tensor, up: int, padding
         out_h = output_length(int(x.shape[2]), int(col.shape[0]), up, 1, py0, py1)
         term = polyphase_rows(h, taps.to(x.dtype), j_lo, out_h, channels)
         y = term if y is None else y + term
+    return y
+
+
+# ------------------------------------------------------------------------------------------------
+# The ONNX Runtime CPU form of a whole StyleGAN3 filtered activation (export only): upsample, activation,
+# downsample, with the vertical upsampling phases never interleaved.
+#
+# After the polyphase rows of upsample_matmul_polyphase, rows up*m + r of the upsampled map are phase r's
+# row m. A strided down-filter reading rows down*o + k (up a multiple of down: StyleGAN3's factors are powers
+# of two with up >= down) is then, per output phase q of up // down, a sum over r of stride-1 convolutions of
+# phase r: the activation (elementwise) runs on each phase, fused into its Conv by ORT, and no upsampled map
+# is ever copied into rows (the Stack/Slice that took 25 % of ORT's time at 256 px). Crops of the upsampled
+# map are deferred to the (4x smaller) output: a valid output reads no sample past the cropped end.
+
+
+def merged_down_taps(d: np.ndarray, up: int, down: int) -> np.ndarray:
+    """[up // down, up, J, ...] float64: taps of output phase q on upsampling phase r, t[q, r, i] = d[up*i + r - down*q]
+    (zero outside d), from correlation taps d [K] or [K, K] whose first axis runs along the merged (y) axis."""
+    k, ratio = int(d.shape[0]), up // down
+    j = max((k - 1 - r + down * q) // up for q in range(ratio) for r in range(up)) + 1
+    out = np.zeros((ratio, up, j, *d.shape[1:]))
+    for q in range(ratio):
+        for r in range(up):
+            for i in range(j):
+                if 0 <= up * i + r - down * q < k:
+                    out[q, r, i] = d[up * i + r - down * q]
+    return out
+
+
+def upsample_act_downsample(x: torch.Tensor, g: torch.Tensor, up: int, padding: tuple[int, int, int, int],
+                            d: torch.Tensor, down: int, act, channels: int) -> torch.Tensor:
+    """down(act(up(x))) for x [B, C, H, W] (C = channels, a Python int): g [K] separable upsampling correlation
+    taps (gain included), d [Kd] separable or [Kd, Kd] 2-D downsampling correlation taps, `act` elementwise.
+    Horizontal upsampling is a banded MatMul; see the comment above for the rest. -> [B, C, H', W']."""
+    assert x.ndim == 4 and x.shape[1] == channels and g.ndim == 1, (x.shape, channels, g.shape)
+    assert up % down == 0, (up, down)
+    px0, px1, py0, py1 = padding
+    k, kd, ratio = int(g.shape[0]), int(d.shape[0]), up // down
+    h_in, w_in = int(x.shape[2]), int(x.shape[3])
+    out_h = output_length(h_in, k, up, 1, py0, py1)  # rows and columns of the upsampled map
+    out_w = output_length(w_in, k, up, 1, px0, px1)
+    out_hd, out_wd = (out_h - kd) // down + 1, (out_w - kd) // down + 1  # of the output
+    taps, j_lo = polyphase_taps(g, up, py0)
+    j = int(taps.shape[1])
+    tq = torch.from_numpy(merged_down_taps(_numpy_taps(d), up, down)).to(x.dtype)
+    j2 = int(tq.shape[2])
+    rows = max(-(-out_h // up), -(-out_hd // ratio) - 1 + j2)  # rows per phase: enough for every output
+    # Rows are padded before the horizontal pass (it maps zero rows to zero rows), on the smaller tensor.
+    x = pad_or_crop(x, 2, -j_lo, rows + j - 1 - h_in + j_lo)
+    if w_in > MATMUL_DENSE_MAX_W:
+        h = banded_columns(x, g, up, px0, px1, MERGED_TILE_IN, crop=False)  # [B, C, H_p, >= out_w]
+    else:
+        h = x @ banded_matrix(g, w_in, up, px0, px1).to(x.dtype)  # [B, C, H_p, out_w]
+    taps = taps.to(x.dtype)
+    c = channels
+    phases = [act(F.conv2d(h, taps[r].reshape(1, 1, j, 1).expand(c, 1, j, 1), groups=c)) for r in range(up)]
+    if d.ndim == 1:  # separable: the horizontal down pass on each phase, then the vertical one merged
+        dx = d.to(x.dtype).reshape(1, 1, 1, kd).expand(c, 1, 1, kd)
+        phases = [F.conv2d(p, dx, stride=(1, down), groups=c) for p in phases]
+    stride = (1, down) if d.ndim == 2 else 1
+    outs = []
+    for q in range(ratio):
+        y = None
+        for r in range(up):
+            w = tq[q, r].reshape(1, 1, j2, -1)
+            term = F.conv2d(phases[r], w.expand(c, 1, j2, int(w.shape[3])), stride=stride, groups=c)
+            y = term if y is None else y + term
+        outs.append(y)
+    y = outs[0]
+    if ratio > 1:  # output phases interleaved by rows (on the output, 1 / (up * down) of the upsampled map)
+        n, wd = int(y.shape[2]), int(y.shape[3])
+        y = torch.stack(outs, dim=3).reshape(-1, c, n * ratio, wd)
+    if int(y.shape[2]) > out_hd or int(y.shape[3]) > out_wd:
+        y = y[:, :, :out_hd, :out_wd]
     return y
