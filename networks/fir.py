@@ -330,4 +330,5 @@ def upsample_act_downsample(x: torch.Tensor, g: torch.Tensor, up: int, padding: 
         y = torch.stack(outs, dim=3).reshape(-1, c, n * ratio, wd)
     if int(y.shape[2]) > out_hd or int(y.shape[3]) > out_wd:
         y = y[:, :, :out_hd, :out_wd]
-    return y
+    # Static sizes for ONNX shape inference, which cannot follow the traced Pads (a Reshape copies nothing).
+    return y.reshape(-1, c, out_hd, out_wd)
