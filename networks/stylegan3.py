@@ -266,10 +266,10 @@ class SynthesisLayer(nn.Module):
             x = torch.nn.functional.pad(x, [0, 0, 0, 0, 0, padded - channels])
         gain = self.act_gain
         if self.upsample is not None and self.downsample is not None and self.upsample.impl == "merged":
-            slope, clamp = LRELU_SLOPE, self.conv_clamp  # export form for ONNX Runtime CPU (networks/forms.py)
+            # the export form for ONNX Runtime CPU (networks/forms.py); the activation gain is in the up-filter
             x = upsample_act_downsample(x, self.upsample.correlation_taps(self.up_filter), self.up, self.padding,
                                         self.downsample.correlation_taps(self.down_filter), self.down,
-                                        lambda t: lrelu_clamp(t, 1.0, slope, clamp), padded)
+                                        LRELU_SLOPE, self.conv_clamp, padded)
             return x[:, :channels] if padded > channels else x
         if self.upsample is not None:
             x = self.upsample(x, self.up_filter)
