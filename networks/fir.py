@@ -269,6 +269,8 @@ def upsample_matmul_polyphase(x: torch.Tensor, g: torch.Tensor, up: int, padding
 # phase r: the activation (elementwise) runs on each phase, fused into its Conv by ORT, and no upsampled map
 # is ever copied into rows (the Stack/Slice that took 25 % of ORT's time at 256 px). Crops of the upsampled
 # map are deferred to the (4x smaller) output: a valid output reads no sample past the cropped end.
+# upsample_act_downsample_phases does the same along x too (no MatMul, no column windows): every op is then a
+# depthwise Conv or an elementwise op that ORT runs in its blocked layout.
 
 
 def merged_down_taps(d: np.ndarray, up: int, down: int) -> np.ndarray:
@@ -348,3 +350,88 @@ def upsample_act_downsample(x: torch.Tensor, g: torch.Tensor, up: int, padding: 
         y = y[:, :, :out_hd, :out_wd]
     # Static sizes for ONNX shape inference, which cannot follow the traced Pads (a Reshape copies nothing).
     return y.reshape(-1, c, out_hd, out_wd)
+
+
+def upsample_act_downsample_phases(x: torch.Tensor, g: torch.Tensor, up: int, padding: tuple[int, int, int, int],
+                                   d: torch.Tensor, down: int, slope: float, clamp: float | None,
+                                   channels: int) -> torch.Tensor:
+    """upsample_act_downsample with both axes in phases: the upsampled map is never built, not even its
+    columns. Phase (r, s) (rows up*m + r, columns up*n + s) is a stride-1 depthwise Conv of the padded input
+    per axis, the activation runs on each phase map, and the down-filter sums stride-1 Convs over the phases
+    per output phase (q_y, q_x); those are interleaved by DepthToSpace when up > down. -> [B, C, H', W']."""
+    assert x.ndim == 4 and x.shape[1] == channels and g.ndim == 1, (x.shape, channels, g.shape)
+    assert up % down == 0, (up, down)
+    px0, px1, py0, py1 = padding
+    k, kd, ratio, c = int(g.shape[0]), int(d.shape[0]), up // down, channels
+    h_in, w_in = int(x.shape[2]), int(x.shape[3])
+    out_h, out_w = output_length(h_in, k, up, 1, py0, py1), output_length(w_in, k, up, 1, px0, px1)
+    out_hd, out_wd = (out_h - kd) // down + 1, (out_w - kd) // down + 1
+    d64 = _numpy_taps(d)
+    if d.ndim == 2:  # [ratio_y, up_y, J2, ratio_x, up_x, J2]: both axes of the 2-D taps merged
+        m0 = merged_down_taps(d64, up, down)  # [ratio, up, J2, kd], rows merged
+        tq = np.stack([[merged_down_taps(m0[q, r].T, up, down) for r in range(up)] for q in range(ratio)])
+        tq = tq.transpose(0, 1, 5, 2, 3, 4)  # [q_y, r, i_y, q_x, s, i_x]
+        j2 = int(tq.shape[2])
+    else:
+        tq = merged_down_taps(d64, up, down)  # [ratio, up, J2], the same along both axes
+        j2 = int(tq.shape[2])
+    rows = max(-(-out_h // up), -(-out_hd // ratio) - 1 + j2)  # per phase: enough for every output
+    cols = max(-(-out_w // up), -(-out_wd // ratio) - 1 + j2)
+    ty, jy = polyphase_taps(g, up, py0)  # [up, Jy]
+    tx, jx = polyphase_taps(g, up, px0)
+    ny, nx = int(ty.shape[1]), int(tx.shape[1])
+    pads = [-jx, cols + nx - 1 - w_in + jx, -jy, rows + ny - 1 - h_in + jy]  # left, right, top, bottom
+    if min(pads) >= 0:
+        x = F.pad(x, pads)  # one Pad op
+    else:
+        x = pad_or_crop(pad_or_crop(x, 2, *pads[2:]), 3, *pads[:2])
+    dt = x.dtype
+
+    def dw(t: torch.Tensor, taps: np.ndarray | torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+        w = torch.as_tensor(np.asarray(taps, dtype=np.float64)).to(dt).reshape(1, 1, *shape)
+        return F.conv2d(t, w.expand(c, 1, *shape), groups=c)
+
+    def add(a: torch.Tensor | None, b: torch.Tensor) -> torch.Tensor:
+        return b if a is None else a + b
+
+    cols_x = [dw(x, tx[s].numpy(), (1, nx)) for s in range(up)]  # [B, C, rows + ny - 1, cols] per column phase
+    phases = [[lrelu_as_relu_sum(dw(cols_x[s], ty[r].numpy(), (ny, 1)), slope, clamp, c) for s in range(up)]
+              for r in range(up)]  # [r][s]: [B, C, rows, cols]
+    outs = []  # per (q_y, q_x), row-major
+    if d.ndim == 2:
+        for qy in range(ratio):
+            for qx in range(ratio):
+                y = None
+                for r in range(up):
+                    for s in range(up):
+                        y = add(y, dw(phases[r][s], tq[qy, r, :, qx, s, :] * slope, (j2, j2)))
+                outs.append(y)
+    else:
+        for qy in range(ratio):
+            for qx in range(ratio):
+                y = None
+                for r in range(up):
+                    hd = None
+                    for s in range(up):
+                        hd = add(hd, dw(phases[r][s], tq[qx, s], (1, j2)))
+                    y = add(y, dw(hd, tq[qy, r] * slope, (j2, 1)))
+                outs.append(y)
+    y = outs[0]
+    if ratio > 1:  # channel c * ratio^2 + q_y * ratio + q_x -> pixel (ratio * i + q_y, ratio * j + q_x)
+        n, m = int(y.shape[2]), int(y.shape[3])
+        y = F.pixel_shuffle(torch.stack(outs, dim=2).reshape(-1, c * ratio * ratio, n, m), ratio)
+    if int(y.shape[2]) > out_hd or int(y.shape[3]) > out_wd:
+        y = y[:, :, :out_hd, :out_wd]
+    return y.reshape(-1, c, out_hd, out_wd)
+
+def filtered_activation_ort_cpu(x: torch.Tensor, g: torch.Tensor, up: int, padding: tuple[int, int, int, int],
+                                d: torch.Tensor, down: int, slope: float, clamp: float | None,
+                                channels: int) -> torch.Tensor:
+    """down(clamp(lrelu(up(x)))) in the form ONNX Runtime's CPU provider runs fastest, per layer (arguments as
+    upsample_act_downsample). Per-layer A/B in ORT (sg3r_256, 1 thread, interleaved): both axes in phases is
+    25-30 % faster where up == down, and on the x4 layers with rows wider than one dense banded matrix; x4
+    layers on narrow rows keep the banded MatMul (their 16 phase maps, 64 small Convs and a DepthToSpace cost
+    10-20 % more)."""
+    if up > down and int(x.shape[3]) <= MATMUL_DENSE_MAX_W:
+        return upsample_act_downsample(x, g, up, padding, d, down, slope, clamp, channels)
+    return upsample_act_downsample_phases(x, g, up, padding, d, down, slope, clamp, channels)

@@ -54,10 +54,15 @@ def test_polyphase_upsampling_matches_conv_form(taps, up, padding, separable, si
     (24, 4, 12, False, (13, 12, 3, -2), (17, 21)),  # unequal sides and sizes
     (12, 2, 8, True, (3, -2, 5, 1), (20, 33)),  # a crop at one end, a partial last tile
 ])
-@pytest.mark.parametrize("dense_max_w", [128, 4])  # one dense banded matrix, or tiles of 8 columns
-def test_merged_filtered_activation_matches_conv_form(taps, up, down_taps, radial, padding, size, dense_max_w,
+@pytest.mark.parametrize("impl, dense_max_w", [
+    ("upsample_act_downsample", 128),  # rows merged, one dense banded matrix
+    ("upsample_act_downsample", 4),  # rows merged, tiles of 8 columns
+    ("upsample_act_downsample_phases", 128),  # rows and columns in phases
+    ("filtered_activation_ort_cpu", 4),  # the per-layer choice
+])
+def test_merged_filtered_activation_matches_conv_form(taps, up, down_taps, radial, padding, size, impl, dense_max_w,
                                                       monkeypatch):
-    """fir.upsample_act_downsample = conv-form upsample, leaky ReLU + clamp, conv-form downsample."""
+    """The ORT CPU forms of a filtered activation = conv-form upsample, leaky ReLU + clamp, conv-form downsample."""
     monkeypatch.setattr(fir, "MATMUL_DENSE_MAX_W", dense_max_w)
     monkeypatch.setattr(fir, "MERGED_TILE_IN", 8)
     gen = torch.Generator().manual_seed(taps + up + down_taps)
@@ -69,8 +74,8 @@ def test_merged_filtered_activation_matches_conv_form(taps, up, down_taps, radia
     clamp = 1.5  # reached by some samples
     x = torch.randn([2, 5, *size], generator=gen)
     ref = downsample(lrelu_clamp(upsample(x, f_up), 1.0, LRELU_SLOPE, clamp), f_down)
-    out = fir.upsample_act_downsample(x, upsample.correlation_taps(f_up), up, padding,
-                                      downsample.correlation_taps(f_down), 2, LRELU_SLOPE, clamp, 5)
+    out = getattr(fir, impl)(x, upsample.correlation_taps(f_up), up, padding, downsample.correlation_taps(f_down), 2,
+                             LRELU_SLOPE, clamp, 5)
     assert out.shape == ref.shape
     assert float((out - ref).abs().max()) <= 1e-5 * float(ref.abs().max())
 
