@@ -33,9 +33,6 @@ SVD_REL_TOL = 1e-8  # keep singular values of a 2-D filter above this fraction o
 # 84 columns, about 10 % faster dense).
 MATMUL_DENSE_MAX_W = 128
 MATMUL_TILE_IN = 64
-# ORT CPU "merged" form (upsample_act_downsample): tiles of 32 inputs (sg3r_256 layers in ORT, 1 thread, A/B
-# interleaved in one process on a busy machine: 32 about 10 % faster than 64 over L3-L13, 16 no better).
-MERGED_TILE_IN = 32
 
 
 def pad_or_crop(x: torch.Tensor, dim: int, lo: int, hi: int) -> torch.Tensor:
@@ -323,7 +320,7 @@ def upsample_act_downsample(x: torch.Tensor, g: torch.Tensor, up: int, padding: 
     # Rows are padded before the horizontal pass (it maps zero rows to zero rows), on the smaller tensor.
     x = pad_or_crop(x, 2, -j_lo, rows + j - 1 - h_in + j_lo)
     if w_in > MATMUL_DENSE_MAX_W:
-        h = banded_columns(x, g, up, px0, px1, MERGED_TILE_IN, crop=False)  # [B, C, H_p, >= out_w]
+        h = banded_columns(x, g, up, px0, px1, MATMUL_TILE_IN, crop=False)  # [B, C, H_p, >= out_w]
     else:
         h = x @ banded_matrix(g, w_in, up, px0, px1).to(x.dtype)  # [B, C, H_p, out_w]
     taps = taps.to(x.dtype)

@@ -64,7 +64,7 @@ def test_merged_filtered_activation_matches_conv_form(taps, up, down_taps, radia
                                                       monkeypatch):
     """The ORT CPU forms of a filtered activation = conv-form upsample, leaky ReLU + clamp, conv-form downsample."""
     monkeypatch.setattr(fir, "MATMUL_DENSE_MAX_W", dense_max_w)
-    monkeypatch.setattr(fir, "MERGED_TILE_IN", 8)
+    monkeypatch.setattr(fir, "MATMUL_TILE_IN", 8)
     gen = torch.Generator().manual_seed(taps + up + down_taps)
     f_up = torch.randn([taps], generator=gen)
     f_down = torch.randn([down_taps, down_taps] if radial else [down_taps], generator=gen)
