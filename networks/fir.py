@@ -328,7 +328,7 @@ def upsample_act_downsample(x: torch.Tensor, g: torch.Tensor, up: int, padding: 
     phases = [lrelu_as_relu_sum(F.conv2d(h, taps[r].reshape(1, 1, j, 1).expand(c, 1, j, 1), groups=c), slope, clamp, c)
               for r in range(up)]
     if d.ndim == 1:  # separable: the horizontal down pass on each phase, then the vertical one merged
-        dx = d.to(x.dtype).reshape(1, 1, 1, kd).expand(c, 1, 1, kd)
+        dx = torch.tensor(_numpy_taps(d), dtype=x.dtype).reshape(1, 1, 1, kd).expand(c, 1, 1, kd)  # a constant
         phases = [F.conv2d(p, dx, stride=(1, down), groups=c) for p in phases]
     stride = (1, down) if d.ndim == 2 else 1
     outs = []
@@ -376,6 +376,7 @@ def upsample_act_downsample_phases(x: torch.Tensor, g: torch.Tensor, up: int, pa
     cols = max(-(-out_w // up), -(-out_wd // ratio) - 1 + j2)
     ty, jy = polyphase_taps(g, up, py0)  # [up, Jy]
     tx, jx = polyphase_taps(g, up, px0)
+    ty, tx = ty.numpy(), tx.numpy()  # numpy: indexing a torch constant would leave float64 Slices in the graph
     ny, nx = int(ty.shape[1]), int(tx.shape[1])
     pads = [-jx, cols + nx - 1 - w_in + jx, -jy, rows + ny - 1 - h_in + jy]  # left, right, top, bottom
     if min(pads) >= 0:
@@ -384,15 +385,15 @@ def upsample_act_downsample_phases(x: torch.Tensor, g: torch.Tensor, up: int, pa
         x = pad_or_crop(pad_or_crop(x, 2, *pads[2:]), 3, *pads[:2])
     dt = x.dtype
 
-    def dw(t: torch.Tensor, taps: np.ndarray | torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
-        w = torch.as_tensor(np.asarray(taps, dtype=np.float64)).to(dt).reshape(1, 1, *shape)
+    def dw(t: torch.Tensor, taps: np.ndarray, shape: tuple[int, int]) -> torch.Tensor:
+        w = torch.tensor(taps, dtype=dt).reshape(1, 1, *shape)  # a constant in the graph's dtype
         return F.conv2d(t, w.expand(c, 1, *shape), groups=c)
 
     def add(a: torch.Tensor | None, b: torch.Tensor) -> torch.Tensor:
         return b if a is None else a + b
 
-    cols_x = [dw(x, tx[s].numpy(), (1, nx)) for s in range(up)]  # [B, C, rows + ny - 1, cols] per column phase
-    phases = [[lrelu_as_relu_sum(dw(cols_x[s], ty[r].numpy(), (ny, 1)), slope, clamp, c) for s in range(up)]
+    cols_x = [dw(x, tx[s], (1, nx)) for s in range(up)]  # [B, C, rows + ny - 1, cols] per column phase
+    phases = [[lrelu_as_relu_sum(dw(cols_x[s], ty[r], (ny, 1)), slope, clamp, c) for s in range(up)]
               for r in range(up)]  # [r][s]: [B, C, rows, cols]
     outs = []  # per (q_y, q_x), row-major
     if d.ndim == 2:
