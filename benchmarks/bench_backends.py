@@ -3,13 +3,14 @@
 Usage: python benchmarks/bench_backends.py [--networks sg3r_64,sg3r_256] [--batch 1,4] [--iters 5] [--repeats 2]
 
 Per reference network and batch: PyTorch (the torch runtime as `auto` runs it), ONNX Runtime on the
-`portable` export (the old form: depthwise ConvTranspose upsampling) and on the `onnxruntime-cpu` export
-(banded MatMul + polyphase rows, channels padded to 16; networks/forms.py). Every (backend, form) runs
+`portable` export (the old form: depthwise ConvTranspose upsampling), on the `onnxruntime-cpu` export with
+its earlier form "polyphase" (banded MatMul + polyphase rows interleaved, channels padded to 16) and with
+its form now, "merged" (the rows merged into the down-filters; networks/forms.py). Every (backend, form) runs
 in its own process, `repeats` times, interleaved; the table quotes the median over all timed calls of
 all repeats, and each run's median beside it. All get the same threads. The machine is shared with
 other jobs: its load average is recorded, and figures from a busy machine are noisy.
 Writes benchmarks/results/bench_backends.json and, per network and form, ONNX Runtime's top ops
-(one profiled process at batch 1) as benchmarks/results/ort_profile_<network>_<target>.json.
+(one profiled process at batch 1) as benchmarks/results/ort_profile_<network>_<form><--profile-tag>.json.
 The figures decide `CPU_AUTO_BACKEND` in runtime/registry.py.
 """
 
@@ -30,7 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 RESULTS = ROOT / "benchmarks" / "results"
-MODES = {"torch": None, "ort_old": "portable", "ort_new": "onnxruntime-cpu"}  # column -> export target
+# column -> (export target, FIR form written for it; None: the target's own, export.onnx_export.TARGET_FIR_FORMS)
+MODES = {"torch": None, "ort_old": ("portable", None), "ort_rows": ("onnxruntime-cpu", "polyphase"),
+         "ort_new": ("onnxruntime-cpu", None)}
 PROFILE_RUNS = 3  # profiled synthesis calls after one warm-up
 TOP_OPS = 12  # rows of a profile summary
 
@@ -105,6 +108,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="threads for every backend")
     parser.add_argument("--no-profile", action="store_true", help="skip the ONNX Runtime profiles")
     parser.add_argument("--out", type=Path, default=RESULTS / "bench_backends.json")
+    parser.add_argument("--profile-tag", default="", help="suffix of the profile files' names")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     batches = [int(b) for b in args.batch.split(",")]
@@ -116,20 +120,27 @@ def main() -> None:
 
     from refdata import reference_file
 
+    from unittest import mock
+
     from sg3rt import load_generator
     from sg3rt.export import export_onnx
+    from sg3rt.export.onnx_export import TARGET_FIR_FORMS
 
     load_before = os.getloadavg()
     work = Path(tempfile.mkdtemp(prefix="sg3rt-bench-"))
     rows = []
-    print(f"{'network':<9} {'batch':>5} {'torch ms':>9} {'ort old ms':>10} {'ort new ms':>10} {'old/torch':>9} "
-          f"{'new/torch':>9}  (speed ratios; ms per frame, median; per-run medians in the JSON)")
+    print(f"{'network':<9} {'batch':>5} {'torch ms':>9} {'ort old ms':>10} {'ort rows ms':>11} {'ort new ms':>10} "
+          f"{'old/torch':>9} {'rows/torch':>10} {'new/torch':>9}  (speed ratios; ms per frame, median; per-run "
+          "medians in the JSON)")
     for name in args.networks.split(","):
         G = load_generator(reference_file(f"{name}.pkl"))
-        dirs = {mode: "" for mode in MODES}
-        for mode, target in MODES.items():
-            if target is not None:
-                dirs[mode] = str(export_onnx(G, work / f"{name}-{target}", target=target).out_dir)
+        dirs, forms = {mode: "" for mode in MODES}, {}
+        for mode, spec in MODES.items():
+            if spec is not None:
+                target, form = spec
+                forms[mode] = form = form or TARGET_FIR_FORMS[target]
+                with mock.patch.dict(TARGET_FIR_FORMS, {target: form}):  # an earlier form of the target
+                    dirs[mode] = str(export_onnx(G, work / f"{name}-{target}-{form}", target=target).out_dir)
         runs: dict[str, list[list[dict]]] = defaultdict(list)
         for _ in range(args.repeats):
             for mode in MODES:
@@ -139,18 +150,19 @@ def main() -> None:
         for i, b in enumerate(batches):
             ms = {mode: statistics.median(r[i]["ms_per_frame"] for r in runs[mode]) for mode in MODES}
             per_run = {mode: [round(r[i]["ms_per_frame"], 2) for r in runs[mode]] for mode in MODES}
-            old, new = ms["torch"] / ms["ort_old"], ms["torch"] / ms["ort_new"]
-            print(f"{name:<9} {b:>5} {ms['torch']:>9.1f} {ms['ort_old']:>10.1f} {ms['ort_new']:>10.1f} "
-                  f"{old:>8.2f}x {new:>8.2f}x")
+            old, rws, new = (ms["torch"] / ms[m] for m in ("ort_old", "ort_rows", "ort_new"))
+            print(f"{name:<9} {b:>5} {ms['torch']:>9.1f} {ms['ort_old']:>10.1f} {ms['ort_rows']:>11.1f} "
+                  f"{ms['ort_new']:>10.1f} {old:>8.2f}x {rws:>9.2f}x {new:>8.2f}x")
             rows.append({"network": name, "batch": b, "ms_per_frame": ms, "run_ms_per_frame": per_run,
-                         "ort_old_over_torch": old, "ort_new_over_torch": new,
+                         "forms": forms, "ort_old_over_torch": old, "ort_rows_over_torch": rws,
+                         "ort_new_over_torch": new,
                          "peak_mem_mib": {mode: runs[mode][0][i]["peak_mem_mib"] for mode in MODES}})
         if not args.no_profile:
-            for mode in ("ort_old", "ort_new"):
-                out = RESULTS / f"ort_profile_{name}_{MODES[mode]}.json"
+            for mode in ("ort_old", "ort_rows", "ort_new"):
+                out = RESULTS / f"ort_profile_{name}_{forms[mode]}{args.profile_tag}.json"
                 run_child("--child", "profile", dirs[mode], str(out), "--threads", str(args.threads))
                 top = json.loads(out.read_text())["top_op_types"][:4]
-                print(f"  {MODES[mode]} profile: " + ", ".join(f"{t['name']} {t['share']:.0%}" for t in top))
+                print(f"  {forms[mode]} profile: " + ", ".join(f"{t['name']} {t['share']:.0%}" for t in top))
     import onnxruntime
 
     meta = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "threads": args.threads,

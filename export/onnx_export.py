@@ -36,10 +36,11 @@ VERIFY_SEED = 0  # random inputs of the verification step
 MAX_ROTATE_DEG = 180.0  # range of the random rotations of the verification step
 MAX_TRANSLATE = 0.3  # range of the random translations (image widths)
 # The FIR form (networks/forms.py) written for each target. ONNX Runtime CPU: banded MatMul + polyphase
-# rows and channels padded to 16 (sg3r_64 0.3x -> about 1x PyTorch, benchmarks/bench_backends.py). The GPU
+# rows merged into the down-filters and channels padded to 16 (sg3r_64 0.3x -> about 1x PyTorch, sg3r_256
+# 0.65x with rows interleaved ("polyphase") -> see benchmarks/bench_backends.py and the README). The GPU
 # targets keep the depthwise (transposed) convolutions that cuDNN and TensorRT run directly: the other
 # forms are not measured on a GPU yet.
-TARGET_FIR_FORMS = {"portable": "conv", "onnxruntime-cpu": "polyphase", "onnxruntime-cuda": "conv", "tensorrt": "conv"}
+TARGET_FIR_FORMS = {"portable": "conv", "onnxruntime-cpu": "merged", "onnxruntime-cuda": "conv", "tensorrt": "conv"}
 
 
 def file_sha256(path: Path) -> str:

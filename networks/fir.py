@@ -191,9 +191,11 @@ def tiled_band(g: torch.Tensor, up: int, p0: int, tile_in: int) -> tuple[torch.T
     return torch.from_numpy(np.where((idx >= 0) & (idx < k), _numpy_taps(g)[np.clip(idx, 0, k - 1)], 0.0)), a
 
 
-def banded_columns(x: torch.Tensor, g: torch.Tensor, up: int, p0: int, p1: int, tile_in: int) -> torch.Tensor:
+def banded_columns(x: torch.Tensor, g: torch.Tensor, up: int, p0: int, p1: int, tile_in: int,
+                   crop: bool = True) -> torch.Tensor:
     """The horizontal pass of x [B, C, H, W] as one MatMul on overlapping column windows of `tile_in` inputs
-    (Slices + Stack), so a multiply-add per tap window, not per input column -> [B, C, H, W']."""
+    (Slices + Stack), so a multiply-add per tap window, not per input column -> [B, C, H, W'].
+    crop=False keeps the last tile whole (W' rounded up to a tile: the pass continued on zero padding)."""
     k, length = int(g.shape[0]), int(x.shape[3])
     out_len = output_length(length, k, up, 1, p0, p1)
     m, a = tiled_band(g, up, p0, tile_in)
@@ -203,7 +205,7 @@ def banded_columns(x: torch.Tensor, g: torch.Tensor, up: int, p0: int, p1: int, 
     xp = pad_or_crop(x, 3, -a, end - length)  # column 0 of xp is input a
     windows = torch.stack([xp[..., t * tile_in : t * tile_in + win] for t in range(tiles)], dim=3)  # [B,C,H,tiles,win]
     y = (windows @ m.to(x.dtype)).reshape(-1, int(x.shape[1]), int(x.shape[2]), tiles * t_out)
-    return y[..., :out_len]
+    return y[..., :out_len] if crop else y
 
 
 def polyphase_taps(g: torch.Tensor, up: int, p0: int) -> tuple[torch.Tensor, int]:
@@ -252,3 +254,182 @@ def upsample_matmul_polyphase(x: torch.Tensor, g: torch.Tensor, up: int, padding
         term = polyphase_rows(h, taps.to(x.dtype), j_lo, out_h, channels)
         y = term if y is None else y + term
     return y
+
+
+# ------------------------------------------------------------------------------------------------
+# The ONNX Runtime CPU form of a whole StyleGAN3 filtered activation (export only): upsample, activation,
+# downsample, with the vertical upsampling phases never interleaved.
+#
+# After the polyphase rows of upsample_matmul_polyphase, rows up*m + r of the upsampled map are phase r's
+# row m. A strided down-filter reading rows down*o + k (up a multiple of down: StyleGAN3's factors are powers
+# of two with up >= down) is then, per output phase q of up // down, a sum over r of stride-1 convolutions of
+# phase r: the activation (elementwise) runs on each phase, fused into its Conv by ORT, and no upsampled map
+# is ever copied into rows (the Stack/Slice that took 25 % of ORT's time at 256 px). Crops of the upsampled
+# map are deferred to the (4x smaller) output: a valid output reads no sample past the cropped end.
+# upsample_act_downsample_phases does the same along x too (no MatMul, no column windows): every op is then a
+# depthwise Conv or an elementwise op that ORT runs in its blocked layout.
+
+
+def merged_down_taps(d: np.ndarray, up: int, down: int) -> np.ndarray:
+    """[up // down, up, J, ...] float64: taps of output phase q on upsampling phase r, t[q, r, i] = d[up*i + r - down*q]
+    (zero outside d), from correlation taps d [K] or [K, K] whose first axis runs along the merged (y) axis."""
+    k, ratio = int(d.shape[0]), up // down
+    j = max((k - 1 - r + down * q) // up for q in range(ratio) for r in range(up)) + 1
+    out = np.zeros((ratio, up, j, *d.shape[1:]))
+    for q in range(ratio):
+        for r in range(up):
+            for i in range(j):
+                if 0 <= up * i + r - down * q < k:
+                    out[q, r, i] = d[up * i + r - down * q]
+    return out
+
+
+def lrelu_as_relu_sum(t: torch.Tensor, slope: float, clamp: float | None, channels: int) -> torch.Tensor:
+    """clamp(lrelu(t), -clamp, clamp) / slope, as ops that ORT keeps in its blocked (NCHWc) layout after a Conv.
+
+    lrelu(zc) = slope * (zc + (1/slope - 1) relu(zc)) with zc = clip(t, -clamp/slope, clamp) (the same clamp);
+    ORT fuses the Clip into the Conv before it, runs Relu in place and the per-channel Mul + Add as a fused
+    1x1 Conv. Its own LeakyRelu + Clip cannot both be fused and cost a layout copy each way (21 % of ORT's time
+    at 256 px). The caller folds the factor `slope` into the (linear) down-filter.
+    """
+    zc = t if clamp is None else t.clamp(-clamp / slope, clamp)
+    scale = torch.full([1, channels, 1, 1], 1 / slope - 1, dtype=t.dtype)  # per channel: a Mul ORT folds to a Conv
+    return zc + torch.relu(zc) * scale
+
+
+def upsample_act_downsample(x: torch.Tensor, g: torch.Tensor, up: int, padding: tuple[int, int, int, int],
+                            d: torch.Tensor, down: int, slope: float, clamp: float | None,
+                            channels: int) -> torch.Tensor:
+    """down(clamp(lrelu(up(x)))) for x [B, C, H, W] (C = channels, a Python int): g [K] separable upsampling
+    correlation taps (gain included), d [Kd] separable or [Kd, Kd] 2-D downsampling correlation taps, leaky ReLU
+    `slope` and symmetric `clamp` (None: none). Horizontal upsampling is a banded MatMul; see the comment above
+    for the rest. -> [B, C, H', W']."""
+    assert x.ndim == 4 and x.shape[1] == channels and g.ndim == 1, (x.shape, channels, g.shape)
+    assert up % down == 0, (up, down)
+    px0, px1, py0, py1 = padding
+    k, kd, ratio = int(g.shape[0]), int(d.shape[0]), up // down
+    h_in, w_in = int(x.shape[2]), int(x.shape[3])
+    out_h = output_length(h_in, k, up, 1, py0, py1)  # rows and columns of the upsampled map
+    out_w = output_length(w_in, k, up, 1, px0, px1)
+    out_hd, out_wd = (out_h - kd) // down + 1, (out_w - kd) // down + 1  # of the output
+    taps, j_lo = polyphase_taps(g, up, py0)
+    j = int(taps.shape[1])
+    tq = torch.from_numpy(merged_down_taps(_numpy_taps(d), up, down) * slope).to(x.dtype)  # see lrelu_as_relu_sum
+    j2 = int(tq.shape[2])
+    rows = max(-(-out_h // up), -(-out_hd // ratio) - 1 + j2)  # rows per phase: enough for every output
+    # Rows are padded before the horizontal pass (it maps zero rows to zero rows), on the smaller tensor.
+    x = pad_or_crop(x, 2, -j_lo, rows + j - 1 - h_in + j_lo)
+    if w_in > MATMUL_DENSE_MAX_W:
+        h = banded_columns(x, g, up, px0, px1, MATMUL_TILE_IN, crop=False)  # [B, C, H_p, >= out_w]
+    else:
+        h = x @ banded_matrix(g, w_in, up, px0, px1).to(x.dtype)  # [B, C, H_p, out_w]
+    taps = taps.to(x.dtype)
+    c = channels
+    phases = [lrelu_as_relu_sum(F.conv2d(h, taps[r].reshape(1, 1, j, 1).expand(c, 1, j, 1), groups=c), slope, clamp, c)
+              for r in range(up)]
+    if d.ndim == 1:  # separable: the horizontal down pass on each phase, then the vertical one merged
+        dx = torch.tensor(_numpy_taps(d), dtype=x.dtype).reshape(1, 1, 1, kd).expand(c, 1, 1, kd)  # a constant
+        phases = [F.conv2d(p, dx, stride=(1, down), groups=c) for p in phases]
+    stride = (1, down) if d.ndim == 2 else 1
+    outs = []
+    for q in range(ratio):
+        y = None
+        for r in range(up):
+            w = tq[q, r].reshape(1, 1, j2, -1)
+            term = F.conv2d(phases[r], w.expand(c, 1, j2, int(w.shape[3])), stride=stride, groups=c)
+            y = term if y is None else y + term
+        outs.append(y)
+    y = outs[0]
+    if ratio > 1:  # output phases interleaved by rows (on the output, 1 / (up * down) of the upsampled map)
+        n, wd = int(y.shape[2]), int(y.shape[3])
+        y = torch.stack(outs, dim=3).reshape(-1, c, n * ratio, wd)
+    if int(y.shape[2]) > out_hd or int(y.shape[3]) > out_wd:
+        y = y[:, :, :out_hd, :out_wd]
+    # Static sizes for ONNX shape inference, which cannot follow the traced Pads (a Reshape copies nothing).
+    return y.reshape(-1, c, out_hd, out_wd)
+
+
+def upsample_act_downsample_phases(x: torch.Tensor, g: torch.Tensor, up: int, padding: tuple[int, int, int, int],
+                                   d: torch.Tensor, down: int, slope: float, clamp: float | None,
+                                   channels: int) -> torch.Tensor:
+    """upsample_act_downsample with both axes in phases: the upsampled map is never built, not even its
+    columns. Phase (r, s) (rows up*m + r, columns up*n + s) is a stride-1 depthwise Conv of the padded input
+    per axis, the activation runs on each phase map, and the down-filter sums stride-1 Convs over the phases
+    per output phase (q_y, q_x); those are interleaved by DepthToSpace when up > down. -> [B, C, H', W']."""
+    assert x.ndim == 4 and x.shape[1] == channels and g.ndim == 1, (x.shape, channels, g.shape)
+    assert up % down == 0, (up, down)
+    px0, px1, py0, py1 = padding
+    k, kd, ratio, c = int(g.shape[0]), int(d.shape[0]), up // down, channels
+    h_in, w_in = int(x.shape[2]), int(x.shape[3])
+    out_h, out_w = output_length(h_in, k, up, 1, py0, py1), output_length(w_in, k, up, 1, px0, px1)
+    out_hd, out_wd = (out_h - kd) // down + 1, (out_w - kd) // down + 1
+    d64 = _numpy_taps(d)
+    if d.ndim == 2:  # [ratio_y, up_y, J2, ratio_x, up_x, J2]: both axes of the 2-D taps merged
+        m0 = merged_down_taps(d64, up, down)  # [ratio, up, J2, kd], rows merged
+        tq = np.stack([[merged_down_taps(m0[q, r].T, up, down) for r in range(up)] for q in range(ratio)])
+        tq = tq.transpose(0, 1, 5, 2, 3, 4)  # [q_y, r, i_y, q_x, s, i_x]
+        j2 = int(tq.shape[2])
+    else:
+        tq = merged_down_taps(d64, up, down)  # [ratio, up, J2], the same along both axes
+        j2 = int(tq.shape[2])
+    rows = max(-(-out_h // up), -(-out_hd // ratio) - 1 + j2)  # per phase: enough for every output
+    cols = max(-(-out_w // up), -(-out_wd // ratio) - 1 + j2)
+    ty, jy = polyphase_taps(g, up, py0)  # [up, Jy]
+    tx, jx = polyphase_taps(g, up, px0)
+    ty, tx = ty.numpy(), tx.numpy()  # numpy: indexing a torch constant would leave float64 Slices in the graph
+    ny, nx = int(ty.shape[1]), int(tx.shape[1])
+    pads = [-jx, cols + nx - 1 - w_in + jx, -jy, rows + ny - 1 - h_in + jy]  # left, right, top, bottom
+    if min(pads) >= 0:
+        x = F.pad(x, pads)  # one Pad op
+    else:
+        x = pad_or_crop(pad_or_crop(x, 2, *pads[2:]), 3, *pads[:2])
+    dt = x.dtype
+
+    def dw(t: torch.Tensor, taps: np.ndarray, shape: tuple[int, int]) -> torch.Tensor:
+        w = torch.tensor(taps, dtype=dt).reshape(1, 1, *shape)  # a constant in the graph's dtype
+        return F.conv2d(t, w.expand(c, 1, *shape), groups=c)
+
+    def add(a: torch.Tensor | None, b: torch.Tensor) -> torch.Tensor:
+        return b if a is None else a + b
+
+    cols_x = [dw(x, tx[s], (1, nx)) for s in range(up)]  # [B, C, rows + ny - 1, cols] per column phase
+    phases = [[lrelu_as_relu_sum(dw(cols_x[s], ty[r], (ny, 1)), slope, clamp, c) for s in range(up)]
+              for r in range(up)]  # [r][s]: [B, C, rows, cols]
+    outs = []  # per (q_y, q_x), row-major
+    if d.ndim == 2:
+        for qy in range(ratio):
+            for qx in range(ratio):
+                y = None
+                for r in range(up):
+                    for s in range(up):
+                        y = add(y, dw(phases[r][s], tq[qy, r, :, qx, s, :] * slope, (j2, j2)))
+                outs.append(y)
+    else:
+        for qy in range(ratio):
+            for qx in range(ratio):
+                y = None
+                for r in range(up):
+                    hd = None
+                    for s in range(up):
+                        hd = add(hd, dw(phases[r][s], tq[qx, s], (1, j2)))
+                    y = add(y, dw(hd, tq[qy, r] * slope, (j2, 1)))
+                outs.append(y)
+    y = outs[0]
+    if ratio > 1:  # channel c * ratio^2 + q_y * ratio + q_x -> pixel (ratio * i + q_y, ratio * j + q_x)
+        n, m = int(y.shape[2]), int(y.shape[3])
+        y = F.pixel_shuffle(torch.stack(outs, dim=2).reshape(-1, c * ratio * ratio, n, m), ratio)
+    if int(y.shape[2]) > out_hd or int(y.shape[3]) > out_wd:
+        y = y[:, :, :out_hd, :out_wd]
+    return y.reshape(-1, c, out_hd, out_wd)
+
+def filtered_activation_ort_cpu(x: torch.Tensor, g: torch.Tensor, up: int, padding: tuple[int, int, int, int],
+                                d: torch.Tensor, down: int, slope: float, clamp: float | None,
+                                channels: int) -> torch.Tensor:
+    """down(clamp(lrelu(up(x)))) in the form ONNX Runtime's CPU provider runs fastest, per layer (arguments as
+    upsample_act_downsample). Per-layer A/B in ORT (sg3r_256, 1 thread, interleaved): both axes in phases is
+    25-30 % faster where up == down, and on the x4 layers with rows wider than one dense banded matrix; x4
+    layers on narrow rows keep the banded MatMul (their 16 phase maps, 64 small Convs and a DepthToSpace cost
+    10-20 % more)."""
+    if up > down and int(x.shape[3]) <= MATMUL_DENSE_MAX_W:
+        return upsample_act_downsample(x, g, up, padding, d, down, slope, clamp, channels)
+    return upsample_act_downsample_phases(x, g, up, padding, d, down, slope, clamp, channels)

@@ -19,7 +19,7 @@ from torch import nn
 
 from ..errors import InputError
 from ..vocab import FIR_IMPLS, check_choice
-from .fir import fir_matmul, fir_matrices, pad_or_crop, upsample_matmul_polyphase
+from .fir import fir_matmul, fir_matrices, pad_or_crop, upsample_act_downsample, upsample_matmul_polyphase
 
 LRELU_SLOPE = 0.2  # leaky ReLU negative slope used by every StyleGAN layer
 LRELU_GAIN = math.sqrt(2.0)  # keeps the activation variance of lrelu layers at one
@@ -199,7 +199,8 @@ class FirFilter(nn.Module):
         self.up, self.down, self.gain = up, down, gain
         self.padding = tuple(int(p) for p in padding)
         # "conv" | "matmul" | "fused" | "auto": matmul for upsampling on CUDA in eager mode, else conv;
-        # "polyphase": upsampling as banded MatMul + polyphase rows (the ONNX Runtime CPU export form, fir.py)
+        # "polyphase": upsampling as banded MatMul + polyphase rows (an ONNX Runtime CPU export form, fir.py);
+        # "merged": the same, and a StyleGAN3 layer merges the rows into its down-filter (upsample_act_downsample)
         self.impl = "auto"
         self.channel_multiple = 1  # depthwise convs run on channels zero-padded to this multiple (export forms)
         self._matrices: tuple[tuple, object] | None = None  # (key, FirMatrices) of the matmul form
@@ -237,12 +238,16 @@ class FirFilter(nn.Module):
                 self._matrices = key, fir_matrices(g, self.taps, self.up, self.down, self.padding, x.dtype, x.device)
         return self._matrices[1]
 
+    def correlation_taps(self, f: torch.Tensor) -> torch.Tensor:
+        """f with the gain, flipped: [K] or [K, K] float64 taps that a correlation (conv2d) applies."""
+        g = f.detach().to(torch.float64) * self.gain ** (f.ndim / 2)
+        return g.flip(list(range(g.ndim)))
+
     def forward(self, x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:  # [B, C, H, W] -> [B, C, H', W']
         if self.use_matmul(x):
             return fir_matmul(x, self.matrices(f, x), self.taps, self.up, self.down, self.padding)
-        if self.impl == "polyphase" and self.up > 1:
-            g = f.detach().to(torch.float64) * self.gain ** (f.ndim / 2)
-            return upsample_matmul_polyphase(x, g.flip(list(range(g.ndim))), self.up, self.padding, self.conv_channels)
+        if self.impl in ("polyphase", "merged") and self.up > 1:
+            return upsample_matmul_polyphase(x, self.correlation_taps(f), self.up, self.padding, self.conv_channels)
         px0, px1, py0, py1 = self.padding
         k, u, s, c = self.taps, self.up, self.down, self.conv_channels
         ks = self.kernels(f, x.dtype)

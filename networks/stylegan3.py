@@ -17,6 +17,7 @@ from torch import nn
 from ..errors import InputError
 from ..vocab import MAX_SIZE, TORCH_PRECISIONS, batch_transforms, check_precision
 from .filtered_lrelu import fused_filtered_lrelu, use_fused
+from .fir import filtered_activation_ort_cpu
 from .layers import (
     LRELU_GAIN,
     LRELU_SLOPE,
@@ -266,6 +267,12 @@ class SynthesisLayer(nn.Module):
         if padded > channels:  # export forms: the depthwise filters run on zero channels up to a vector width
             x = torch.nn.functional.pad(x, [0, 0, 0, 0, 0, padded - channels])
         gain = self.act_gain
+        if self.upsample is not None and self.downsample is not None and self.upsample.impl == "merged":
+            # the export form for ONNX Runtime CPU (networks/forms.py); the activation gain is in the up-filter
+            x = filtered_activation_ort_cpu(x, self.upsample.correlation_taps(self.up_filter), self.up, self.padding,
+                                            self.downsample.correlation_taps(self.down_filter), self.down,
+                                            LRELU_SLOPE, self.conv_clamp, padded)
+            return x[:, :channels] if padded > channels else x
         if self.upsample is not None:
             x = self.upsample(x, self.up_filter)
             gain = 1.0  # already applied by the filter

@@ -1,5 +1,6 @@
-"""Export forms per target (issue 13): the ONNX Runtime CPU form (banded MatMul + polyphase rows, channels
-padded to 16) computes what the torch network computes, on every reference network, in torch and in ORT."""
+"""Export forms per target (issue 13): the ONNX Runtime CPU forms (banded MatMul + polyphase rows, merged into
+the down-filters or not, channels padded to 16) compute what the torch network computes, on every reference
+network, in torch and in ORT."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from sg3rt.export import OnnxContract
 from sg3rt.export.onnx_export import TARGET_FIR_FORMS
 from sg3rt.networks import fir
 from sg3rt.networks.forms import FIR_FORMS, fir_form
-from sg3rt.networks.layers import FirFilter
+from sg3rt.networks.layers import LRELU_SLOPE, FirFilter, lrelu_clamp
 from sg3rt.vocab import EXPORT_TARGETS
 
 FAST_REFERENCES = [n for n in REFERENCES if n != "sg3r_256"]
@@ -46,6 +47,39 @@ def test_polyphase_upsampling_matches_conv_form(taps, up, padding, separable, si
     assert float((out - ref).abs().max()) <= 1e-5 * float(ref.abs().max())
 
 
+@pytest.mark.parametrize("taps, up, down_taps, radial, padding, size", [
+    (12, 2, 12, True, (11, 10, 11, 10), (20, 20)),  # StyleGAN3-R x2 layer, radial down-filter
+    (24, 4, 12, True, (-2, -5, -2, -5), (18, 18)),  # x4 then /2: two output phases interleaved
+    (12, 2, 12, False, (-9, -10, -9, -10), (24, 24)),  # critically sampled layer: separable, cropped
+    (24, 4, 12, False, (13, 12, 3, -2), (17, 21)),  # unequal sides and sizes
+    (12, 2, 8, True, (3, -2, 5, 1), (20, 33)),  # a crop at one end, a partial last tile
+])
+@pytest.mark.parametrize("impl, dense_max_w", [
+    ("upsample_act_downsample", 128),  # rows merged, one dense banded matrix
+    ("upsample_act_downsample", 4),  # rows merged, tiles of 8 columns
+    ("upsample_act_downsample_phases", 128),  # rows and columns in phases
+    ("filtered_activation_ort_cpu", 4),  # the per-layer choice
+])
+def test_merged_filtered_activation_matches_conv_form(taps, up, down_taps, radial, padding, size, impl, dense_max_w,
+                                                      monkeypatch):
+    """The ORT CPU forms of a filtered activation = conv-form upsample, leaky ReLU + clamp, conv-form downsample."""
+    monkeypatch.setattr(fir, "MATMUL_DENSE_MAX_W", dense_max_w)
+    monkeypatch.setattr(fir, "MATMUL_TILE_IN", 8)
+    gen = torch.Generator().manual_seed(taps + up + down_taps)
+    f_up = torch.randn([taps], generator=gen)
+    f_down = torch.randn([down_taps, down_taps] if radial else [down_taps], generator=gen)
+    upsample = FirFilter(taps, True, 5, up=up, padding=padding, gain=up**2)
+    downsample = FirFilter(down_taps, not radial, 5, down=2)
+    upsample.impl = downsample.impl = "conv"
+    clamp = 1.5  # reached by some samples
+    x = torch.randn([2, 5, *size], generator=gen)
+    ref = downsample(lrelu_clamp(upsample(x, f_up), 1.0, LRELU_SLOPE, clamp), f_down)
+    out = getattr(fir, impl)(x, upsample.correlation_taps(f_up), up, padding, downsample.correlation_taps(f_down), 2,
+                             LRELU_SLOPE, clamp, 5)
+    assert out.shape == ref.shape
+    assert float((out - ref).abs().max()) <= 1e-5 * float(ref.abs().max())
+
+
 @pytest.mark.parametrize("name", REFERENCES)
 def test_forms_match_torch_network(name, load_reference):
     """Every FIR form gives the conv form's images (torch), and fir_form restores the filters after."""
@@ -57,7 +91,7 @@ def test_forms_match_torch_network(name, load_reference):
         settings = [(m.impl, m.channel_multiple) for m in G.modules() if isinstance(m, FirFilter)]
         for form in FIR_FORMS:
             with fir_form(G, form):
-                if form == "polyphase" and G.kind != "stylegan2":  # every StyleGAN3 filter runs on 16k channels
+                if form in ("polyphase", "merged") and G.kind != "stylegan2":  # every StyleGAN3 filter runs on 16k channels
                     assert all(m.conv_channels % 16 == 0 for m in G.synthesis.modules() if isinstance(m, FirFilter))
                 out = G.synthesis(ws)
             assert float((out - ref).abs().max()) <= FORM_TOL, form
@@ -101,7 +135,7 @@ def check_ort_cpu_graph(out_dir, kind):
 def test_ort_cpu_export_matches_official_outputs(name, ort_cpu_export, load_reference):
     out, io = ort_cpu_export(name), reference_io(name)
     model = json.loads((out / "model.json").read_text())
-    assert model["target"] == "onnxruntime-cpu" and model["fir_form"] == "polyphase"
+    assert model["target"] == "onnxruntime-cpu" and model["fir_form"] == "merged"
     assert model["contract"]["target"] == "onnxruntime-cpu" and model["max_errors"]["img"] <= PARITY_TOL
     check_ort_cpu_graph(out, model["kind"])
     ws = io["ws_psi0.7"]
