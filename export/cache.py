@@ -23,10 +23,12 @@ def onnx_cache_dir(source_sha256: str, precision: str, frames: bool, noise_mode:
                    size: tuple[int, int] | None = None, target: str = "portable") -> Path:
     """The export directory of a network file under the cache, keyed by its hash and export options."""
     from ..version import __version__
+    from .onnx_export import TARGET_FIR_FORMS
 
     canvas = "" if size is None else f"-{size[0]}x{size[1]}"
+    form = TARGET_FIR_FORMS.get(target, "unknown")  # a target's graph form can change within a version
     name = (f"{source_sha256[:24]}-{precision}-noise_{noise_mode}-opset{opset}{'-frames' if frames else ''}{canvas}-{target}"
-            f"-sg3rt{__version__}")
+            f"-{form}-sg3rt{__version__}")
     return cache_root() / "onnx" / name
 
 
