@@ -23,6 +23,12 @@ _TORCH_DTYPES = {np.float32: torch.float32, np.uint8: torch.uint8}
 # and sg3r_256, 2 cores; this session's busy-machine runs agree, benchmarks/results/bench_backends.json): CPU
 # synthesis batches run one image per session call.
 CPU_SYNTHESIS_CHUNK = 1
+# A batch on a multi-core CPU runs its images side by side, one single-threaded session call each: ORT's
+# intra-op threads scale poorly on these graphs (sg3r_256, onnxruntime-cpu form, 2 cores: 1.1x from the second
+# thread), images in parallel well (quiet machine: 127 ms per image against 171 with 2 intra-op threads).
+# As for PyTorch's CPU batches, only small images: a 1024 px image alone needs GiBs of activations.
+CPU_PARALLEL_MAX_RES = 256
+CPU_PARALLEL_MAX_IMAGES = 4  # images in flight at once, at most
 CUDA_HINT = "pip install 'sg3rt[gpu]' (onnxruntime-gpu) and make sure CUDA is visible"
 
 
@@ -72,6 +78,11 @@ class OnnxRuntimeRuntime(Runtime):
         if threads is not None:
             options.intra_op_num_threads = int(threads)
         self.sessions = {}
+        # images of a CPU batch run in parallel on this many workers (see CPU_SYNTHESIS_CHUNK)
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        self.workers = min(int(threads) if threads is not None else cores, CPU_PARALLEL_MAX_IMAGES)
+        self._parallel: tuple[Any, Any] | None = None  # (single-threaded synthesis session, thread pool), on first use
+        self._synthesis_path = model.graphs["synthesis"].path
         for name in ("mapping", "synthesis"):
             path = model.graphs[name].path
             try:
@@ -93,7 +104,13 @@ class OnnxRuntimeRuntime(Runtime):
             batch = next(iter(feed.values())).shape[0]
             size = CPU_SYNTHESIS_CHUNK if graph == "synthesis" else batch
             starts = range(0, batch, max(size, 1)) or [0]  # batch 0 runs once, empty
-            parts = [session.run(outputs, {k: v[i : i + size] for k, v in feed.items()}) for i in starts]
+            if (graph == "synthesis" and len(starts) > 1 and self.workers > 1
+                    and max(self.width, self.height) <= CPU_PARALLEL_MAX_RES):
+                single, pool = self._parallel_synthesis()
+                parts = list(pool.map(lambda i: single.run(outputs, {k: v[i : i + size] for k, v in feed.items()}),
+                                      starts))
+            else:
+                parts = [session.run(outputs, {k: v[i : i + size] for k, v in feed.items()}) for i in starts]
             return [torch.from_numpy(np.concatenate([p[j] for p in parts]) if len(parts) > 1 else parts[0][j])
                     for j in range(len(outputs))]
         batch = next(iter(inputs.values())).shape[0]
@@ -116,6 +133,20 @@ class OnnxRuntimeRuntime(Runtime):
         session.run_with_iobinding(binding)  # synchronises ORT's stream before returning
         return results
 
+    def _parallel_synthesis(self) -> tuple[Any, Any]:
+        """A single-threaded synthesis session and `workers` threads to call it (ORT's run is thread-safe and
+        releases the GIL): made on the first CPU batch, so single images never pay for it."""
+        if self._parallel is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            ort = _import_onnxruntime()
+            options = ort.SessionOptions()
+            options.log_severity_level = 3
+            options.intra_op_num_threads = 1
+            session = ort.InferenceSession(str(self._synthesis_path), options, providers=["CPUExecutionProvider"])
+            self._parallel = session, ThreadPoolExecutor(self.workers, thread_name_prefix="sg3rt-ort")
+        return self._parallel
+
     def _mapping(self, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
         inputs = {"z": z}
         if self.c_dim > 0:
@@ -132,3 +163,6 @@ class OnnxRuntimeRuntime(Runtime):
 
     def _release(self) -> None:
         self.sessions = {}
+        if self._parallel is not None:
+            self._parallel[1].shutdown(wait=True)
+            self._parallel = None
