@@ -59,7 +59,9 @@ def test_keep_cpu_memory_is_a_noop_where_it_cannot_apply(monkeypatch):
 def test_ort_cpu_batches_run_as_single_images(monkeypatch):
     from sg3rt.runtime import onnxruntime_backend, open_generator
 
-    with open_generator(reference_file("sg3r_64.pkl"), backend="onnxruntime", device="cpu") as rt:
+    # one thread: calls one after the other on the main session (several threads: side by side, one image
+    # each, on a single-threaded one; test_export_forms checks those pixels)
+    with open_generator(reference_file("sg3r_64.pkl"), backend="onnxruntime", device="cpu", threads=1) as rt:
         ws = rt.mapping(torch.randn(3, rt.z_dim, generator=torch.Generator().manual_seed(1)), None, 0.7)
         session = rt.sessions["synthesis"]
         batches = []
