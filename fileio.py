@@ -11,7 +11,7 @@ import secrets
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import OutputError
+from .errors import InputError, OutputError
 
 
 def os_error(path: Path, error: OSError) -> OutputError:
@@ -153,3 +153,33 @@ def write_json(path: str | os.PathLike[str], payload: Any) -> None:
     import json
 
     write_text(path, json.dumps(json_safe(payload), indent=2) + "\n")
+
+
+def read_document(path: str | os.PathLike[str], what: str) -> Any:
+    """A .toml or .json file parsed (timelines, MIDI maps); any problem is one InputError naming the file.
+    `what` names the document in the messages ("timeline", "MIDI map")."""
+    import json
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".toml", ".json"):
+        raise InputError(f"{path}: a {what} is a .toml or .json file, not {suffix or 'no suffix'!r}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: cannot read the {what} ({getattr(e, 'strerror', None) or e})") from None
+    if suffix == ".toml":
+        try:
+            import tomllib
+        except ModuleNotFoundError:  # Python 3.10: the same parser as the tomli package
+            try:
+                import tomli as tomllib
+            except ModuleNotFoundError:
+                raise InputError(f"TOML {what}s need Python 3.11+ or `pip install tomli` (JSON works everywhere)") from None
+        parse, parse_error = tomllib.loads, tomllib.TOMLDecodeError
+    else:
+        parse, parse_error = json.loads, json.JSONDecodeError
+    try:
+        return parse(text)
+    except parse_error as e:
+        raise InputError(f"{path}: not valid {suffix[1:].upper()}: {e}") from None

@@ -28,7 +28,6 @@ top-level `duration` overrides both.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from ..fileio import read_document
 from ..networks import input_transform
 from ..vocab import NO_TRANSFORM, class_labels, parse_size
 from .edits import Edit
@@ -440,27 +440,9 @@ def _term(edit: Edit) -> tuple:
 
 
 def load_timeline(path: str | Path) -> KeyTimeline:
-    """Read a timeline from .toml (tomllib) or .json; `w` and `edit` paths are relative to its folder."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10: the same parser as the tomli package
-        try:
-            import tomli as tomllib
-        except ModuleNotFoundError:
-            raise InputError("TOML timelines need Python 3.11+ or `pip install tomli` (JSON works everywhere)") from None
-
+    """Read a timeline from .toml or .json; `w` and `edit` paths are relative to its folder."""
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in (".toml", ".json"):
-        raise InputError(f"{path}: a timeline is a .toml or .json file, not {suffix or 'no suffix'!r}")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: cannot read the timeline ({e})") from None
-    try:
-        data = tomllib.loads(text) if suffix == ".toml" else json.loads(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
-        raise InputError(f"{path}: not valid {suffix[1:].upper()}: {e}") from None
+    data = read_document(path, "timeline")
     try:
         return KeyTimeline.from_dict(data, path.parent, str(path))
     except InputError as e:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..fileio import read_document
 from .controls import (MOTION_KEYS, SCHEMA, TRANSLATE_ANIMS, WALKS, ControlError, NetworkLimits, field_kind,
                        numeric_range)
 from .protocol import ACTIONS
@@ -312,28 +313,7 @@ class MidiMap:
     def load(cls, path: str | Path) -> "MidiMap":
         """Read a map from .toml or .json; a bad file is one InputError naming the file, the entry and the key."""
         path = Path(path)
-        suffix = path.suffix.lower()
-        if suffix not in (".toml", ".json"):
-            raise InputError(f"{path}: a MIDI map is a .toml or .json file, not {suffix or 'no suffix'!r}")
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            raise InputError(f"{path}: cannot read the MIDI map ({getattr(e, 'strerror', None) or e})") from None
-        if suffix == ".toml":
-            try:
-                import tomllib
-            except ModuleNotFoundError:  # Python 3.10: the same parser as the tomli package
-                try:
-                    import tomli as tomllib
-                except ModuleNotFoundError:
-                    raise InputError("TOML MIDI maps need Python 3.11+ or `pip install tomli` (JSON works everywhere)") from None
-            parse, parse_error = tomllib.loads, tomllib.TOMLDecodeError
-        else:
-            parse, parse_error = json.loads, json.JSONDecodeError
-        try:
-            data = parse(text)
-        except parse_error as e:
-            raise InputError(f"{path}: not valid {suffix[1:].upper()}: {e}") from None
+        data = read_document(path, "MIDI map")
         return cls.from_dict(data, str(path))
 
     def bind(self, limits: NetworkLimits) -> "MidiMap":

@@ -16,6 +16,7 @@ import imageio_ffmpeg
 import numpy as np
 import pytest
 import torch
+import waiting
 
 pytest.importorskip("starlette", reason="the live extra is not installed: pip install 'sg3rt[live]'")
 pytest.importorskip("uvicorn", reason="the live extra is not installed: pip install 'sg3rt[live]'")
@@ -57,13 +58,7 @@ def ws_url(srv: LiveServer, token: str | None = None) -> str:
 
 
 def wait_for(predicate, timeout: float = WAIT_S, what: str = "condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
+    return waiting.wait_for(predicate, timeout, what)
 
 
 class Page:

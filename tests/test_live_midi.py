@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from waiting import wait_for
 
 from sg3rt.errors import InputError, Sg3rtError
 from sg3rt.live import Clocks, LiveSession, MidiControl
@@ -29,16 +30,6 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 def bound(control: str, **kw) -> Fader:
     """A fader on `control`, bound to SG3 (its range resolved the way MidiControl does)."""
     return MidiMap((Fader(1, control, **kw),), (), "test").bind(SG3).faders[0]
-
-
-def wait_for(predicate, timeout: float = WAIT_S, what: str = "condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 # -- CC value -> control value ---------------------------------------------------------------------
@@ -363,12 +354,12 @@ def test_a_refused_update_changes_nothing_and_is_kept(session):
 def test_messages_drive_a_running_session_and_the_frames_follow(embedded, tmp_path):
     """Rotation by MIDI turns the picture; a pad steps the seed; record on, record off gives a playable MP4."""
     with LiveSession(embedded, record_dir=tmp_path / "rec", controls={"walk": "off"}) as s:
-        still = wait_for(lambda: s.stream.wait_next(0, 1.0), what="a first frame")
+        still = wait_for(lambda: s.stream.wait_next(0, 1.0), WAIT_S, what="a first frame")
         midi = MidiControl(s)
         midi.read([cc(4, CC_MAX)]).wait(WAIT_S)  # default map: CC 4 = rotate, -180..180
         assert s.controls.rotate == 180.0 and not midi.errors
         version = s.version
-        turned = wait_for(lambda: (f := s.stream.wait_next(0, 1.0)) and f.version >= version and f, what="rotated frame")
+        turned = wait_for(lambda: (f := s.stream.wait_next(0, 1.0)) and f.version >= version and f, WAIT_S, what="rotated frame")
         assert np.array_equal(turned.rgb, s.render_frame(s.controls, Clocks()))  # the frame shows these controls
         a, b = still.rgb.astype(float), turned.rgb.astype(float)
         err_same, err_rot = np.abs(b - a).mean(), np.abs(b - np.rot90(a, 2)).mean()
@@ -376,8 +367,8 @@ def test_messages_drive_a_running_session_and_the_frames_follow(embedded, tmp_pa
         midi.read([note(37), note(37), note(39)]).wait(WAIT_S)  # next, next, record
         assert s.controls.seed == 2 and s.recording is not None
         version = s.version
-        n = wait_for(lambda: (f := s.stream.wait_next(0, 1.0)) and f.version >= version and f.seq, what="seed 2")
-        wait_for(lambda: (f := s.stream.wait_next(n + 3, 1.0)) and f, what="frames to record")
+        n = wait_for(lambda: (f := s.stream.wait_next(0, 1.0)) and f.version >= version and f.seq, WAIT_S, what="seed 2")
+        wait_for(lambda: (f := s.stream.wait_next(n + 3, 1.0)) and f, WAIT_S, what="frames to record")
         midi.read([note(39)]).wait(WAIT_S)  # record_toggle again: stop
         assert s.recording is None and not midi.errors
         (name, path), = s.recordings.items()
