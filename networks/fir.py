@@ -172,13 +172,18 @@ def _numpy_taps(g: torch.Tensor) -> np.ndarray:
     return g.detach().to("cpu", torch.float64).numpy()
 
 
+def _taps_at(g: torch.Tensor, idx: np.ndarray) -> torch.Tensor:
+    """float64 tensor shaped like idx: the tap g[idx] where 0 <= idx < K, else 0."""
+    k = int(g.shape[0])
+    return torch.from_numpy(np.where((idx >= 0) & (idx < k), _numpy_taps(g)[np.clip(idx, 0, k - 1)], 0.0))
+
+
 def banded_matrix(g: torch.Tensor, length: int, up: int, p0: int, p1: int) -> torch.Tensor:
     """[length, out_len] float64 M with y = x @ M the zero-inserted (up), padded (p0, p1) signal correlated
     with taps g [K]: M[i, o] = g[i * up + p0 - o] where that index is a tap."""
     k = int(g.shape[0])
     out_len = output_length(length, k, up, 1, p0, p1)
-    idx = np.arange(length)[:, None] * up + p0 - np.arange(out_len)[None, :]
-    return torch.from_numpy(np.where((idx >= 0) & (idx < k), _numpy_taps(g)[np.clip(idx, 0, k - 1)], 0.0))
+    return _taps_at(g, np.arange(length)[:, None] * up + p0 - np.arange(out_len)[None, :])
 
 
 def tiled_band(g: torch.Tensor, up: int, p0: int, tile_in: int) -> tuple[torch.Tensor, int]:
@@ -187,8 +192,7 @@ def tiled_band(g: torch.Tensor, up: int, p0: int, tile_in: int) -> tuple[torch.T
     k, t_out = int(g.shape[0]), tile_in * up
     a = -(p0 // up)  # ceil(-p0 / up): the first input any output of tile 0 reads
     win = (t_out - 1 - p0 + k - 1) // up - a + 1
-    idx = (a + np.arange(win))[:, None] * up + p0 - np.arange(t_out)[None, :]
-    return torch.from_numpy(np.where((idx >= 0) & (idx < k), _numpy_taps(g)[np.clip(idx, 0, k - 1)], 0.0)), a
+    return _taps_at(g, (a + np.arange(win))[:, None] * up + p0 - np.arange(t_out)[None, :]), a
 
 
 def banded_columns(x: torch.Tensor, g: torch.Tensor, up: int, p0: int, p1: int, tile_in: int,
@@ -218,8 +222,7 @@ def polyphase_taps(g: torch.Tensor, up: int, p0: int) -> tuple[torch.Tensor, int
     j_lo = min(-((p0 - r) // up) for r in range(up))  # ceil((r - p0) / up), smallest over r
     j_hi = max((k - 1 + r - p0) // up for r in range(up))
     j = np.arange(j_lo, j_hi + 1)
-    idx = up * j[None, :] + p0 - np.arange(up)[:, None]  # [up, J]
-    return torch.from_numpy(np.where((idx >= 0) & (idx < k), _numpy_taps(g)[np.clip(idx, 0, k - 1)], 0.0)), j_lo
+    return _taps_at(g, up * j[None, :] + p0 - np.arange(up)[:, None]), j_lo  # [up, J]
 
 
 def polyphase_rows(x: torch.Tensor, taps: torch.Tensor, j_lo: int, out_len: int, channels: int) -> torch.Tensor:
@@ -297,6 +300,14 @@ def lrelu_as_relu_sum(t: torch.Tensor, slope: float, clamp: float | None, channe
     return zc + torch.relu(zc) * scale
 
 
+def _output(y: torch.Tensor, channels: int, height: int, width: int) -> torch.Tensor:
+    """The merged forms' result cropped to [B, C, height, width] (crops were deferred to the output), with static
+    sizes for ONNX shape inference, which cannot follow the traced Pads (a Reshape copies nothing)."""
+    if int(y.shape[2]) > height or int(y.shape[3]) > width:
+        y = y[:, :, :height, :width]
+    return y.reshape(-1, channels, height, width)
+
+
 def upsample_act_downsample(x: torch.Tensor, g: torch.Tensor, up: int, padding: tuple[int, int, int, int],
                             d: torch.Tensor, down: int, slope: float, clamp: float | None,
                             channels: int) -> torch.Tensor:
@@ -343,10 +354,7 @@ def upsample_act_downsample(x: torch.Tensor, g: torch.Tensor, up: int, padding: 
     if ratio > 1:  # output phases interleaved by rows (on the output, 1 / (up * down) of the upsampled map)
         n, wd = int(y.shape[2]), int(y.shape[3])
         y = torch.stack(outs, dim=3).reshape(-1, c, n * ratio, wd)
-    if int(y.shape[2]) > out_hd or int(y.shape[3]) > out_wd:
-        y = y[:, :, :out_hd, :out_wd]
-    # Static sizes for ONNX shape inference, which cannot follow the traced Pads (a Reshape copies nothing).
-    return y.reshape(-1, c, out_hd, out_wd)
+    return _output(y, c, out_hd, out_wd)
 
 
 def upsample_act_downsample_phases(x: torch.Tensor, g: torch.Tensor, up: int, padding: tuple[int, int, int, int],
@@ -418,9 +426,8 @@ def upsample_act_downsample_phases(x: torch.Tensor, g: torch.Tensor, up: int, pa
     if ratio > 1:  # channel c * ratio^2 + q_y * ratio + q_x -> pixel (ratio * i + q_y, ratio * j + q_x)
         n, m = int(y.shape[2]), int(y.shape[3])
         y = F.pixel_shuffle(torch.stack(outs, dim=2).reshape(-1, c * ratio * ratio, n, m), ratio)
-    if int(y.shape[2]) > out_hd or int(y.shape[3]) > out_wd:
-        y = y[:, :, :out_hd, :out_wd]
-    return y.reshape(-1, c, out_hd, out_wd)
+    return _output(y, c, out_hd, out_wd)
+
 
 def filtered_activation_ort_cpu(x: torch.Tensor, g: torch.Tensor, up: int, padding: tuple[int, int, int, int],
                                 d: torch.Tensor, down: int, slope: float, clamp: float | None,

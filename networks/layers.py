@@ -19,7 +19,7 @@ from torch import nn
 
 from ..errors import InputError
 from ..vocab import FIR_IMPLS, check_choice
-from .fir import fir_matmul, fir_matrices, pad_or_crop, upsample_act_downsample, upsample_matmul_polyphase
+from .fir import fir_matmul, fir_matrices, pad_or_crop, upsample_matmul_polyphase
 
 LRELU_SLOPE = 0.2  # leaky ReLU negative slope used by every StyleGAN layer
 LRELU_GAIN = math.sqrt(2.0)  # keeps the activation variance of lrelu layers at one
@@ -232,14 +232,13 @@ class FirFilter(nn.Module):
         """The tile matrices of the matmul form, cached per (filter, dtype, device)."""
         key = (f.data_ptr(), _version(f), x.dtype, x.device)
         if self._matrices is None or self._matrices[0] != key:
-            g = f.detach().to(torch.float64) * self.gain ** (f.ndim / 2)
-            g = g.flip(list(range(g.ndim)))  # a true convolution as a correlation
+            g = self.correlation_taps(f)
             with torch.inference_mode(False), torch.no_grad():
                 self._matrices = key, fir_matrices(g, self.taps, self.up, self.down, self.padding, x.dtype, x.device)
         return self._matrices[1]
 
     def correlation_taps(self, f: torch.Tensor) -> torch.Tensor:
-        """f with the gain, flipped: [K] or [K, K] float64 taps that a correlation (conv2d) applies."""
+        """f with the gain, flipped (a true convolution as a correlation): [K] or [K, K] float64 taps."""
         g = f.detach().to(torch.float64) * self.gain ** (f.ndim / 2)
         return g.flip(list(range(g.ndim)))
 

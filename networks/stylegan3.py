@@ -256,7 +256,8 @@ class SynthesisLayer(nn.Module):
         styles = styles * self.magnitude_ema.rsqrt()  # input gain: undo the input's running magnitude
         x = x.to(dtype)
         # Decided before the conv: the fused op adds the bias itself, else the conv does (no extra pass).
-        fused = self.upsample is not None and self.downsample is not None and use_fused(self.upsample.impl, x)
+        filtered = self.upsample is not None and self.downsample is not None  # not ToRGB: up, activation, down
+        fused = filtered and use_fused(self.upsample.impl, x)
         x = modulated_conv2d(x, weight, styles, dcoefs, padding=self.conv_kernel - 1, bias=None if fused else self.bias)
         if fused:
             return fused_filtered_lrelu(x, self.bias, self.up_filter, self.down_filter, self.up, self.down, self.padding,
@@ -267,7 +268,7 @@ class SynthesisLayer(nn.Module):
         if padded > channels:  # export forms: the depthwise filters run on zero channels up to a vector width
             x = torch.nn.functional.pad(x, [0, 0, 0, 0, 0, padded - channels])
         gain = self.act_gain
-        if self.upsample is not None and self.downsample is not None and self.upsample.impl == "merged":
+        if filtered and self.upsample.impl == "merged":
             # the export form for ONNX Runtime CPU (networks/forms.py); the activation gain is in the up-filter
             x = filtered_activation_ort_cpu(x, self.upsample.correlation_taps(self.up_filter), self.up, self.padding,
                                             self.downsample.correlation_taps(self.down_filter), self.down,
