@@ -124,11 +124,15 @@ def _parse_amount(text: str, spec: str) -> float | tuple[float, float]:
     raise InputError(f"bad amount {text!r} in --edit {spec!r}: a number (e.g. 2.5) or a sweep A..B (e.g. -3..3)")
 
 
-def check_still(edits: tuple[Edit, ...] | list[Edit]) -> None:
-    """A still image takes fixed amounts: a sweep A..B is a one-line error, before any work."""
+STILL_ONLY = "a sweep A..B needs a video (sg3rt render); give one AMOUNT for an image"  # check_still's default why
+
+
+def check_still(edits: tuple[Edit, ...] | list[Edit], why: str = STILL_ONLY) -> None:
+    """Fixed amounts only (a still image, a live slider's start): a sweep A..B is a one-line error naming
+    the edit and `why`, before any work."""
     for e in edits:
         if e.is_sweep:
-            raise InputError(f"--edit {e.label!r}: a sweep A..B needs a video (sg3rt render); give one AMOUNT for an image")
+            raise InputError(f"--edit {e.label!r}: {why}")
 
 
 class BoundEdits:

@@ -192,16 +192,19 @@ class FfmpegWriter(FrameWriter):
     def __init__(self, path: Path, fps: float, audio: Path | None = None):
         self._proc: subprocess.Popen | None = None
         self._log = None  # ffmpeg's stderr, a temp file (a pipe could fill up and stall it)
-        self.audio = None if audio is None else Path(audio)  # a sound track added at close, cut or padded to the video
-        if self.audio is not None and self._audio_codec(Path(path)) is None:
-            raise InputError(f"{path}: this output has no audio track; use .mp4, .mov or .webm")
-        super().__init__(path, fps)
+        self.audio = None if audio is None else self._sound_for(Path(path), audio)  # muxed at close, cut or padded
+        super().__init__(path, fps)  # (after the check: it makes the temp file)
 
     def set_audio(self, audio: Path) -> None:
         """A sound track known only once the frames are written (live recordings): muxed at close, like `audio`."""
-        if self._audio_codec(self.path) is None:
-            raise InputError(f"{self.path}: this output has no audio track; use .mp4, .mov or .webm")
-        self.audio = Path(audio)
+        self.audio = self._sound_for(self.path, audio)
+
+    @classmethod
+    def _sound_for(cls, path: Path, audio: Path) -> Path:
+        """`audio` as a Path, or a one-line InputError when this output's container holds no sound."""
+        if cls._audio_codec(path) is None:
+            raise InputError(f"{path}: this output has no audio track; use .mp4, .mov or .webm")
+        return Path(audio)
 
     @staticmethod
     def _audio_codec(path: Path) -> tuple[str, str] | None:

@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..animate.edits import check_still
 from ..animate.seeds import MAX_SEED
 from ..animate.writers import open_writer
 from ..errors import InputError, Sg3rtError
@@ -200,9 +201,7 @@ class LiveSession:
         if size is not None and not MIN_SIZE <= size <= MAX_SIZE:
             raise InputError(f"--stream-size must be between {MIN_SIZE} and {MAX_SIZE} pixels, got {size}")
         self.runtime = runtime
-        for e in edits:
-            if e.is_sweep:
-                raise InputError(f"--edit {e.label!r}: live edits take one start AMOUNT (the slider moves it), not A..B")
+        check_still(edits, "live edits take one start AMOUNT (the slider moves it), not A..B")
         self.edits = tuple(edits)
         if audio is not None and audio.reaction.moves and not runtime.is_stylegan3:
             raise InputError("--react rotate/translate move the image: only StyleGAN3 networks take motion")

@@ -40,6 +40,15 @@ def _import_onnxruntime():
     return onnxruntime
 
 
+def _session_options(ort: Any, threads: int | None) -> Any:
+    """Session options: errors-only logging; `threads` intra-op threads (None: ONNX Runtime's choice)."""
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # errors only
+    if threads is not None:
+        options.intra_op_num_threads = int(threads)
+    return options
+
+
 def ort_cuda_available() -> bool:
     """Whether ONNX Runtime has the CUDA execution provider and torch sees a GPU for its buffers."""
     try:
@@ -73,10 +82,7 @@ class OnnxRuntimeRuntime(Runtime):
             providers = ["CPUExecutionProvider"]
         else:
             raise InputError(f"ONNX Runtime runs on cpu or cuda, not {device}")
-        options = ort.SessionOptions()
-        options.log_severity_level = 3  # errors only
-        if threads is not None:
-            options.intra_op_num_threads = int(threads)
+        options = _session_options(ort, threads)
         self.sessions = {}
         # images of a CPU batch run in parallel on this many workers (see CPU_SYNTHESIS_CHUNK)
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -140,10 +146,8 @@ class OnnxRuntimeRuntime(Runtime):
             from concurrent.futures import ThreadPoolExecutor
 
             ort = _import_onnxruntime()
-            options = ort.SessionOptions()
-            options.log_severity_level = 3
-            options.intra_op_num_threads = 1
-            session = ort.InferenceSession(str(self._synthesis_path), options, providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(str(self._synthesis_path), _session_options(ort, 1),
+                                           providers=["CPUExecutionProvider"])
             self._parallel = session, ThreadPoolExecutor(self.workers, thread_name_prefix="sg3rt-ort")
         return self._parallel
 
