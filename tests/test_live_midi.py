@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from live_command import interrupt, live_command
 from waiting import wait_for
 
 from sg3rt.errors import InputError, Sg3rtError
@@ -476,27 +477,13 @@ def test_cli_with_midi_serves_and_stops_cleanly_on_ctrl_c(tmp_path):
     """`sg3rt live --midi-port pads` on the loopback backend (MIDO_BACKEND): the port is named at start and
     Ctrl-C closes it with the session, without a traceback."""
     import os
-    import signal
-    import subprocess
-    import sys
 
     if mido is None:
         pytest.skip("mido is not installed: pip install 'sg3rt[midi]'")
     tests = str(Path(__file__).resolve().parent)
-    env = dict(os.environ, PYTHONUNBUFFERED="1", MIDO_BACKEND="midi_loopback",
-               PYTHONPATH=os.pathsep.join(p for p in (tests, os.environ.get("PYTHONPATH")) if p))
-    proc = subprocess.Popen([sys.executable, "-m", "sg3rt.cli", "live", "--port", "0", "--device", "cpu",
-                             "--midi-port", "pads"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env, cwd=tmp_path)
-    try:
-        url = proc.stdout.readline().strip()
-        assert url.startswith("http://127.0.0.1:"), proc.stderr.read() if proc.poll() is not None else url
+    env = {"MIDO_BACKEND": "midi_loopback",
+           "PYTHONPATH": os.pathsep.join(p for p in (tests, os.environ.get("PYTHONPATH")) if p)}
+    with live_command(["--port", "0", "--device", "cpu", "--midi-port", "pads"], tmp_path, env) as (proc, _):
         time.sleep(0.5)
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=WAIT_S)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode in (0, 130), err
-    assert "Traceback" not in err
+        err = interrupt(proc, WAIT_S)
     assert "MIDI from 'Loopback Pads' (the default map: CC 1 psi; CC 2 speed;" in err
