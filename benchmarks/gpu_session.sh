@@ -5,13 +5,17 @@
 #
 # Run from the repository root (the checkout is the package `sg3rt`; it is put on PYTHONPATH under that
 # name, so the folder may be called anything). Wheels the GPU image lacks are installed from ./.whl when
-# that folder exists: imageio-ffmpeg 0.6.0 (29 MB; 0.8.1's 68 MB wheel is over a device call's 64 MiB)
-# for the MP4 render, starlette, uvicorn, websockets and python-osc for live, and the pure-Python rest in case the
-# image lacks them (33 MB in all); fetch them here with
+# that folder exists: imageio-ffmpeg's Python part (a 17 kB py3-none-any wheel built from its sdist) with
+# ffmpeg 9.0.2 from imageio-ffmpeg 0.8.1 (the first build with NVENC encoders) as an xz file (48 MB; 0.8.1's
+# 68 MB wheel is over a device call's 64 MiB), starlette, uvicorn, websockets and python-osc for live, and the
+# pure-Python rest in case the image lacks them (52 MB in all); fetch them here with
 #   pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #       --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 -d .whl \
-#       imageio-ffmpeg==0.6.0 starlette uvicorn websockets python-osc typer click rich shellingham markdown-it-py \
+#       starlette uvicorn websockets python-osc typer click rich shellingham markdown-it-py \
 #       mdurl pygments h11 anyio sniffio idna typing_extensions safetensors imageio
+#   pip download --no-deps --no-binary=:all: imageio-ffmpeg==0.6.0 -d /tmp/s && pip wheel --no-deps -w .whl /tmp/s/*
+#   xz -9e -c $(python -c "import imageio_ffmpeg as i; print(i.get_ffmpeg_exe())") > .whl/ffmpeg-linux-x86_64-v9.0.2.xz
+#       (with imageio-ffmpeg 0.8.1 installed here)
 # and carry .whl (ignored by git) with the call. Each stage has its own time
 # limit and log in OUT_DIR, so a stage that fails or hangs costs only its share. Each mode fits one 10-minute
 # device call: `quick` (default: kernel tests + the SG3-R 1024 table with per-layer GB/s), `tables` (StyleGAN3-T
@@ -20,10 +24,18 @@ set -u
 out=${1:?usage: gpu_session.sh OUT_DIR [quick|tables|extras]}
 mode=${2:-quick}
 mkdir -p "$out"
-if [ -d .whl ]; then
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-        || echo "note: wheel install failed" >&2
+if [ -d .whl ]; then  # pure-Python wheels, then the binary ones (a Python other than 3.12 refuses only those)
+    for group in ".whl/*-none-any.whl" ".whl/*-cp3*.whl"; do
+        python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site $group \
+            || echo "note: wheel install failed: $group" >&2
+    done
 fi
+for xz in .whl/ffmpeg-*.xz; do  # the encoder binary without its wheel: imageio-ffmpeg finds it by this variable
+    [ -f "$xz" ] || continue
+    python3 -c "import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], 'wb'))" \
+        "$xz" /tmp/ffmpeg-bin && chmod +x /tmp/ffmpeg-bin && export IMAGEIO_FFMPEG_EXE=/tmp/ffmpeg-bin \
+        || echo "note: $xz did not unpack" >&2
+done
 mkdir -p /tmp/pkg && ln -sfn "$PWD" /tmp/pkg/sg3rt
 export PYTHONPATH=/tmp/pkg:/tmp/site${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 
@@ -38,7 +50,10 @@ stage() {  # stage NAME SECONDS COMMAND...: run with a limit, log to OUT_DIR/NAM
 }
 
 stage env 60 bash -c 'nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv; \
-    python3 -c "import torch, triton, sg3rt; print(torch.__version__, torch.version.cuda, triton.__version__, sg3rt.__version__)"'
+    python3 -c "import torch, triton, sg3rt; print(torch.__version__, torch.version.cuda, triton.__version__, sg3rt.__version__)"; \
+    ff=$(python3 -c "import imageio_ffmpeg as i; print(i.get_ffmpeg_exe())") && "$ff" -hide_banner -version | head -1 && \
+    "$ff" -hide_banner -loglevel error -f lavfi -i color=c=gray:s=256x256:d=0.2 -c:v h264_nvenc -f null - \
+        && echo "NVENC h264: opens" || echo "NVENC h264: does not open here"'
 if [ "$mode" = quick ]; then
 # Correctness first: the compiled kernel on every official layer shape, whole networks, CUDA graphs, compile.
 stage tests 240 python3 -m pytest -q -p no:cacheprovider tests/test_filtered_lrelu.py \
