@@ -8,7 +8,8 @@ Issue 10's runs: --kind stylegan3-r --res 1024; --kind stylegan3-t --res 1024; -
 backend:precision[:graphs][:conv|:fused|:matmul]; `graphs` replays PyTorch from CUDA graphs; conv / matmul / fused
 pick the FIR implementation (default auto: fused where Triton imports). --layers adds, per synthesis layer, the
 fused op's ms (triton.testing.do_bench) in fp16 / bf16 / fp32 beside the unfused path, and the bytes/s it
-achieves (input read + output written) against the GPU's memory bandwidth. --dry-run lists what would run (CPU). Variants whose backend is
+achieves (input read + output written) against the GPU's memory bandwidth; --tiles / --warps sweep the kernel's
+tile size and warps per layer (the tuning run). --dry-run lists what would run (CPU). Variants whose backend is
 missing here are listed as skipped with the reason. What is timed is `frames()` (synthesis, uint8 on
 the GPU, copy to the host), as in `sg3rt bench`; "peak MiB" is torch's allocator peak while timing
 (0 for what ONNX Runtime allocates), "GPU used" the device's used memory after the runs. ONNX exports for the benchmark are not verified
@@ -37,7 +38,7 @@ RESULTS = ROOT / "benchmarks" / "results" / "bench_gpu.json"
 DEFAULT_VARIANTS = ("torch:fp32:fused,torch:fp32:fused:graphs,torch:fp16:fused,torch:fp16:fused:graphs,"
                     "torch:fp32:matmul,torch:fp16:matmul,torch:fp16:matmul:graphs,torch:fp32:conv@1,torch:fp16:conv@1,"
                     "onnxruntime:fp32@1;4,onnxruntime:fp16@1;4,tensorrt:fp16")
-LAYER_DTYPES = (torch.float16, torch.bfloat16, torch.float32)  # per-layer timing of the fused op
+LAYER_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}  # per-layer timing
 LAYER_BATCH = 4  # images per per-layer timing
 PEAK_GBS = {"H100 SXM": 3350.0, "H100 PCIe": 2000.0, "H100 NVL": 3900.0, "H200": 4800.0, "A100": 2000.0}  # GB/s
 
@@ -102,11 +103,13 @@ def layer_rows(G, batch: int) -> list[dict]:
     return rows
 
 
-def time_layers(G, rows: list[dict], gpu: str) -> list[dict]:
-    """ms of the fused op and of the unfused chain per layer and dtype; GB/s of the fused op's own traffic."""
+def time_layers(G, rows: list[dict], gpu: str, dtypes: list[torch.dtype], tiles: list[int | None],
+                warps: list[int]) -> list[dict]:
+    """ms of the fused op and of the unfused chain per layer and dtype; GB/s of the fused op's own traffic.
+    Each (tile, warps) pair is timed where the tile fits the layer (None: the default tile of the dtype)."""
     from triton.testing import do_bench
 
-    from sg3rt.networks.filtered_lrelu import filtered_lrelu_reference, fused_filtered_lrelu
+    from sg3rt.networks.filtered_lrelu import ACT_BLOCK_CUDA, filtered_lrelu_reference, fused_filtered_lrelu
 
     peak = peak_bandwidth_gbs(gpu)
     out = []
@@ -114,18 +117,26 @@ def time_layers(G, rows: list[dict], gpu: str) -> list[dict]:
         layer = getattr(G.synthesis, row["layer"]).cuda()
         args = (layer.bias, layer.up_filter, layer.down_filter, layer.up, layer.down, layer.padding,
                 layer.upsample.gain, 1.0, 0.2, layer.conv_clamp)
-        for dtype in LAYER_DTYPES:
+        for dtype in dtypes:
             x = torch.randn(row["shape"], device="cuda", dtype=dtype)
-            cache: dict = {}
-            y = fused_filtered_lrelu(x, *args, cache=cache)
-            fused_ms = do_bench(lambda: fused_filtered_lrelu(x, *args, cache=cache))
             plain_ms = do_bench(lambda: filtered_lrelu_reference(x, *args))
-            gbs = (x.numel() + y.numel()) * x.element_size() / fused_ms / 1e6
-            out.append({**row, "dtype": str(dtype).removeprefix("torch."), "fused_ms": fused_ms, "plain_ms": plain_ms,
-                        "fused_gbs": gbs, "bandwidth_frac": None if peak is None else gbs / peak})
-            frac = "" if peak is None else f" {100 * gbs / peak:>5.1f}%"
-            print(f"{row['layer']:<18} {out[-1]['dtype']:<9} {fused_ms:>9.3f} {plain_ms:>9.3f} {gbs:>8.0f}{frac}",
-                  flush=True)
+            for tile in tiles:
+                for nw in warps:
+                    cache: dict = {}
+                    try:
+                        y = fused_filtered_lrelu(x, *args, cache=cache, act_block=tile, num_warps=nw)
+                    except ValueError:
+                        continue  # this tile cannot hold the layer's down-filter
+                    fused_ms = do_bench(lambda: fused_filtered_lrelu(x, *args, cache=cache, act_block=tile,
+                                                                     num_warps=nw))
+                    gbs = (x.numel() + y.numel()) * x.element_size() / fused_ms / 1e6
+                    out.append({**row, "dtype": str(dtype).removeprefix("torch."), "fused_ms": fused_ms,
+                                "plain_ms": plain_ms, "act_block": tile or ACT_BLOCK_CUDA[dtype], "num_warps": nw,
+                                "default_tile": tile is None, "fused_gbs": gbs,
+                                "bandwidth_frac": None if peak is None else gbs / peak})
+                    frac = "" if peak is None else f" {100 * gbs / peak:>5.1f}%"
+                    print(f"{row['layer']:<18} {out[-1]['dtype']:<9} {out[-1]['act_block']:>4} {nw:>5} "
+                          f"{fused_ms:>9.3f} {plain_ms:>9.3f} {gbs:>8.0f}{frac}", flush=True)
         layer.cpu()
     return out
 
@@ -143,6 +154,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help=f"JSON path (default: {RESULTS.name}; a dry run writes "
                         "only when given one, never over the measured results)")
     parser.add_argument("--layers", action="store_true", help="also time the fused op per layer (see above)")
+    parser.add_argument("--layer-dtypes", default="fp16,bf16,fp32", help="dtypes of the per-layer timing")
+    parser.add_argument("--tiles", default="default", help="per-layer timing: activation tile sides to sweep, e.g. "
+                        "32,64,128 (default: the fused op's own per dtype; kernel_resources.py lists which spill)")
+    parser.add_argument("--warps", default="4", help="per-layer timing: warps per program to sweep, e.g. 4,8")
     parser.add_argument("--dry-run", action="store_true", help="list layers and variants; time nothing (CPU)")
     args = parser.parse_args()
     if args.dry_run:
@@ -171,7 +186,7 @@ def main() -> None:
     print(f"{'variant':<22} {'batch':>5} {'frames/s':>9} {'ms/frame':>9} {'peak MiB':>9} {'GPU used':>9}", flush=True)
     rows, skipped = [], {}
     export_root = Path(tempfile.mkdtemp(prefix="sg3rt-bench-gpu-"))
-    for spec in args.variants.split(","):
+    for spec in filter(None, args.variants.split(",")):  # --variants "": the per-layer timing only
         variant, _, only = spec.partition("@")
         sizes = [int(b) for b in only.split(";")] if only else batches
         try:
@@ -197,8 +212,11 @@ def main() -> None:
         torch.cuda.empty_cache()
     layers = []
     if args.layers:
-        print(f"\n{'layer':<18} {'dtype':<9} {'fused ms':>9} {'plain ms':>9} {'GB/s':>8} {'of peak':>6}", flush=True)
-        layers = time_layers(G, layer_rows(G, LAYER_BATCH), gpu)
+        print(f"\n{'layer':<18} {'dtype':<9} {'tile':>4} {'warps':>5} {'fused ms':>9} {'plain ms':>9} {'GB/s':>8} "
+              f"{'of peak':>6}", flush=True)
+        dtypes = [LAYER_DTYPES[d] for d in args.layer_dtypes.split(",")]
+        tiles = [None] if args.tiles == "default" else [int(t) for t in args.tiles.split(",")]
+        layers = time_layers(G, layer_rows(G, LAYER_BATCH), gpu, dtypes, tiles, [int(w) for w in args.warps.split(",")])
     result = {"gpu": gpu, "config": f"{args.kind}-{args.res} random weights", "versions": versions(),
               "tf32_conv": torch.backends.cudnn.allow_tf32, "cudnn_benchmark": args.cudnn_benchmark,
               "iters": args.iters, "results": rows, "skipped": skipped, "layers": layers,

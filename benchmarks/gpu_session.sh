@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Every GPU check of issues 10 and 16, in three device calls: what a session with a lent GPU runs first.
+# Every GPU check of issues 10 and 16, in four device calls: what a session with a lent GPU runs first.
 #
-#   bash benchmarks/gpu_session.sh OUT_DIR [quick|tables|extras]
+#   bash benchmarks/gpu_session.sh OUT_DIR [quick|tune|tables|extras]
 #
 # Run from the repository root (the checkout is the package `sg3rt`; it is put on PYTHONPATH under that
 # name, so the folder may be called anything). Wheels the GPU image lacks are installed from ./.whl when
@@ -18,10 +18,12 @@
 #       (with imageio-ffmpeg 0.8.1 installed here)
 # and carry .whl (ignored by git) with the call. Each stage has its own time
 # limit and log in OUT_DIR, so a stage that fails or hangs costs only its share. Each mode fits one 10-minute
-# device call: `quick` (default: kernel tests + the SG3-R 1024 table with per-layer GB/s), `tables` (StyleGAN3-T
-# 1024, StyleGAN3-R 512 and 256, StyleGAN2 1024), `extras` (fused equivariance, live at 256/512/1024, MP4 render).
+# device call, in this order of need: `quick` (default: kernel tests + the SG3-R 1024 table with per-layer GB/s),
+# `tune` (the kernel's tile size and warps per layer, fp16/bf16: what ACT_BLOCK_CUDA and NUM_WARPS should be;
+# benchmarks/kernel_resources.py says on the CPU which variants spill), `tables` (StyleGAN3-T 1024, StyleGAN3-R
+# 512 and 256, StyleGAN2 1024), `extras` (fused equivariance, live at 256/512/1024, MP4 render).
 set -u
-out=${1:?usage: gpu_session.sh OUT_DIR [quick|tables|extras]}
+out=${1:?usage: gpu_session.sh OUT_DIR [quick|tune|tables|extras]}
 mode=${2:-quick}
 mkdir -p "$out"
 if [ -d .whl ]; then  # pure-Python wheels, then the binary ones (a Python other than 3.12 refuses only those)
@@ -62,6 +64,10 @@ stage tests 240 python3 -m pytest -q -p no:cacheprovider tests/test_filtered_lre
 stage bench_r1024 300 python3 benchmarks/bench_gpu.py --kind stylegan3-r --res 1024 --batch 1,4,8,16 --iters 8 --layers \
     --variants "torch:fp16:fused,torch:fp16:fused:graphs,torch:bf16:fused:graphs,torch:fp32:fused:graphs@1;4,torch:fp16:matmul:graphs" \
     --out "$out/bench_gpu_r1024.json"
+fi
+if [ "$mode" = tune ]; then  # the kernel's tile size and warps per layer, fp16 and bf16 (second call)
+    stage tune_r1024 540 python3 benchmarks/bench_gpu.py --kind stylegan3-r --res 1024 --variants "" --layers \
+        --layer-dtypes fp16,bf16 --tiles 32,64,128 --warps 4,8 --out "$out/tune_r1024.json"
 fi
 if [ "$mode" = tables ]; then  # the other configs of issue 10's table (second call)
     for cfg in "stylegan3-t 1024" "stylegan3-r 512" "stylegan3-r 256" "stylegan2 1024"; do

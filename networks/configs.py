@@ -56,3 +56,26 @@ def random_official_generator(kind: str, resolution: int, seed: int = 0) -> Gene
         torch.manual_seed(seed)
         G = Generator(kind, official_config(kind, resolution))
     return G.eval().requires_grad_(False)
+
+
+def official_layers() -> list[tuple[str, Any]]:
+    """One synthesis layer per distinct (sizes, factors, filter shapes, padding, role) of the official T/R
+    configs, named like "R1024-L13_1044_32" (kind, resolution, layer). Two channels everywhere: channel
+    counts change no filter, size or padding. What the fused op's tests and its compile checks cover."""
+    from .stylegan3 import SynthesisNetwork
+
+    found: dict[tuple, tuple[str, Any]] = {}
+    for kind in OFFICIAL_KINDS:
+        for res in OFFICIAL_RESOLUTIONS:
+            cfg = official_config(kind, res)
+            kw = {k: cfg[k] for k in ("num_fp16_res", "conv_clamp", "conv_kernel", "use_radial_filters") if k in cfg}
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(res)
+                net = SynthesisNetwork(16, res, 3, channel_base=4096, channel_max=2, **kw)
+            for name in net.layer_names:
+                layer = getattr(net, name)
+                shape = lambda f: None if f is None else tuple(f.shape)  # noqa: E731
+                key = (layer.in_size + layer.conv_kernel - 1, layer.out_size, layer.up, layer.down,
+                       shape(layer.up_filter), shape(layer.down_filter), layer.padding, layer.is_torgb)
+                found.setdefault(key, (f"{kind[-1].upper()}{res}-{name}", layer))
+    return list(found.values())

@@ -17,9 +17,9 @@ import torch
 import triton_cpu
 from refdata import PARITY_TOL, STYLEGAN3_REFERENCES, reference_io
 from sg3rt.networks import filtered_lrelu as fl
-from sg3rt.networks.configs import OFFICIAL_KINDS, OFFICIAL_RESOLUTIONS, official_config
+from sg3rt.networks.configs import official_layers
 from sg3rt.networks.layers import set_fir_impl
-from sg3rt.networks.stylegan3 import SynthesisLayer, SynthesisNetwork
+from sg3rt.networks.stylegan3 import SynthesisLayer
 
 DEVICE = triton_cpu.device()
 MAX_CPU_SIZE = 280  # interpreter: official input sizes up to this run as they are (278 px: ~4 s per layer)
@@ -39,28 +39,6 @@ def interpreter():
         os.environ.pop("TRITON_INTERPRET", None)
     else:
         os.environ["TRITON_INTERPRET"] = before
-
-
-def official_layers() -> list[tuple[str, SynthesisLayer]]:
-    """One layer per distinct (sizes, factors, filter shapes, padding, role) of the official T/R configs.
-
-    Two channels everywhere: channel counts change no filter, size or padding.
-    """
-    found: dict[tuple, tuple[str, SynthesisLayer]] = {}
-    for kind in OFFICIAL_KINDS:
-        for res in OFFICIAL_RESOLUTIONS:
-            cfg = official_config(kind, res)
-            kw = {k: cfg[k] for k in ("num_fp16_res", "conv_clamp", "conv_kernel", "use_radial_filters") if k in cfg}
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(res)
-                net = SynthesisNetwork(16, res, 3, channel_base=4096, channel_max=2, **kw)
-            for name in net.layer_names:
-                layer = getattr(net, name)
-                shape = lambda f: None if f is None else tuple(f.shape)  # noqa: E731
-                key = (layer.in_size + layer.conv_kernel - 1, layer.out_size, layer.up, layer.down,
-                       shape(layer.up_filter), shape(layer.down_filter), layer.padding, layer.is_torgb)
-                found.setdefault(key, (f"{kind[-1].upper()}{res}-{name}", layer))
-    return list(found.values())
 
 
 OFFICIAL_LAYERS = official_layers()
