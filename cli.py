@@ -477,9 +477,11 @@ def render(
     precision: PrecisionOpt = None,
     batch: BatchOpt = 8,
     codec: Annotated[Optional[Codec], typer.Option(
-        "--codec", help="Codec (default by suffix: .mp4 h264, .mov prores 422 HQ, .webm vp9, .gif gif, folder png).")] = None,
+        "--codec", help="Codec (default by suffix: .mp4 h264, .mov prores 422 HQ, .webm vp9, .gif gif, folder png); "
+                        ".mp4/.mov also h264-nvenc or hevc-nvenc (NVIDIA GPU encoder, where ffmpeg and the driver have it).")] = None,
     crf: Annotated[Optional[int], typer.Option(
-        "--crf", help="Quality of h264 (0 lossless .. 51, default 18) and vp9 (0 .. 63, default 24).")] = None,
+        "--crf", help="Quality of h264 (0 lossless .. 51, default 18), vp9 (0 .. 63, default 24) and "
+                      "h264-nvenc/hevc-nvenc (NVENC -cq 1 .. 51, default 19).")] = None,
     cuda_graphs: CudaGraphsOpt = False,
     size: SizeOpt = None,
     audio: Annotated[Optional[Path], typer.Option(
