@@ -443,6 +443,7 @@ def _load_timeline(ctx: typer.Context, path: Path):
     "  sg3rt render --seeds 1,2 --path noise --grid 2x1 --frames 48 -o noise.gif\n\n"
     "  sg3rt render --seeds 0-3 --path slerp --no-loop --frames-per-transition 30 -o frames/\n\n"
     "  sg3rt render -n net.pkl --w-file keys.npz --duration 8 -o cut.mov     (ProRes 422 HQ)\n\n"
+    "  sg3rt render -n net.pkl --device cuda --seeds 0-7 --codec hevc-nvenc -o fast.mp4   (NVIDIA GPU encoder)\n\n"
     "  sg3rt render -n stylegan3-r.pkl --size 1920x1080 --seeds 0-3 -o wide.mp4   (16:9 canvas, StyleGAN3)\n\n"
     "  sg3rt render -n net.pkl --timeline show.toml -o show.mp4     (keyframes: README 'Timelines')\n\n"
     "  sg3rt render -n net.pkl --seeds 0-7 --audio song.mp3 --react pulse=0.5,rotate=10 -o clip.mp4"))
