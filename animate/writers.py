@@ -161,11 +161,16 @@ def encoder_failure(codec: str, log: str) -> str:
     The encoder's own log lines say why when it found no usable driver or GPU ("[h264_nvenc @ 0x..]
     Cannot load libcuda.so.1"); otherwise ffmpeg's last line does.
     """
-    encoder = NVENC_ENCODERS[codec]
+    return _unavailable(codec, ffmpeg_reason(log, NVENC_ENCODERS[codec]) or "ffmpeg gave no reason")
+
+
+def ffmpeg_reason(log: str, encoder: str | None = None) -> str:
+    """Why ffmpeg failed, from its stderr: the lines `encoder` logged itself ("[h264_nvenc @ 0x..] ..."), where
+    there are any, else the last line; without ffmpeg's "[out#0/mp4 @ 0x..]" tags, joined by "; "."""
     lines = [line.strip() for line in log.splitlines() if line.strip()]
-    own = [line for line in lines if line.startswith(f"[{encoder} @")] or lines[-1:]  # the encoder's own words first
-    reasons = [re.sub(r"^(\[[^\]]*\]\s*)+", "", line).rstrip(".") for line in own]  # without "[h264_nvenc @ 0x..]"
-    return _unavailable(codec, "; ".join(dict.fromkeys(r for r in reasons if r)) or "ffmpeg gave no reason")
+    own = [line for line in lines if encoder is not None and line.startswith(f"[{encoder} @")] or lines[-1:]
+    reasons = [re.sub(r"^(\[[^\]]*\]\s*)+", "", line).rstrip(".") for line in own]
+    return "; ".join(dict.fromkeys(r for r in reasons if r))
 
 
 def _unavailable(codec: str, reason: str) -> str:
@@ -280,6 +285,8 @@ class FfmpegWriter(FrameWriter):
     lets ffmpeg finish the container (a playable partial video).
     """
 
+    encoder: str | None = None  # an ffmpeg encoder whose own log lines give the reason of a failure
+
     def __init__(self, path: Path, fps: float, audio: Path | None = None):
         self._proc: subprocess.Popen | None = None
         self._log = None  # ffmpeg's stderr, a temp file (a pipe could fill up and stall it)
@@ -351,12 +358,12 @@ class FfmpegWriter(FrameWriter):
             muxed.unlink(missing_ok=True)
 
     def _reason(self) -> str:
-        """The last line ffmpeg wrote to stderr (e.g. 'No space left on device')."""
+        """Why ffmpeg failed: its last line on stderr (e.g. 'No space left on device'), or the lines of
+        `self.encoder` (an encoder whose own words say more, e.g. NVENC refusing a frame size)."""
         if self._log is None:
             return ""
         self._log.seek(0)
-        lines = [line.strip() for line in self._log.read().decode(errors="replace").splitlines() if line.strip()]
-        return re.sub(r"^(\[[^\]]*\]\s*)+", "", lines[-1]) if lines else ""  # without ffmpeg's "[out#0/mp4 @ 0x..]"
+        return ffmpeg_reason(self._log.read().decode(errors="replace"), self.encoder)
 
     def _failed(self, what: str) -> OutputError:
         reason = self._reason()
@@ -419,7 +426,7 @@ class NvencWriter(FfmpegWriter):
                  audio: Path | None = None):
         if codec not in NVENC_ENCODERS:
             raise InputError(f"NvencWriter takes --codec {' or '.join(NVENC_ENCODERS)}, got {codec!r}")
-        self.codec = codec
+        self.codec, self.encoder = codec, NVENC_ENCODERS[codec]
         self.crf = check_crf(codec, crf)
         check_encoder(codec)
         super().__init__(path, fps, audio)

@@ -19,10 +19,11 @@ from typer.testing import CliRunner
 
 import sg3rt
 from sg3rt import BackendUnavailableError, InputError
+from sg3rt.errors import OutputError
 from sg3rt.animate import Animation, Grid, PathSpec, frame_batches, open_writer, output_codec, render
 from sg3rt.animate import writers
 from sg3rt.animate.writers import (CODEC_CRF, NVENC_CQ_RANGE, NVENC_ENCODERS, NvencWriter, check_encoder,
-                                   encoder_failure, ffmpeg_encoders, listed_encoders)
+                                   encoder_failure, ffmpeg_encoders, ffmpeg_reason, listed_encoders)
 from sg3rt.cli import app
 
 runner = CliRunner()
@@ -184,6 +185,8 @@ def test_failure_reason_is_the_encoders_own_words():
         "use --codec h264 (x264 on the CPU)")
     # No line of the encoder's own (another encoder's log): ffmpeg's last line, without its tags.
     assert "Nothing was written into output file" in encoder_failure("hevc-nvenc", NO_DRIVER_LOG)
+    assert ffmpeg_reason(NO_DRIVER_LOG) == ("Nothing was written into output file, because at least one of its "
+                                            "streams received no packets")  # any writer: the last line
     assert encoder_failure("h264-nvenc", "").endswith("not available on this machine: ffmpeg gave no reason; "
                                                       "use --codec h264 (x264 on the CPU)")
 
@@ -287,6 +290,19 @@ def test_writer_container_side_with_a_stand_in_encoder(tmp_path, stand_in, codec
     assert f"({tag} / 0x" in video  # hvc1 for HEVC (Apple players), kept through the audio mux
     assert "Audio: aac" in audio
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["a.wav", name])  # no temp file left
+
+
+def test_encoder_failure_names_the_encoders_own_reason(tmp_path, stand_in, monkeypatch):
+    """An encoder that fails once frames arrive (NVENC refusing a frame size, say) is an OutputError with the
+    encoder's own words, not ffmpeg's closing line; here libx264 with a bad preset stands in."""
+    monkeypatch.setattr(writers, "NVENC_ENCODERS", {codec: "libx264" for codec in NVENC})
+    monkeypatch.setattr(writers, "nvenc_args", lambda codec, cq: ["-c:v", "libx264", "-preset", "bogus"])
+    with pytest.raises(OutputError) as info:
+        with open_writer(tmp_path / "v.mp4", 30, codec="h264-nvenc") as writer:
+            writer.write(np.zeros([2, 64, 64, 3], np.uint8))
+    assert str(info.value).startswith(f"{tmp_path / 'v.mp4'}: ffmpeg ")
+    assert str(info.value).endswith(": Error setting preset/tune bogus/(null)"), str(info.value)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_interrupted_stand_in_render_keeps_a_playable_file(tmp_path, stand_in):
