@@ -443,6 +443,7 @@ def _load_timeline(ctx: typer.Context, path: Path):
     "  sg3rt render --seeds 1,2 --path noise --grid 2x1 --frames 48 -o noise.gif\n\n"
     "  sg3rt render --seeds 0-3 --path slerp --no-loop --frames-per-transition 30 -o frames/\n\n"
     "  sg3rt render -n net.pkl --w-file keys.npz --duration 8 -o cut.mov     (ProRes 422 HQ)\n\n"
+    "  sg3rt render -n net.pkl --device cuda --seeds 0-7 --codec hevc-nvenc -o fast.mp4   (NVIDIA GPU encoder)\n\n"
     "  sg3rt render -n stylegan3-r.pkl --size 1920x1080 --seeds 0-3 -o wide.mp4   (16:9 canvas, StyleGAN3)\n\n"
     "  sg3rt render -n net.pkl --timeline show.toml -o show.mp4     (keyframes: README 'Timelines')\n\n"
     "  sg3rt render -n net.pkl --seeds 0-7 --audio song.mp3 --react pulse=0.5,rotate=10 -o clip.mp4"))
@@ -477,9 +478,11 @@ def render(
     precision: PrecisionOpt = None,
     batch: BatchOpt = 8,
     codec: Annotated[Optional[Codec], typer.Option(
-        "--codec", help="Codec (default by suffix: .mp4 h264, .mov prores 422 HQ, .webm vp9, .gif gif, folder png).")] = None,
+        "--codec", help="Codec (default by suffix: .mp4 h264, .mov prores 422 HQ, .webm vp9, .gif gif, folder png); "
+                        ".mp4/.mov also h264-nvenc or hevc-nvenc (NVIDIA GPU encoder, where ffmpeg and the driver have it).")] = None,
     crf: Annotated[Optional[int], typer.Option(
-        "--crf", help="Quality of h264 (0 lossless .. 51, default 18) and vp9 (0 .. 63, default 24).")] = None,
+        "--crf", help="Quality of h264 (0 lossless .. 51, default 18), vp9 (0 .. 63, default 24) and "
+                      "h264-nvenc/hevc-nvenc (NVENC -cq 1 .. 51, default 19).")] = None,
     cuda_graphs: CudaGraphsOpt = False,
     size: SizeOpt = None,
     audio: Annotated[Optional[Path], typer.Option(

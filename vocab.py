@@ -20,7 +20,8 @@ FIR_IMPLS = ("auto", "fused", "matmul", "conv")  # PyTorch filters: fused Triton
 BACKENDS = ("auto", "torch", "onnxruntime", "tensorrt")  # runtime backends; auto picks by device and measurements
 EXPORT_TARGETS = ("portable", "onnxruntime-cpu", "onnxruntime-cuda", "tensorrt")  # runtimes an export's ops are chosen for
 DEFAULT_EXPORT_TARGET = "portable"  # the plain form every ONNX runtime runs (and the GPU runtimes run fastest, so far)
-CODECS = ("h264", "prores", "vp9", "gif", "png")  # video codecs of `render` (png = a folder of PNG frames)
+CODECS = ("h264", "prores", "vp9", "gif", "png",  # video codecs of `render` (png = a folder of PNG frames);
+          "h264-nvenc", "hevc-nvenc")  # H.264 / HEVC on an NVIDIA GPU's encoder block (NVENC)
 DEVICES_HELP = "auto, cpu, cuda or cuda:N"  # what --device takes
 NO_TRANSFORM = "StyleGAN2 has no input transform (rotation and translation need a StyleGAN3 network)"
 

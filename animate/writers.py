@@ -1,4 +1,5 @@
-"""Frame writers: MP4 (H.264), MOV (ProRes 422 HQ), WebM (VP9), GIF (all via imageio-ffmpeg), PNG sequence.
+"""Frame writers: MP4 (H.264), MOV (ProRes 422 HQ), WebM (VP9), GIF (all via imageio-ffmpeg), PNG sequence;
+H.264 / HEVC on an NVIDIA GPU's encoder (NVENC) in MP4 or MOV where the ffmpeg build and driver offer it.
 
 Every writer writes to a temporary file or folder beside the target and renames it into place when
 it closes, so a failed render never leaves a half-written output. Closing with keep=True after an
@@ -19,16 +20,28 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError, OutputError
+from ..errors import BackendUnavailableError, InputError, OutputError
 from ..fileio import png_bytes, write_bytes, write_png  # noqa: F401  (write_png re-exported: the still-image writer)
 from ..vocab import CODECS
 
 FORMATS = {".mp4": "mp4", ".mov": "mov", ".webm": "webm", ".gif": "gif", "": "png"}  # suffix -> container ("" = PNG folder)
 CONTAINER_CODECS = {  # the codecs each container takes; the first is its default
-    "mp4": ("h264",), "mov": ("prores", "h264"), "webm": ("vp9",), "gif": ("gif",), "png": ("png",)}
+    "mp4": ("h264", "h264-nvenc", "hevc-nvenc"), "mov": ("prores", "h264", "h264-nvenc", "hevc-nvenc"),
+    "webm": ("vp9",), "gif": ("gif",), "png": ("png",)}
+NVENC_ENCODERS = {"h264-nvenc": "h264_nvenc", "hevc-nvenc": "hevc_nvenc"}  # --codec -> ffmpeg's NVENC encoder
+NVENC_CQ = 19  # NVENC constant quality (-cq, a QP scale): 19 aims at x264 crf 18's look (not yet measured on a GPU)
+NVENC_CQ_RANGE = (1, 51)  # NVENC's -cq scale; 0 would mean "automatic" there, so sg3rt's starts at 1
+NVENC_PRESET = "p5"  # NVENC speed/quality, p1 (fastest) .. p7 (best); p5 ("slow") favours quality
+NVENC_TUNE = "hq"  # high quality, not low latency: sg3rt writes files, not streams
+HEVC_TAG = "hvc1"  # the HEVC sample entry Apple players (QuickTime, Safari, iOS) need in MP4 / MOV (ffmpeg's default: hev1)
 DEFAULT_CRF = 18  # x264 constant rate factor: 0 lossless .. 51 worst; 18 is visually lossless
-CRF_RANGE = {"h264": (0, 51), "vp9": (0, 63)}  # codecs with a constant-quality knob, and its range (0 = best)
-CODEC_CRF = {"h264": DEFAULT_CRF, "vp9": 24}  # each codec's default CRF; VP9 24 looks like x264 18 at similar size
+CRF_RANGE = {"h264": (0, 51), "vp9": (0, 63),  # codecs with a constant-quality knob, and its range (low = best)
+             **{codec: NVENC_CQ_RANGE for codec in NVENC_ENCODERS}}
+CODEC_CRF = {"h264": DEFAULT_CRF, "vp9": 24,  # each codec's default CRF; VP9 24 looks like x264 18 at similar size
+             **{codec: NVENC_CQ for codec in NVENC_ENCODERS}}
+PROBE_SIZE = 256  # pixels per side of the encoder probe's frames: above every NVENC generation's minimum frame size
+PROBE_FRAMES = 2  # frames the probe encodes (black)
+PROBE_TIMEOUT_S = 60.0  # a driver that hangs while opening the encoder counts as unavailable
 X264_PRESET = "medium"  # x264 speed/size trade-off; encoding runs beside rendering, so it is hidden
 VP9_CPU_USED = 4  # libvpx speed 0 (best, slowest) .. 8; 4 keeps the encoder near the render's pace
 PRORES_HQ = "3"  # prores_ks profile: 0 proxy, 1 LT, 2 standard, 3 HQ (422 HQ: what editors expect)
@@ -66,7 +79,8 @@ def check_crf(codec: str, crf: int | None) -> int | None:
 def output_codec(path: Path, codec: str | None = None, crf: int | None = None) -> tuple[str, int | None]:
     """(codec, crf) for this output: codec None = the container's default, crf None = the codec's default.
 
-    A codec the container cannot hold, or a CRF for a codec without one, is a one-line error.
+    A codec the container cannot hold, a CRF for a codec without one, or a hardware codec that cannot
+    open here (check_encoder) is a one-line error.
     """
     container = output_format(Path(path))
     allowed = CONTAINER_CODECS[container]
@@ -78,7 +92,89 @@ def output_codec(path: Path, codec: str | None = None, crf: int | None = None) -
         fits = [suffix or "a folder" for suffix, c in FORMATS.items() if codec in CONTAINER_CODECS[c]]
         raise InputError(f"--codec {codec} does not fit {where} (use {' or '.join(fits)}, "
                          f"or --codec {' or '.join(allowed)})")
-    return codec, check_crf(codec, crf)
+    crf = check_crf(codec, crf)
+    check_encoder(codec)
+    return codec, crf
+
+
+def nvenc_args(codec: str, cq: int) -> list[str]:
+    """ffmpeg encoder options of an NVENC codec: yuv420p at constant quality `cq` (VBR with no bitrate cap)."""
+    return ["-c:v", NVENC_ENCODERS[codec], "-pix_fmt", "yuv420p", "-preset", NVENC_PRESET, "-tune", NVENC_TUNE,
+            "-rc", "vbr", "-cq", str(cq), "-b:v", "0"]
+
+
+_encoder_checks: dict[tuple[str, str], str | None] = {}  # (ffmpeg exe, codec) -> the error line, or None: it opens
+
+
+def check_encoder(codec: str) -> None:
+    """A hardware codec must open here, or a one-line BackendUnavailableError before anything renders.
+
+    Once per ffmpeg and codec per process: is the encoder in this ffmpeg build at all, then one tiny
+    test encode (ffmpeg lists the NVENC encoders whether or not a driver and an NVENC-capable GPU are
+    present; only opening one tells). Software codecs pass.
+    """
+    if codec not in NVENC_ENCODERS:
+        return
+    import imageio_ffmpeg
+
+    exe = imageio_ffmpeg.get_ffmpeg_exe()
+    if (exe, codec) not in _encoder_checks:
+        encoder = NVENC_ENCODERS[codec]
+        _encoder_checks[exe, codec] = _probe_encoder(exe, codec) if encoder in ffmpeg_encoders(exe) else (
+            f"--codec {codec}: this ffmpeg has no {encoder} encoder (imageio-ffmpeg >= 0.8 ships one that has); "
+            f"use --codec h264")
+    failure = _encoder_checks[exe, codec]
+    if failure is not None:
+        raise BackendUnavailableError(failure)
+
+
+def ffmpeg_encoders(exe: str) -> frozenset[str]:
+    """The encoder names an ffmpeg build lists (`ffmpeg -encoders`): "libx264", "h264_nvenc", ..."""
+    listing = subprocess.run([exe, "-hide_banner", "-nostdin", "-encoders"], stdin=subprocess.DEVNULL,
+                             capture_output=True, timeout=PROBE_TIMEOUT_S).stdout.decode(errors="replace")
+    return listed_encoders(listing)
+
+
+def listed_encoders(listing: str) -> frozenset[str]:
+    """Encoder names from `ffmpeg -encoders` output: the second field of each row below the "------" rule."""
+    rows = listing.split("------", 1)[-1].splitlines()
+    return frozenset(m.group(1) for row in rows if (m := re.match(r"\s*[VAS][A-Z.]{5}\s+(\S+)", row)))
+
+
+def _probe_encoder(exe: str, codec: str) -> str | None:
+    """Encode PROBE_FRAMES black frames with this codec's real options to nowhere: None when it works,
+    else the error line (encoder_failure)."""
+    cmd = [exe, "-hide_banner", "-loglevel", "error", "-nostdin", "-f", "rawvideo", "-pix_fmt", "rgb24",
+           "-s", f"{PROBE_SIZE}x{PROBE_SIZE}", "-r", "30", "-i", "pipe:0", "-an",
+           *nvenc_args(codec, CODEC_CRF[codec]), "-f", "null", "-"]
+    try:
+        done = subprocess.run(cmd, input=bytes(PROBE_FRAMES * PROBE_SIZE * PROBE_SIZE * 3), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, timeout=PROBE_TIMEOUT_S, start_new_session=True)
+    except subprocess.TimeoutExpired:
+        return _unavailable(codec, f"a test encode did not finish in {PROBE_TIMEOUT_S:g} s")
+    return None if done.returncode == 0 else encoder_failure(codec, done.stderr.decode(errors="replace"))
+
+
+def encoder_failure(codec: str, log: str) -> str:
+    """The error line for an NVENC codec that ffmpeg could not open, from ffmpeg's stderr `log`.
+
+    The encoder's own log lines say why when it found no usable driver or GPU ("[h264_nvenc @ 0x..]
+    Cannot load libcuda.so.1"); otherwise ffmpeg's last line does.
+    """
+    return _unavailable(codec, ffmpeg_reason(log, NVENC_ENCODERS[codec]) or "ffmpeg gave no reason")
+
+
+def ffmpeg_reason(log: str, encoder: str | None = None) -> str:
+    """Why ffmpeg failed, from its stderr: the lines `encoder` logged itself ("[h264_nvenc @ 0x..] ..."), where
+    there are any, else the last line; without ffmpeg's "[out#0/mp4 @ 0x..]" tags, joined by "; "."""
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    own = [line for line in lines if encoder is not None and line.startswith(f"[{encoder} @")] or lines[-1:]
+    reasons = [re.sub(r"^(\[[^\]]*\]\s*)+", "", line).rstrip(".") for line in own]
+    return "; ".join(dict.fromkeys(r for r in reasons if r))
+
+
+def _unavailable(codec: str, reason: str) -> str:
+    return f"--codec {codec}: NVENC is not available on this machine: {reason}; use --codec h264 (x264 on the CPU)"
 
 
 def check_writable(path: Path) -> None:
@@ -189,6 +285,8 @@ class FfmpegWriter(FrameWriter):
     lets ffmpeg finish the container (a playable partial video).
     """
 
+    encoder: str | None = None  # an ffmpeg encoder whose own log lines give the reason of a failure
+
     def __init__(self, path: Path, fps: float, audio: Path | None = None):
         self._proc: subprocess.Popen | None = None
         self._log = None  # ffmpeg's stderr, a temp file (a pipe could fill up and stall it)
@@ -260,12 +358,12 @@ class FfmpegWriter(FrameWriter):
             muxed.unlink(missing_ok=True)
 
     def _reason(self) -> str:
-        """The last line ffmpeg wrote to stderr (e.g. 'No space left on device')."""
+        """Why ffmpeg failed: its last line on stderr (e.g. 'No space left on device'), or the lines of
+        `self.encoder` (an encoder whose own words say more, e.g. NVENC refusing a frame size)."""
         if self._log is None:
             return ""
         self._log.seek(0)
-        lines = [line.strip() for line in self._log.read().decode(errors="replace").splitlines() if line.strip()]
-        return re.sub(r"^(\[[^\]]*\]\s*)+", "", lines[-1]) if lines else ""  # without ffmpeg's "[out#0/mp4 @ 0x..]"
+        return ffmpeg_reason(self._log.read().decode(errors="replace"), self.encoder)
 
     def _failed(self, what: str) -> OutputError:
         reason = self._reason()
@@ -315,6 +413,30 @@ class Mp4Writer(FfmpegWriter):
 
     def _codec_args(self) -> list[str]:
         return ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", str(self.crf), "-preset", X264_PRESET]
+
+
+class NvencWriter(FfmpegWriter):
+    """H.264 or HEVC from the GPU's encoder block (NVENC), yuv420p at constant quality; odd sizes padded to even.
+
+    The encoder runs beside the CUDA cores, so a fast GPU render is not held back by x264 on the CPU.
+    HEVC is tagged hvc1 (Apple players need it; the audio mux copies the stream, tag included).
+    """
+
+    def __init__(self, path: Path, fps: float, codec: str = "h264-nvenc", crf: int | None = None,
+                 audio: Path | None = None):
+        if codec not in NVENC_ENCODERS:
+            raise InputError(f"NvencWriter takes --codec {' or '.join(NVENC_ENCODERS)}, got {codec!r}")
+        self.codec, self.encoder = codec, NVENC_ENCODERS[codec]
+        self.crf = check_crf(codec, crf)
+        check_encoder(codec)
+        super().__init__(path, fps, audio)
+
+    def _prepare(self, frames: np.ndarray) -> np.ndarray:
+        return even_size(frames)
+
+    def _codec_args(self) -> list[str]:
+        tag = ["-tag:v", HEVC_TAG] if self.codec == "hevc-nvenc" else []
+        return [*nvenc_args(self.codec, self.crf), *tag]
 
 
 class ProResWriter(FfmpegWriter):
@@ -396,14 +518,17 @@ def takes_audio(path: Path) -> bool:
 def open_writer(path: Path, fps: float, crf: int | None = None, codec: str | None = None,
                 audio: Path | None = None) -> FrameWriter:
     """The writer for this output: .mp4 (H.264), .mov (ProRes 422 HQ or H.264), .webm (VP9), .gif, or a
-    folder (PNG frames). codec None = the container's default; crf None = the codec's default. `audio`:
-    a sound file muxed in (AAC in .mp4/.mov, Opus in .webm), as long as the video; GIF and PNG refuse it."""
+    folder (PNG frames); .mp4 / .mov also take codec "h264-nvenc" or "hevc-nvenc" (NVIDIA GPUs with NVENC).
+    codec None = the container's default; crf None = the codec's default. `audio`: a sound file muxed in
+    (AAC in .mp4/.mov, Opus in .webm), as long as the video; GIF and PNG refuse it."""
     path = Path(path)
     codec, crf = output_codec(path, codec, crf)
     if audio is not None and not takes_audio(path):
         raise InputError(f"{path}: {output_format(path).upper()} output has no audio track; use .mp4, .mov or .webm")
     if codec == "h264":
         return Mp4Writer(path, fps, crf, audio)
+    if codec in NVENC_ENCODERS:
+        return NvencWriter(path, fps, codec, crf, audio)
     if codec == "vp9":
         return Vp9Writer(path, fps, crf, audio)
     if codec == "prores":
