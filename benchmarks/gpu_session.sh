@@ -84,9 +84,12 @@ if [ "$mode" = extras ]; then  # equivariance, live, MP4 (third call)
     # Live (issue 16): frames/s a client sees and control-to-photon latency at 256/512/1024 px, best backend.
     stage live 200 python3 benchmarks/bench_live.py --device cuda --res 256,512,1024 --precision fp16 \
         --seconds 6 --trials 15 --out "$out/live_cuda.json"
-    # End to end: render to MP4 on the GPU (x264 from imageio-ffmpeg; the wheel's ffmpeg has no NVENC).
-    stage render 150 bash -c "python3 -c 'from sg3rt.networks.configs import random_official_generator as r; \
+    # End to end: render to MP4 on the GPU, libx264 beside NVENC (H100/H200 have no NVENC block: those rows
+    # record ffmpeg's reason), compute-only / encode-only / render frames/s in one run; then the CLI itself.
+    stage render 240 bash -c "python3 -c 'from sg3rt.networks.configs import random_official_generator as r; \
 from sg3rt import save_generator; save_generator(r(\"stylegan3-r\", 1024), \"/tmp/r1024.safetensors\")' && \
+python3 benchmarks/bench_render.py --network /tmp/r1024.safetensors --device cuda --precision fp16 --cuda-graphs \
+--frames 120 --repeats 2 --formats mp4 --codecs h264,h264-nvenc --out $out/render_cuda.json && \
 python3 -m sg3rt.cli render -n /tmp/r1024.safetensors --device cuda --precision fp16 --frames 240 --batch 8 \
 -o /tmp/r1024.mp4"
 fi
