@@ -64,6 +64,8 @@ def main() -> None:
     parser.add_argument("--warps", default="4,8", help="warps per program")
     parser.add_argument("--arch", default="90,80", help="compute capabilities (90 H100/H200, 89 RTX 40xx, 80 A100)")
     parser.add_argument("--dtypes", default=",".join(DTYPES), help=f"of {', '.join(DTYPES)}")
+    parser.add_argument("--max-fp32-tile", type=int, default=64, help="fp32 tiles above this are not compiled "
+                        "(at 128 they spill 19-22 KB per thread, and ptxas takes minutes over each)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     tiles = [int(t) for t in args.tiles.split(",")]
@@ -74,6 +76,8 @@ def main() -> None:
     for key, entry in sorted(shapes.items()):
         for dname in args.dtypes.split(","):
             dtype, precision = DTYPES[dname]
+            if dtype == torch.float32 and key[1] > args.max_fp32_tile:
+                continue
             for arch in (int(a) for a in args.arch.split(",")):
                 for warps in (int(w) for w in args.warps.split(",")):
                     start = time.perf_counter()

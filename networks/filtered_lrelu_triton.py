@@ -158,7 +158,8 @@ def kernel_resources(ib: int, ab: int, tb: int, ru: int, rd: int, dtype: torch.d
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
-    names = _filtered_lrelu_kernel.arg_names
+    kernel = triton.runtime.jit.JITFunction(_filtered_lrelu_kernel.fn)  # compilable also under TRITON_INTERPRET=1
+    names = kernel.arg_names
     constexprs = dict(IB=ib, AB=ab, TB=tb, RU=ru, RD=rd, HAS_CLAMP=True, PLANES_PER_PROGRAM=1,
                       DOT_PRECISION=dot_precision)
     signature = {}
@@ -169,7 +170,7 @@ def kernel_resources(ib: int, ab: int, tb: int, ru: int, rd: int, dtype: torch.d
             signature[name] = "*fp32" if name == "bias_ptr" else f"*{_TRITON_DTYPES[dtype]}"
         else:
             signature[name] = "fp32" if name in ("gain", "slope", "clamp") else "i32"
-    compiled = triton.compile(ASTSource(_filtered_lrelu_kernel, signature, constexprs),
+    compiled = triton.compile(ASTSource(kernel, signature, constexprs),
                               target=GPUTarget("cuda", arch, 32), options={"num_warps": num_warps})
     cuobjdump = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "cuobjdump")
     with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
