@@ -9,7 +9,8 @@ reads what the cubin asks per thread and block. A variant whose registers spill 
 local memory, so the tile sizes and dot precisions the fused op uses are checked here, and a GPU session
 times only spill-free candidates (bench_gpu.py --layers --tiles). Per plan the table also gives the
 arithmetic a tile costs: tensor-core multiply-adds per output sample (the dense polyphase banks grow with
-the tile) and how many times each input sample is read (tiles overlap by the filters' reach: the halo). No timing: that needs a GPU.
+the tile) and how many times each input sample is read (tiles overlap by the filters' reach: the halo); per 1024 px
+frame of StyleGAN3-R and -T, the fused op's multiply-adds and bytes. No timing: that needs a GPU.
 """
 
 from __future__ import annotations
@@ -56,6 +57,31 @@ def plan_shapes(tiles: list[int]) -> dict[tuple, dict]:
     return shapes
 
 
+def frame_work(kind: str, res: int, act_block: int) -> tuple[float, float]:
+    """(tensor-core multiply-adds, bytes read + written at 2 bytes per sample) of the fused op over one frame of
+    an official config at full width: what bounds it from below on a GPU, before any measurement."""
+    from sg3rt.networks.configs import random_official_generator
+    from sg3rt.networks.filtered_lrelu import output_size
+
+    G = random_official_generator(kind, res)
+    macs = moved = 0.0
+    for name in G.synthesis.layer_names:
+        layer = getattr(G.synthesis, name)
+        if layer.upsample is None or layer.downsample is None:
+            continue  # ToRGB
+        size = layer.in_size + layer.conv_kernel - 1
+        p = fused_plan(layer.up_filter, layer.down_filter, layer.up, layer.down, layer.padding, 1.0, torch.float16,
+                       torch.device("cpu"), act_block)
+        ru, ib, ab = p.wux.shape
+        rd, _, tb = p.wdx.shape
+        out = output_size(size, layer.up_filter.shape[0], layer.down_filter.shape[0], layer.up, layer.down,
+                          layer.padding[2], layer.padding[3])
+        tiles = (-(-out // p.tile)) ** 2
+        macs += (ru * (ib * ib * ab + ab * ib * ab) + rd * (ab * ab * tb + tb * ab * tb)) * tiles * layer.out_channels
+        moved += (size * size + out * out) * layer.out_channels * 2
+    return macs, moved
+
+
 def main() -> None:
     from sg3rt.networks.filtered_lrelu_triton import kernel_resources
 
@@ -90,11 +116,19 @@ def main() -> None:
                           f"{r.stack_bytes:>7} {r.shared_bytes / 1024:>10.1f} {r.tensor_core_ops:>6} "
                           f"{entry['macs_per_output']:>8.0f} {entry['read_factor']:>6.2f}  "
                           f"{len(entry['layers'])} ({entry['layers'][0]}...)", flush=True)
+    frames = []
+    for kind in ("stylegan3-r", "stylegan3-t"):
+        for ab in tiles:
+            macs, moved = frame_work(kind, 1024, ab)
+            frames.append({"config": f"{kind}-1024", "act_block": ab, "tensor_core_macs": macs, "bytes": moved})
+            print(f"{kind} 1024 px, tiles of {ab}: {macs / 1e12:.2f} T multiply-adds ({2 * macs / 1e12:.1f} TFLOP) "
+                  f"and {moved / 1e9:.2f} GB per frame in the fused op (fp16)")
     import triton
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"triton": triton.__version__, "torch": torch.__version__,
-                                    "python": platform.python_version(), "rows": rows}, indent=2) + "\n")
+                                    "python": platform.python_version(), "rows": rows, "frame_work": frames},
+                                   indent=2) + "\n")
     print(f"wrote {args.out}")
 
 
