@@ -38,7 +38,9 @@ RESULTS = ROOT / "benchmarks" / "results" / "bench_gpu.json"
 DEFAULT_VARIANTS = ("torch:fp32:fused,torch:fp32:fused:graphs,torch:fp16:fused,torch:fp16:fused:graphs,"
                     "torch:fp32:matmul,torch:fp16:matmul,torch:fp16:matmul:graphs,torch:fp32:conv@1,torch:fp16:conv@1,"
                     "onnxruntime:fp32@1;4,onnxruntime:fp16@1;4,tensorrt:fp16")
-LAYER_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}  # per-layer timing
+# per-layer timing: name -> (dtype, fp32 dot precision)
+LAYER_DTYPES = {"fp16": (torch.float16, "ieee"), "bf16": (torch.bfloat16, "ieee"), "fp32": (torch.float32, "ieee"),
+                "fp32-tf32x3": (torch.float32, "tf32x3")}
 LAYER_BATCH = 4  # images per per-layer timing
 PEAK_GBS = {"H100 SXM": 3350.0, "H100 PCIe": 2000.0, "H100 NVL": 3900.0, "H200": 4800.0, "A100": 2000.0}  # GB/s
 
@@ -103,7 +105,7 @@ def layer_rows(G, batch: int) -> list[dict]:
     return rows
 
 
-def time_layers(G, rows: list[dict], gpu: str, dtypes: list[torch.dtype], tiles: list[int | None],
+def time_layers(G, rows: list[dict], gpu: str, dtypes: list[str], tiles: list[int | None],
                 warps: list[int]) -> list[dict]:
     """ms of the fused op and of the unfused chain per layer and dtype; GB/s of the fused op's own traffic.
     Each (tile, warps) pair is timed where the tile fits the layer (None: the default tile of the dtype)."""
@@ -117,26 +119,30 @@ def time_layers(G, rows: list[dict], gpu: str, dtypes: list[torch.dtype], tiles:
         layer = getattr(G.synthesis, row["layer"]).cuda()
         args = (layer.bias, layer.up_filter, layer.down_filter, layer.up, layer.down, layer.padding,
                 layer.upsample.gain, 1.0, 0.2, layer.conv_clamp)
-        for dtype in dtypes:
+        for dname in dtypes:
+            dtype, precision = LAYER_DTYPES[dname]
             x = torch.randn(row["shape"], device="cuda", dtype=dtype)
             plain_ms = do_bench(lambda: filtered_lrelu_reference(x, *args))
+            exact = filtered_lrelu_reference(x.float(), *args)  # the plain path in fp32: what errors are against
             for tile in tiles:
                 for nw in warps:
                     cache: dict = {}
                     try:
-                        y = fused_filtered_lrelu(x, *args, cache=cache, act_block=tile, num_warps=nw)
+                        y = fused_filtered_lrelu(x, *args, cache=cache, act_block=tile, num_warps=nw,
+                                                 dot_precision=precision)
                     except ValueError:
                         continue  # this tile cannot hold the layer's down-filter
+                    err = ((y.float() - exact).abs().max() / exact.abs().max()).item()
                     fused_ms = do_bench(lambda: fused_filtered_lrelu(x, *args, cache=cache, act_block=tile,
-                                                                     num_warps=nw))
+                                                                     num_warps=nw, dot_precision=precision))
                     gbs = (x.numel() + y.numel()) * x.element_size() / fused_ms / 1e6
-                    out.append({**row, "dtype": str(dtype).removeprefix("torch."), "fused_ms": fused_ms,
+                    out.append({**row, "dtype": dname, "fused_ms": fused_ms, "max_rel_err_vs_fp32": err,
                                 "plain_ms": plain_ms, "act_block": tile or ACT_BLOCK_CUDA[dtype], "num_warps": nw,
                                 "default_tile": tile is None, "fused_gbs": gbs,
                                 "bandwidth_frac": None if peak is None else gbs / peak})
                     frac = "" if peak is None else f" {100 * gbs / peak:>5.1f}%"
-                    print(f"{row['layer']:<18} {out[-1]['dtype']:<9} {out[-1]['act_block']:>4} {nw:>5} "
-                          f"{fused_ms:>9.3f} {plain_ms:>9.3f} {gbs:>8.0f}{frac}", flush=True)
+                    print(f"{row['layer']:<18} {dname:<11} {out[-1]['act_block']:>4} {nw:>5} "
+                          f"{fused_ms:>9.3f} {plain_ms:>9.3f} {gbs:>8.0f}{frac} {err:>9.1e}", flush=True)
         layer.cpu()
     return out
 
@@ -154,7 +160,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help=f"JSON path (default: {RESULTS.name}; a dry run writes "
                         "only when given one, never over the measured results)")
     parser.add_argument("--layers", action="store_true", help="also time the fused op per layer (see above)")
-    parser.add_argument("--layer-dtypes", default="fp16,bf16,fp32", help="dtypes of the per-layer timing")
+    parser.add_argument("--layer-dtypes", default="fp16,bf16,fp32", help="dtypes of the per-layer timing "
+                        f"({', '.join(LAYER_DTYPES)}; fp32-tf32x3: fp32 with 3xTF32 tensor-core dots)")
     parser.add_argument("--tiles", default="default", help="per-layer timing: activation tile sides to sweep, e.g. "
                         "32,64,128 (default: the fused op's own per dtype; kernel_resources.py lists which spill)")
     parser.add_argument("--warps", default="4", help="per-layer timing: warps per program to sweep, e.g. 4,8")
@@ -212,9 +219,12 @@ def main() -> None:
         torch.cuda.empty_cache()
     layers = []
     if args.layers:
-        print(f"\n{'layer':<18} {'dtype':<9} {'tile':>4} {'warps':>5} {'fused ms':>9} {'plain ms':>9} {'GB/s':>8} "
-              f"{'of peak':>6}", flush=True)
-        dtypes = [LAYER_DTYPES[d] for d in args.layer_dtypes.split(",")]
+        print(f"\n{'layer':<18} {'dtype':<11} {'tile':>4} {'warps':>5} {'fused ms':>9} {'plain ms':>9} {'GB/s':>8} "
+              f"{'of peak':>6} {'rel err':>9}  (rel err: max |fused - plain fp32| / max |plain fp32|)", flush=True)
+        dtypes = args.layer_dtypes.split(",")
+        unknown = [d for d in dtypes if d not in LAYER_DTYPES]
+        if unknown:
+            sys.exit(f"--layer-dtypes: unknown {', '.join(unknown)} (choose from {', '.join(LAYER_DTYPES)})")
         tiles = [None] if args.tiles == "default" else [int(t) for t in args.tiles.split(",")]
         layers = time_layers(G, layer_rows(G, LAYER_BATCH), gpu, dtypes, tiles, [int(w) for w in args.warps.split(",")])
     result = {"gpu": gpu, "config": f"{args.kind}-{args.res} random weights", "versions": versions(),

@@ -19,8 +19,8 @@
 # and carry .whl (ignored by git) with the call. Each stage has its own time
 # limit and log in OUT_DIR, so a stage that fails or hangs costs only its share. Each mode fits one 10-minute
 # device call, in this order of need: `quick` (default: kernel tests + the SG3-R 1024 table with per-layer GB/s),
-# `tune` (the kernel's tile size and warps per layer, fp16/bf16: what ACT_BLOCK_CUDA and NUM_WARPS should be;
-# benchmarks/kernel_resources.py says on the CPU which variants spill), `tables` (StyleGAN3-T 1024, StyleGAN3-R
+# `tune` (the kernel's tile size and warps per layer in fp16, and exact vs 3xTF32 fp32 dots: what ACT_BLOCK_CUDA,
+# NUM_WARPS and fp32's dot precision should be; benchmarks/kernel_resources.py says which variants spill), `tables` (StyleGAN3-T 1024, StyleGAN3-R
 # 512 and 256, StyleGAN2 1024), `extras` (fused equivariance, live at 256/512/1024, MP4 render).
 set -u
 out=${1:?usage: gpu_session.sh OUT_DIR [quick|tune|tables|extras]}
@@ -65,11 +65,14 @@ stage bench_r1024 300 python3 benchmarks/bench_gpu.py --kind stylegan3-r --res 1
     --variants "torch:fp16:fused,torch:fp16:fused:graphs,torch:bf16:fused:graphs,torch:fp32:fused:graphs@1;4,torch:fp16:matmul:graphs" \
     --out "$out/bench_gpu_r1024.json"
 fi
-if [ "$mode" = tune ]; then  # the kernel's tile size and warps per layer, fp16 and bf16 (second call)
-    stage tune_r1024 540 python3 benchmarks/bench_gpu.py --kind stylegan3-r --res 1024 --variants "" --layers \
-        --layer-dtypes fp16,bf16 --tiles 32,64,128 --warps 4,8 --out "$out/tune_r1024.json"
+if [ "$mode" = tune ]; then  # the kernel's tile size and warps per layer, fp16 (second call)
+    stage tune_r1024 330 python3 benchmarks/bench_gpu.py --kind stylegan3-r --res 1024 --variants "" --layers \
+        --layer-dtypes fp16 --tiles 32,64,128 --warps 4,8 --out "$out/tune_r1024.json"
+    # fp32: exact dots on CUDA cores (32-sample tiles, the default) against 3xTF32 on tensor cores, error beside speed
+    stage tune_fp32 240 python3 benchmarks/bench_gpu.py --kind stylegan3-r --res 256 --variants "" --layers \
+        --layer-dtypes fp32,fp32-tf32x3 --tiles 32,64 --warps 4,8 --out "$out/tune_fp32_r256.json"
 fi
-if [ "$mode" = tables ]; then  # the other configs of issue 10's table (second call)
+if [ "$mode" = tables ]; then  # the other configs of issue 10's table (third call)
     for cfg in "stylegan3-t 1024" "stylegan3-r 512" "stylegan3-r 256" "stylegan2 1024"; do
         set -- $cfg
         stage "bench_${1}_$2" 140 python3 benchmarks/bench_gpu.py --kind "$1" --res "$2" --batch 1,4,8,16 --iters 8 \
@@ -77,7 +80,7 @@ if [ "$mode" = tables ]; then  # the other configs of issue 10's table (second c
             --out "$out/bench_gpu_${1}_$2.json"
     done
 fi
-if [ "$mode" = extras ]; then  # equivariance, live, MP4 (third call)
+if [ "$mode" = extras ]; then  # equivariance, live, MP4 (fourth call)
     # Equivariance: the fused op keeps fp32 inside; unfused fp16 lost 6-9 dB on the references.
     stage eq 200 python3 -m sg3rt.cli eq tests/data/sg3r_256.pkl --device cuda --samples 64 \
         --backend torch-fused:fp16,torch-fused:bf16,torch-matmul:fp16,torch-matmul:fp32 --json "$out/eq_fused.json"

@@ -31,6 +31,7 @@ ACT_BLOCK_CUDA = {torch.float16: 64, torch.bfloat16: 64, torch.float32: 32}
 ACT_BLOCK_INTERPRETER = 128  # bigger tiles on the CPU interpreter: fewer (slow) interpreted programs
 MIN_BLOCK = 16  # tl.dot needs every block dimension >= 16
 NUM_WARPS = 4  # warps per program (the tile's four GEMMs are small)
+DOT_PRECISIONS = ("ieee", "tf32x3")  # fp32 dots: exact on CUDA cores (default), or 3xTF32 on tensor cores
 PLANES_PER_PROGRAM_CUDA = 1  # channel maps per program on a GPU (> 1 reuses the banks' index math)
 PLANES_PER_PROGRAM_INTERPRETER = 8  # fewer interpreted programs, each op on one tile of 8 maps in turn
 SVD_REL_TOL = 1e-8  # 2-D filters: keep separable terms above this fraction of the first (exact in fp32)
@@ -238,11 +239,13 @@ def fused_filtered_lrelu(
     cache: dict | None = None,  # the caller's: filter banks per (filters, dtype, device, tile size)
     act_block: int | None = None,  # upsampled samples per tile side (power of two); None: per device and dtype
     num_warps: int = NUM_WARPS,  # warps per program (a GPU tuning knob; bench_gpu.py --tiles sweeps it)
+    dot_precision: str = "ieee",  # fp32 only, DOT_PRECISIONS (a GPU candidate: bench_gpu.py --layer-dtypes fp32-tf32x3)
 ) -> torch.Tensor:  # [B, C, OH, OW], x's dtype
     """Run the Triton kernel (see the module docstring for the semantics)."""
     from .filtered_lrelu_triton import filtered_lrelu_op
 
     assert x.ndim == 4 and bias.shape == (x.shape[1],), (x.shape, bias.shape)
+    assert dot_precision in DOT_PRECISIONS, dot_precision
     if act_block is None:
         act_block = ACT_BLOCK_CUDA[x.dtype] if x.is_cuda else ACT_BLOCK_INTERPRETER
     key = (None if fu is None else fu.data_ptr(), _version(fu), None if fd is None else fd.data_ptr(), _version(fd),
@@ -262,7 +265,7 @@ def fused_filtered_lrelu(
         x, bias.to(torch.float32), plan.wux, plan.wuy, plan.wdx, plan.wdy, out_h, out_w,
         plan.in_y0, plan.in_x0, plan.in_step, plan.tile, plan.in_need,
         float(gain), float(slope), -1.0 if clamp is None else float(clamp),
-        PLANES_PER_PROGRAM_CUDA if x.is_cuda else PLANES_PER_PROGRAM_INTERPRETER, num_warps,
+        PLANES_PER_PROGRAM_CUDA if x.is_cuda else PLANES_PER_PROGRAM_INTERPRETER, num_warps, dot_precision,
     )
 
 

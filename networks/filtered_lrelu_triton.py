@@ -120,6 +120,7 @@ def filtered_lrelu_op(
     clamp: float,  # < 0: no clamp
     planes_per_program: int,
     num_warps: int,
+    dot_precision: str,  # fp32 dots: "ieee" (exact, CUDA cores) or "tf32x3" (tensor cores); fp16/bf16 ignore it
 ) -> torch.Tensor:  # [B, C, out_h, out_w], x's dtype
     """Launch: one program per (output tile, group of channel maps)."""
     B, C, H, W = x.shape
@@ -135,7 +136,7 @@ def filtered_lrelu_op(
         in_y0, in_x0, in_step, tile, in_need, tiles_x,
         gain, slope, clamp,
         IB=IB, AB=AB, TB=TB, RU=wux.shape[0], RD=wdx.shape[0], HAS_CLAMP=clamp >= 0,
-        PLANES_PER_PROGRAM=planes_per_program, DOT_PRECISION="ieee", num_warps=num_warps,
+        PLANES_PER_PROGRAM=planes_per_program, DOT_PRECISION=dot_precision, num_warps=num_warps,
     )
     return y
 
