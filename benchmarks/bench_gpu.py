@@ -58,25 +58,40 @@ def versions() -> dict[str, str]:
 
 def open_variant(G, variant: str, export_root: Path):
     """backend:precision[:graphs][:conv|:matmul|:fused] -> an open runtime on cuda (exports without verification).
-    conv: cuDNN depthwise convolutions; matmul: fir_matmul's form (auto before the fused op); fused: one Triton
-    kernel per layer (filtered_lrelu.py); none given: auto."""
+    torch: conv = cuDNN depthwise convolutions; matmul = fir_matmul's form (auto before the fused op); fused =
+    one Triton kernel per layer (filtered_lrelu.py); none given: auto. onnxruntime / tensorrt: an export form
+    flag (networks/forms.py FIR_FORMS: conv, polyphase, merged) writes the graph in that form instead of the
+    target's own (export.onnx_export.TARGET_FIR_FORMS), to measure which form a GPU runtime runs fastest."""
     backend, precision, *flags = variant.split(":")
     if backend == "torch":
         impl = next((f for f in flags if f in ("conv", "matmul", "fused")), "auto")
         return open_generator(G, backend="torch", device="cuda", precision=precision, cuda_graphs="graphs" in flags,
                               fir=impl)
+    from unittest import mock
+
     from sg3rt.export import export_onnx
+    from sg3rt.export.onnx_export import TARGET_FIR_FORMS
+    from sg3rt.networks.forms import FIR_FORMS
 
     if backend == "tensorrt":
         from sg3rt.export.tensorrt_build import import_tensorrt
 
         import_tensorrt()  # fail before a long export when TensorRT is missing
+    elif backend == "onnxruntime":
+        from sg3rt.runtime.onnxruntime_backend import ort_cuda_available
+
+        if not ort_cuda_available():  # fail before a long export (the GPU image's onnxruntime is the CPU one)
+            raise BackendUnavailableError("onnxruntime has no CUDAExecutionProvider here (pip install onnxruntime-gpu)")
+    target = "tensorrt" if backend == "tensorrt" else "onnxruntime-cuda"
+    form = next((f for f in flags if f in FIR_FORMS), TARGET_FIR_FORMS[target])
     graph_precision = precision if backend == "onnxruntime" else "fp32"  # TensorRT lowers precision itself
-    out = export_root / f"{graph_precision}"
+    out = export_root / f"{graph_precision}-{target}-{form}"
     if not (out / "model.json").is_file():
         start = time.perf_counter()
-        export_onnx(G, out, precision=graph_precision, verify=False)
-        print(f"  exported {graph_precision} ONNX in {time.perf_counter() - start:.0f} s", flush=True)
+        with mock.patch.dict(TARGET_FIR_FORMS, {target: form}):  # this form for the target, in this process only
+            export_onnx(G, out, precision=graph_precision, verify=False, target=target)
+        print(f"  exported {graph_precision} ONNX ({target}, form {form}) in {time.perf_counter() - start:.0f} s",
+              flush=True)
     return open_generator(out, backend=backend, device="cuda", precision=precision)
 
 
@@ -153,7 +168,8 @@ def main() -> None:
     parser.add_argument("--kind", default="stylegan3-r", help="stylegan3-r, stylegan3-t or stylegan2")
     parser.add_argument("--batch", default="1,4,8,16", help="comma-separated batch sizes")
     parser.add_argument("--variants", default=DEFAULT_VARIANTS,
-                        help="backend:precision[:graphs][:conv][@batch;batch], comma-separated; @ overrides --batch")
+                        help="backend:precision[:graphs][:conv|:matmul|:fused|:polyphase|:merged][@batch;batch], "
+                        "comma-separated; @ overrides --batch")
     parser.add_argument("--iters", type=int, default=10, help="timed iterations (median reported)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed iterations first")
     parser.add_argument("--cudnn-benchmark", action="store_true", help="let cuDNN time its algorithms per shape")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every GPU check of issues 10 and 16, in four device calls: what a session with a lent GPU runs first.
 #
-#   bash benchmarks/gpu_session.sh OUT_DIR [quick|tune|tables|extras]
+#   bash benchmarks/gpu_session.sh OUT_DIR [quick|tune|tables|extras|ort]
 #
 # Run from the repository root (the checkout is the package `sg3rt`; it is put on PYTHONPATH under that
 # name, so the folder may be called anything). Wheels the GPU image lacks are installed from ./.whl when
@@ -21,9 +21,10 @@
 # device call, in this order of need: `quick` (default: kernel tests + the SG3-R 1024 table with per-layer GB/s),
 # `tune` (the kernel's tile size and warps per layer in fp16, and exact vs 3xTF32 fp32 dots: what ACT_BLOCK_CUDA,
 # NUM_WARPS and fp32's dot precision should be; benchmarks/kernel_resources.py says which variants spill), `tables` (StyleGAN3-T 1024, StyleGAN3-R
-# 512 and 256, StyleGAN2 1024), `extras` (fused equivariance, live at 256/512/1024, MP4 render).
+# 512 and 256, StyleGAN2 1024), `extras` (fused equivariance, live at 256/512/1024, MP4 render), and where
+# onnxruntime-gpu has been brought, `ort` (ONNX Runtime CUDA on the conv / polyphase / merged export forms).
 set -u
-out=${1:?usage: gpu_session.sh OUT_DIR [quick|tune|tables|extras]}
+out=${1:?usage: gpu_session.sh OUT_DIR [quick|tune|tables|extras|ort]}
 mode=${2:-quick}
 mkdir -p "$out"
 if [ -d .whl ]; then  # pure-Python wheels, then the binary ones (a Python other than 3.12 refuses only those)
@@ -58,19 +59,25 @@ stage env 60 bash -c 'nvidia-smi --query-gpu=name,memory.total,driver_version,cl
         && echo "NVENC h264: opens" || echo "NVENC h264: does not open here"'
 if [ "$mode" = quick ]; then
 # Correctness first: the compiled kernel on every official layer shape, whole networks, CUDA graphs, compile.
-stage tests 240 python3 -m pytest -q -p no:cacheprovider tests/test_filtered_lrelu.py \
+stage tests 230 python3 -m pytest -q -p no:cacheprovider tests/test_filtered_lrelu.py \
     tests/test_runtime.py tests/test_networks.py -k "fused or official_layer or generic or cuda or compile"
 # Speed: SG3-R 1024, fused vs unfused, fp16 / bf16 / fp32, CUDA graphs, per-layer ms and GB/s.
-stage bench_r1024 300 python3 benchmarks/bench_gpu.py --kind stylegan3-r --res 1024 --batch 1,4,8,16 --iters 8 --layers \
+stage bench_r1024 290 python3 benchmarks/bench_gpu.py --kind stylegan3-r --res 1024 --batch 1,4,8,16 --iters 8 --layers \
     --variants "torch:fp16:fused,torch:fp16:fused:graphs,torch:bf16:fused:graphs,torch:fp32:fused:graphs@1;4,torch:fp16:matmul:graphs" \
     --out "$out/bench_gpu_r1024.json"
 fi
 if [ "$mode" = tune ]; then  # the kernel's tile size and warps per layer, fp16 (second call)
-    stage tune_r1024 330 python3 benchmarks/bench_gpu.py --kind stylegan3-r --res 1024 --variants "" --layers \
+    stage tune_r1024 320 python3 benchmarks/bench_gpu.py --kind stylegan3-r --res 1024 --variants "" --layers \
         --layer-dtypes fp16 --tiles 32,64,128 --warps 4,8 --out "$out/tune_r1024.json"
     # fp32: exact dots on CUDA cores (32-sample tiles, the default) against 3xTF32 on tensor cores, error beside speed
-    stage tune_fp32 240 python3 benchmarks/bench_gpu.py --kind stylegan3-r --res 256 --variants "" --layers \
+    stage tune_fp32 220 python3 benchmarks/bench_gpu.py --kind stylegan3-r --res 256 --variants "" --layers \
         --layer-dtypes fp32,fp32-tf32x3 --tiles 32,64 --warps 4,8 --out "$out/tune_fp32_r256.json"
+fi
+if [ "$mode" = ort ]; then  # issue 13 on a GPU: which export form ONNX Runtime CUDA runs fastest (needs onnxruntime-gpu,
+    # which the GPU image lacks: its wheel travels in pieces over several calls; variants skip with the reason without it)
+    stage ort_forms 540 python3 benchmarks/bench_gpu.py --kind stylegan3-r --res 1024 --batch 1,4 --iters 5 \
+        --variants "onnxruntime:fp16,onnxruntime:fp16:polyphase,onnxruntime:fp16:merged,torch:fp16:matmul" \
+        --out "$out/bench_gpu_ort_forms.json"
 fi
 if [ "$mode" = tables ]; then  # the other configs of issue 10's table (third call)
     for cfg in "stylegan3-t 1024" "stylegan3-r 512" "stylegan3-r 256" "stylegan2 1024"; do
@@ -82,14 +89,14 @@ if [ "$mode" = tables ]; then  # the other configs of issue 10's table (third ca
 fi
 if [ "$mode" = extras ]; then  # equivariance, live, MP4 (fourth call)
     # Equivariance: the fused op keeps fp32 inside; unfused fp16 lost 6-9 dB on the references.
-    stage eq 200 python3 -m sg3rt.cli eq tests/data/sg3r_256.pkl --device cuda --samples 64 \
+    stage eq 150 python3 -m sg3rt.cli eq tests/data/sg3r_256.pkl --device cuda --samples 64 \
         --backend torch-fused:fp16,torch-fused:bf16,torch-matmul:fp16,torch-matmul:fp32 --json "$out/eq_fused.json"
     # Live (issue 16): frames/s a client sees and control-to-photon latency at 256/512/1024 px, best backend.
-    stage live 200 python3 benchmarks/bench_live.py --device cuda --res 256,512,1024 --precision fp16 \
+    stage live 180 python3 benchmarks/bench_live.py --device cuda --res 256,512,1024 --precision fp16 \
         --seconds 6 --trials 15 --out "$out/live_cuda.json"
     # End to end: render to MP4 on the GPU, libx264 beside NVENC (H100/H200 have no NVENC block: those rows
     # record ffmpeg's reason), compute-only / encode-only / render frames/s in one run; then the CLI itself.
-    stage render 240 bash -c "python3 -c 'from sg3rt.networks.configs import random_official_generator as r; \
+    stage render 200 bash -c "python3 -c 'from sg3rt.networks.configs import random_official_generator as r; \
 from sg3rt import save_generator; save_generator(r(\"stylegan3-r\", 1024), \"/tmp/r1024.safetensors\")' && \
 python3 benchmarks/bench_render.py --network /tmp/r1024.safetensors --device cuda --precision fp16 --cuda-graphs \
 --frames 120 --repeats 2 --formats mp4 --codecs h264,h264-nvenc --out $out/render_cuda.json && \
