@@ -183,6 +183,9 @@ def main() -> None:
     parser.add_argument("--warps", default="4", help="per-layer timing: warps per program to sweep, e.g. 4,8")
     parser.add_argument("--dry-run", action="store_true", help="list layers and variants; time nothing (CPU)")
     args = parser.parse_args()
+    unknown = [d for d in args.layer_dtypes.split(",") if d not in LAYER_DTYPES]
+    if unknown:  # before anything runs: a typo must not cost a GPU session the variants first
+        sys.exit(f"--layer-dtypes: unknown {', '.join(unknown)} (choose from {', '.join(LAYER_DTYPES)})")
     if args.dry_run:
         G = random_official_generator(args.kind, args.res)
         rows = layer_rows(G, LAYER_BATCH)
@@ -238,9 +241,6 @@ def main() -> None:
         print(f"\n{'layer':<18} {'dtype':<11} {'tile':>4} {'warps':>5} {'fused ms':>9} {'plain ms':>9} {'GB/s':>8} "
               f"{'of peak':>6} {'rel err':>9}  (rel err: max |fused - plain fp32| / max |plain fp32|)", flush=True)
         dtypes = args.layer_dtypes.split(",")
-        unknown = [d for d in dtypes if d not in LAYER_DTYPES]
-        if unknown:
-            sys.exit(f"--layer-dtypes: unknown {', '.join(unknown)} (choose from {', '.join(LAYER_DTYPES)})")
         tiles = [None] if args.tiles == "default" else [int(t) for t in args.tiles.split(",")]
         layers = time_layers(G, layer_rows(G, LAYER_BATCH), gpu, dtypes, tiles, [int(w) for w in args.warps.split(",")])
     result = {"gpu": gpu, "config": f"{args.kind}-{args.res} random weights", "versions": versions(),
