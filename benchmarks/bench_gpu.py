@@ -186,6 +186,11 @@ def main() -> None:
     unknown = [d for d in args.layer_dtypes.split(",") if d not in LAYER_DTYPES]
     if unknown:  # before anything runs: a typo must not cost a GPU session the variants first
         sys.exit(f"--layer-dtypes: unknown {', '.join(unknown)} (choose from {', '.join(LAYER_DTYPES)})")
+    try:
+        tiles = [None] if args.tiles == "default" else [int(t) for t in args.tiles.split(",")]
+        warps = [int(w) for w in args.warps.split(",")]
+    except ValueError:
+        sys.exit(f"--tiles / --warps take comma-separated integers, got {args.tiles!r} / {args.warps!r}")
     if args.dry_run:
         G = random_official_generator(args.kind, args.res)
         rows = layer_rows(G, LAYER_BATCH)
@@ -241,8 +246,7 @@ def main() -> None:
         print(f"\n{'layer':<18} {'dtype':<11} {'tile':>4} {'warps':>5} {'fused ms':>9} {'plain ms':>9} {'GB/s':>8} "
               f"{'of peak':>6} {'rel err':>9}  (rel err: max |fused - plain fp32| / max |plain fp32|)", flush=True)
         dtypes = args.layer_dtypes.split(",")
-        tiles = [None] if args.tiles == "default" else [int(t) for t in args.tiles.split(",")]
-        layers = time_layers(G, layer_rows(G, LAYER_BATCH), gpu, dtypes, tiles, [int(w) for w in args.warps.split(",")])
+        layers = time_layers(G, layer_rows(G, LAYER_BATCH), gpu, dtypes, tiles, warps)
     result = {"gpu": gpu, "config": f"{args.kind}-{args.res} random weights", "versions": versions(),
               "tf32_conv": torch.backends.cudnn.allow_tf32, "cudnn_benchmark": args.cudnn_benchmark,
               "iters": args.iters, "results": rows, "skipped": skipped, "layers": layers,
