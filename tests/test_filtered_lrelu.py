@@ -18,13 +18,14 @@ import triton_cpu
 from refdata import PARITY_TOL, STYLEGAN3_REFERENCES, reference_io
 from sg3rt.networks import filtered_lrelu as fl
 from sg3rt.networks.configs import official_layers
-from sg3rt.networks.layers import set_fir_impl
+from sg3rt.networks.layers import LRELU_SLOPE, set_fir_impl
 from sg3rt.networks.stylegan3 import SynthesisLayer
 
 DEVICE = triton_cpu.device()
 MAX_CPU_SIZE = 280  # interpreter: official input sizes up to this run as they are (278 px: ~4 s per layer)
 CPU_CROP_SIZE = 150  # interpreter: input size of the wider layers (532, 534, 1044, 1046 px)
 FP32_REL_TOL = 1e-5  # fused vs plain, fp32: max error relative to the largest output
+GPU_TILE_MAX_SIZE = 90  # interpreter: input size of the GPU-tile cases (many small programs are slow to interpret)
 LOWP_FACTOR = 2.0  # fp16 / bf16: fused error vs fp32 at most this times the plain path's own error ...
 LOWP_SLACK = {torch.float16: 2e-3, torch.bfloat16: 2e-2}  # ... plus this much of the largest output
 
@@ -103,6 +104,38 @@ def test_official_layer_low_precision(name, layer, dtype):
     fused = _run_layer(layer, "fused", x, w, dtype)
     plain_err, fused_err = (plain - exact).abs().max().item(), (fused - exact).abs().max().item()
     assert fused_err <= LOWP_FACTOR * plain_err + LOWP_SLACK[dtype] * exact.abs().max().item()
+
+
+def gpu_tile_cases() -> list[tuple[str, SynthesisLayer, int]]:
+    """(name, layer, act_block): every distinct (filter banks, tile, padding) the GPU tile sizes give the official
+    layers; the other tests run the interpreter's own (bigger) tile."""
+    found: dict[tuple, tuple[str, SynthesisLayer, int]] = {}
+    for name, layer in FILTERED_LAYERS:
+        for act_block in sorted(set(fl.ACT_BLOCK_CUDA.values())):
+            p = fl.fused_plan(layer.up_filter, layer.down_filter, layer.up, layer.down, layer.padding, 1.0,
+                              torch.float32, torch.device("cpu"), act_block)
+            key = (act_block, tuple(p.wux.shape), tuple(p.wdx.shape), p.tile, p.in_need, layer.padding)
+            found.setdefault(key, (name, layer, act_block))
+    return list(found.values())
+
+
+GPU_TILE_CASES = gpu_tile_cases()
+
+
+@pytest.mark.parametrize("name,layer,act_block", GPU_TILE_CASES, ids=[f"{n}-tile{a}" for n, _, a in GPU_TILE_CASES])
+def test_gpu_tile_sizes_match_reference(name, layer, act_block):
+    """The tiles a GPU runs (ACT_BLOCK_CUDA: 32 and 64 samples) are exact too, on inputs of up to 91 px."""
+    gen = torch.Generator().manual_seed(3)
+    size = min(layer.in_size + layer.conv_kernel - 1, GPU_TILE_MAX_SIZE + layer.in_size % 2)
+    x = torch.randn([1, 2, size, size], generator=gen)
+    bias = torch.randn([2], generator=gen)
+    args = (bias, layer.up_filter, layer.down_filter, layer.up, layer.down, layer.padding, layer.upsample.gain, 1.0,
+            LRELU_SLOPE, layer.conv_clamp)
+    ref = fl.filtered_lrelu_reference(x, *args)
+    out = fl.fused_filtered_lrelu(x.to(DEVICE), *(a.to(DEVICE) if isinstance(a, torch.Tensor) else a for a in args),
+                                  act_block=act_block).cpu()
+    assert out.shape == ref.shape
+    assert (out - ref).abs().max().item() <= FP32_REL_TOL * ref.abs().max().item()
 
 
 @pytest.mark.parametrize(
