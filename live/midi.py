@@ -7,6 +7,11 @@
 
 What each message does is the map's (midimap.py). Every value then goes through `LiveSession.update` /
 `LiveSession.action`: a map can set nothing the page could not, and a refused message changes nothing.
+Soft takeover (a fader's `takeover = "pickup"`, the default): when a control's value moved elsewhere (the
+page, OSC, a pad, another fader), an absolute knob at another position changes nothing until it reaches
+the value (within PICKUP_TOLERANCE) or crosses it between two messages; the first message after start
+counts as moved elsewhere (there is no previous position to cross from, so only a knob near the value
+takes over).
 mido and python-rtmidi are imported only here, with an install hint when they are missing.
 """
 
@@ -21,7 +26,8 @@ from typing import Any, Iterable, Iterator
 
 from ..errors import BackendUnavailableError, InputError, Sg3rtError
 from .controls import SCHEMA
-from .midimap import SWITCH_ON, Fader, MidiMap, Pad, edit_index, fader_value
+from .midimap import (CC_MAX, FINE_MAX, LSB_OFFSET, PICKUP_TOLERANCE, PITCH_CENTRE, SWITCH_ON, Fader, MidiMap, Pad,
+                       edit_index, fader_value)
 
 INSTALL_HINT = 'pip install "sg3rt[midi]"'
 ERRORS_KEPT = 20  # last refused messages kept for inspection
@@ -136,6 +142,9 @@ class MidiControl:
         self._stop = threading.Event()
         self._lock = threading.Lock()  # one message at a time, whichever thread delivers it
         self._pressed: set[tuple[int, int]] = set()  # (channel, CC) of buttons held down: a press fires once
+        self._msb: dict[tuple[int, int], int] = {}  # (channel, CC) -> the last MSB of a 14-bit CC (its LSB refines it)
+        self._knob: dict[int, Any] = {}  # fader index -> the value its knob stood for at its previous message
+        self._sent: dict[int, Any] = {}  # fader index -> the value it last set: anything else means moved elsewhere
 
     # -- sources -----------------------------------------------------------------------------------
     def open_port(self, name: str | None = None, backend: str | None = None) -> "MidiControl":
@@ -189,6 +198,9 @@ class MidiControl:
             try:
                 if msg.type == "control_change":
                     self._control_change(msg.channel + 1, msg.control, msg.value)
+                elif msg.type == "pitchwheel":
+                    self._move([(i, msg.pitch + PITCH_CENTRE, FINE_MAX) for i, f in enumerate(self.map.faders)
+                                if f.source == "pitchbend" and f.channel in (None, msg.channel + 1)])
                 elif msg.type == "note_on" and msg.velocity > 0:
                     self._fire([p for p in self.map.pads if p.source == "note" and _matches(p, msg.channel + 1, msg.note)])
             except Sg3rtError as e:
@@ -197,9 +209,19 @@ class MidiControl:
                 self.received += 1
 
     def _control_change(self, channel: int, number: int, value: int) -> None:
-        faders = [f for f in self.map.faders if _matches(f, channel, number)]
-        if faders:
-            self.session.update(self._changes(faders, value))
+        moves = []  # (fader index, value, its top: 127 or 16383)
+        for i, f in enumerate(self.map.faders):
+            if f.source != "cc" or f.channel not in (None, channel):
+                continue
+            if f.number == number:
+                if f.bits == 14:
+                    self._msb[(channel, number)] = value
+                moves.append((i, value, CC_MAX))  # a 14-bit fader's MSB alone: 7-bit resolution, both ends reached
+            elif f.bits == 14 and f.number + LSB_OFFSET == number:
+                msb = self._msb.get((channel, f.number))
+                if msb is not None:  # an LSB before any MSB refines nothing
+                    moves.append((i, msb << 7 | value, FINE_MAX))
+        self._move(moves)
         key = (channel, number)
         if value >= SWITCH_ON and key not in self._pressed:
             self._pressed.add(key)
@@ -207,18 +229,43 @@ class MidiControl:
         elif value < SWITCH_ON:
             self._pressed.discard(key)
 
-    def _changes(self, faders: list[Fader], value: int) -> dict[str, Any]:
-        controls = self.session.controls
+    def _move(self, moves: list[tuple[int, int, int]]) -> None:
+        """Faders moved by one message -> one session update (all or nothing) of those that take over."""
+        controls = self.session.controls  # the public snapshot: what the page, OSC and presets left
         changes: dict[str, Any] = {}
-        for f in faders:
+        sent = []
+        for i, value, top in moves:
+            f = self.map.faders[i]
             index = edit_index(f.control)
             if index is not None:
-                amounts = changes.setdefault("edits", list(controls.edits))
-                amounts[index] = fader_value(f, value, amounts[index])
+                current = controls.edits[index]
+                target = fader_value(f, value, changes.get("edits", controls.edits)[index], top)
             else:
                 current = getattr(controls, SCHEMA[f.key][0])
-                changes[f.key] = fader_value(f, value, current)
-        return changes
+                target = fader_value(f, value, changes.get(f.key, current), top)
+            if f.picks_up and not self._takes_over(i, f, current, target):
+                continue
+            if index is not None:
+                changes.setdefault("edits", list(controls.edits))[index] = target
+            else:
+                changes[f.key] = target
+            sent.append((i, target))
+        if changes:
+            self.session.update(changes)
+            self._sent.update(sent)  # only once accepted: a refused update leaves the fader where it was
+
+    def _takes_over(self, i: int, f: Fader, current: Any, target: Any) -> bool:
+        """Soft takeover: does fader i, whose knob now stands for `target`, move a control now at `current`?
+
+        Yes while it holds the value it last set; else once the knob is near the value, or crossed it since
+        its previous message. An unset value (cutoff, mix_seed: None) has nothing to reach: taken at once."""
+        previous, self._knob[i] = self._knob.get(i), target
+        if current is None or (i in self._sent and self._sent[i] == current):
+            return True
+        assert f.range is not None
+        near = abs(target - current) <= PICKUP_TOLERANCE * abs(f.range[1] - f.range[0]) or target == current
+        crossed = previous is not None and (previous - current) * (target - current) <= 0
+        return near or crossed
 
     def _fire(self, pads: list[Pad]) -> None:
         for p in pads:
@@ -233,7 +280,7 @@ class MidiControl:
                 self.session.update(dict(t.set))
 
 
-def _matches(binding: Fader | Pad, channel: int, number: int) -> bool:
+def _matches(binding: Pad, channel: int, number: int) -> bool:
     return binding.number == number and binding.channel in (None, channel)
 
 
@@ -242,6 +289,8 @@ def _describe(msg: Any) -> str:
         return f"CC {msg.control} = {msg.value} (channel {msg.channel + 1})"
     if msg.type == "note_on":
         return f"note {msg.note} (channel {msg.channel + 1})"
+    if msg.type == "pitchwheel":
+        return f"pitch bend {msg.pitch} (channel {msg.channel + 1})"
     return str(msg.type)
 
 

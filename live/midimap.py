@@ -3,7 +3,8 @@
 Pure data, no mido: a map is read from TOML or JSON (`MidiMap.load`), checked entry by entry with one
 line naming the file, the entry and the key, then bound to a network (`MidiMap.bind`), which fills in
 each control's validated range and refuses what the network lacks. `fader_value` turns a CC value into
-a control value: 0..127 cover the range with 64 exactly in the middle (a centred knob gives 0 on -1..1).
+a control value: 0..127 cover the range with 64 exactly in the middle (a centred knob gives 0 on -1..1);
+a 14-bit CC (MSB on CC n, LSB on CC n+32) or a pitch bend covers it with 0..16383, 8192 in the middle.
 """
 
 from __future__ import annotations
@@ -22,6 +23,12 @@ from .protocol import ACTIONS
 
 CC_MAX = 127  # largest 7-bit CC value
 CC_MIDDLE = 64  # the value of a centred knob: it lands exactly on the middle of a range
+FINE_MAX = 16383  # largest 14-bit value: a CC pair (MSB << 7 | LSB) or a pitch bend + 8192
+LSB_OFFSET = 32  # MIDI 1.0: the fine half (LSB) of CC n (0..31) arrives on CC n + 32
+PITCH_CENTRE = 8192  # mido's pitch (-8192..8191) + this = 0..16383, the wheel at rest on the middle
+BITS = (7, 14)  # a CC fader's resolution: one CC, or an MSB/LSB pair
+TAKEOVERS = ("pickup", "jump")  # pickup: a knob moves the value only once it reaches it; jump: at once
+PICKUP_TOLERANCE = 3 / 128  # a knob this close to the value (fraction of the fader's range) picks it up
 SWITCH_ON = 64  # a CC at or above this turns a switch on / presses a button (the MIDI convention for pedals)
 CHANNELS = 16  # MIDI channels, numbered 1..16 in map files (mido counts 0..15)
 EXP_K = 4.0  # steepness of the exp/log curves: exp's first step is ~1/13 of a linear step, log's last the same
@@ -55,21 +62,34 @@ class Trigger:
 
 @dataclass(frozen=True)
 class Fader:
-    """A CC bound to a control: a fader or knob (absolute) or an endless encoder (relative)."""
+    """A CC or a pitch bend bound to a control: a fader or knob (absolute) or an endless encoder (relative)."""
 
-    number: int  # CC number, 0..127
+    number: int  # CC number, 0..127 (the MSB's, 0..31, for a 14-bit CC; 0 and unused for a pitch bend)
     control: str  # a control name, or "edits.K"
     channel: int | None = None  # 1..16; None: any channel
-    range: tuple[float, float] | None = None  # (value at 0, value at 127); None: the control's whole range
+    range: tuple[float, float] | None = None  # (value at 0, value at 127 / 16383); None: the control's whole range
     curve: str | float = "linear"  # linear | exp (fine at the start of the range) | log (fine at its end) | power p
     relative: bool = False  # an encoder sending steps: 1..63 up, 65..127 down (two's complement), 1/127 of the range
     #                         each (at least 1 for an integer control)
     where: str = ""  # "cc[2]": names the entry in errors
+    bits: int = 7  # 7: one CC; 14: MSB on CC number, LSB on CC number + 32 (a pitch bend is always 14)
+    takeover: str = "pickup"  # pickup | jump: what an absolute fader does when the value moved elsewhere
+    source: str = "cc"  # cc | pitchbend (one wheel per channel)
 
     @property
     def key(self) -> str:
         """The schema key this fader sets ("edits" for an edit slider)."""
         return "edits" if self.control.startswith(EDIT_PREFIX) else self.control
+
+    @property
+    def picks_up(self) -> bool:
+        """Soft takeover applies: an absolute fader on a number (switches, choices and encoders never wait)."""
+        return self.takeover == "pickup" and not self.relative and _kind(self.control) in ("int", "float")
+
+    def describe(self) -> str:
+        if self.source == "pitchbend":
+            return f"pitch bend {self.control}"
+        return f"CC {self.number}{'/' + str(self.number + LSB_OFFSET) if self.bits == 14 else ''} {self.control}"
 
 
 @dataclass(frozen=True)
@@ -95,11 +115,14 @@ def _kind(control: str) -> str:
     return {"int": "int", "int|none": "int", "float": "float"}.get(kind, "list")
 
 
-def cc_position(value: int) -> float:
-    """0..127 -> 0..1 with 64 exactly at 0.5 (0..64 and 64..127 each linear)."""
-    if value <= CC_MIDDLE:
-        return value / (2 * CC_MIDDLE)
-    return 0.5 + (value - CC_MIDDLE) / (2 * (CC_MAX - CC_MIDDLE))
+def cc_position(value: int, top: int = CC_MAX) -> float:
+    """0..top -> 0..1 with (top + 1) / 2 exactly at 0.5 (each half linear): 64 of 0..127, 8192 of 0..16383.
+
+    A 14-bit value lies within half a step (3e-5) of (MSB << 7 | LSB) / 16383, and its centre is exact."""
+    middle = (top + 1) // 2
+    if value <= middle:
+        return value / (2 * middle)
+    return 0.5 + (value - middle) / (2 * (top - middle))
 
 
 def shape(t: float, curve: str | float) -> float:
@@ -118,17 +141,20 @@ def relative_steps(value: int) -> int:
     return value if value < CC_MIDDLE else value - (CC_MAX + 1)
 
 
-def fader_value(fader: Fader, value: int, current: Any = None) -> Any:
-    """A CC value (0..127) -> the control's value; `current` is the control's value now (relative encoders)."""
+def fader_value(fader: Fader, value: int, current: Any = None, top: int = CC_MAX) -> Any:
+    """A CC value (0..top: 127, or 16383 for a 14-bit pair or a pitch bend) -> the control's value;
+    `current` is the control's value now (relative encoders)."""
+    assert top in (CC_MAX, FINE_MAX) and 0 <= value <= top, (value, top)
     kind = _kind(fader.control)
     if kind == "switch":
-        return value >= SWITCH_ON
+        return value >= (top + 1) // 2  # 64 of 127 (SWITCH_ON), 8192 of 16383
     if kind == "choice":
         options = CHOICES[fader.control]
-        return options[min(value * len(options) // (CC_MAX + 1), len(options) - 1)]
+        return options[min(value * len(options) // (top + 1), len(options) - 1)]
     assert fader.range is not None, "bind the map to a network first (MidiMap.bind)"
     lo, hi = fader.range
     if fader.relative:
+        assert top == CC_MAX, "a relative encoder sends 7-bit steps"
         start = lo if current is None else current  # an unset optional value (cutoff, mix_seed) starts at the range's start
         step = (hi - lo) / CC_MAX
         if kind == "int":  # a tick always moves an integer (cutoff 1..16 would round a 1/127 step away)
@@ -136,13 +162,15 @@ def fader_value(fader: Fader, value: int, current: Any = None) -> Any:
         x = start + relative_steps(value) * step
         x = min(max(x, min(lo, hi)), max(lo, hi))
     else:
-        x = lo + (hi - lo) * shape(cc_position(value), fader.curve)
+        x = lo + (hi - lo) * shape(cc_position(value, top), fader.curve)
     return int(round(x)) if kind == "int" else float(x)
 
 
 # -- reading a map file --------------------------------------------------------------------------
 
-FADER_KEYS = ("number", "control", "channel", "range", "curve", "mode")
+FADER_KEYS = ("number", "control", "channel", "range", "curve", "mode", "bits", "takeover")
+FADER_ONLY = ("range", "curve", "mode", "bits", "takeover")  # keys a button entry must not have
+PITCHBEND_KEYS = ("control", "channel", "range", "curve", "takeover")
 TRIGGER_KEYS = ("action", "toggle", "set")
 NOTE_KEYS = ("number", "channel") + TRIGGER_KEYS
 
@@ -194,7 +222,9 @@ class _Entry:
         return Trigger(set=dict(v))
 
 
-def _fader(e: _Entry, number: int, channel: int | None) -> Fader:
+def _fader(e: _Entry, number: int, channel: int | None, source: str = "cc") -> Fader:
+    if "control" not in e.data:
+        raise e.fail("control", "missing: the control this fader moves")
     control = e.data["control"]
     if not isinstance(control, str) or not (control in SCHEMA or edit_index(control) is not None):
         raise e.fail("control", f"unknown control {_show(control)} (known: {', '.join(_fader_controls())})")
@@ -202,7 +232,7 @@ def _fader(e: _Entry, number: int, channel: int | None) -> Fader:
     if kind == "list":
         raise e.fail("control", f"{control} takes a list: set it from a note with set = {{ {control} = [...] }}")
     numeric = kind in ("int", "float")
-    for key in ("range", "curve", "mode"):
+    for key in FADER_ONLY:
         if key in e.data and not numeric:
             raise e.fail(key, f"{control} is a {kind}: it takes no {key} (CC values split between its values)")
     rng = e.data.get("range")
@@ -221,7 +251,37 @@ def _fader(e: _Entry, number: int, channel: int | None) -> Fader:
         raise e.fail("mode", f"must be absolute or relative, got {_show(mode)}")
     if mode == "relative" and curve != "linear":
         raise e.fail("curve", "a relative encoder moves in even steps: it takes no curve")
-    return Fader(number, control, channel, rng, curve, mode == "relative", e.where)
+    bits = e.data.get("bits", 7)
+    if not (isinstance(bits, int) and not isinstance(bits, bool)) or bits not in BITS:
+        raise e.fail("bits", f"must be 7 or 14, got {_show(bits)}")
+    if bits == 14 and mode == "relative":
+        raise e.fail("bits", "a relative encoder sends 7-bit steps: it takes no bits = 14")
+    if bits == 14 and number >= LSB_OFFSET:
+        raise e.fail("bits", f"a 14-bit CC is CC 0..{LSB_OFFSET - 1} (its LSB on CC n+{LSB_OFFSET}), got CC {number}")
+    takeover = e.data.get("takeover", "pickup")
+    if takeover not in TAKEOVERS:
+        raise e.fail("takeover", f"must be one of {', '.join(TAKEOVERS)}, got {_show(takeover)}")
+    if "takeover" in e.data and mode == "relative":
+        raise e.fail("takeover", "a relative encoder steps from the value as it is: it takes no takeover")
+    if source == "pitchbend":
+        bits = 14
+    return Fader(number, control, channel, rng, curve, mode == "relative", e.where, bits, takeover, source)
+
+
+def _cc_numbers(f: Fader) -> tuple[int, ...]:
+    """The CC numbers a CC fader listens to: its own, and its LSB's for a 14-bit one."""
+    return (f.number, f.number + LSB_OFFSET) if f.bits == 14 else (f.number,)
+
+
+def _check_fine_halves(faders: list[Fader], pads: list[Pad]) -> None:
+    """No entry may bind the CC that carries a 14-bit fader's LSB (it would move on every fine step)."""
+    for f in faders:
+        if f.source != "cc" or f.bits != 14:
+            continue
+        lsb = f.number + LSB_OFFSET
+        for other in [g for g in faders if g.source == "cc"] + [p for p in pads if p.source == "cc"]:
+            if other.number == lsb and (None in (other.channel, f.channel) or other.channel == f.channel):
+                raise InputError(f"{other.where}.number: CC {lsb} is the LSB of {f.where}'s 14-bit CC {f.number}")
 
 
 def edit_index(control: str) -> int | None:
@@ -271,15 +331,15 @@ class MidiMap:
     def _from_dict(cls, data: Any, source: str) -> "MidiMap":
         if not isinstance(data, dict):
             raise InputError("a MIDI map is a table with [[cc]] and [[note]] entries")
-        unknown = sorted(k for k in data if k not in ("cc", "note", "defaults"))
+        unknown = sorted(k for k in data if k not in ("cc", "note", "pitchbend", "defaults"))
         if unknown:
-            raise InputError(f"{unknown[0]}: unknown key (known: cc, note, defaults)")
+            raise InputError(f"{unknown[0]}: unknown key (known: cc, note, pitchbend, defaults)")
         keep_defaults = data.get("defaults", False)
         if not isinstance(keep_defaults, bool):
             raise InputError(f"defaults: must be true or false, got {_show(keep_defaults)}")
         faders: list[Fader] = []
         pads: list[Pad] = []
-        for section in ("cc", "note"):
+        for section in ("cc", "note", "pitchbend"):
             entries = data.get(section, [])
             if not isinstance(entries, list):
                 raise InputError(f"{section}: must be a list of tables ([[{section}]] in TOML), got {_show(entries)}")
@@ -289,6 +349,13 @@ class MidiMap:
                     e = _Entry(item, where, NOTE_KEYS)
                     pads.append(Pad("note", e.integer("number", 0, CC_MAX), e.trigger(), e.channel(), where))
                     continue
+                if section == "pitchbend":
+                    if isinstance(item, dict) and "number" in item:
+                        raise InputError(f"{where}.number: a pitch bend has no number (one wheel per channel: "
+                                         "give channel, or none for any)")
+                    e = _Entry(item, where, PITCHBEND_KEYS)
+                    faders.append(_fader(e, 0, e.channel(), source="pitchbend"))
+                    continue
                 e = _Entry(item, where, FADER_KEYS + TRIGGER_KEYS)
                 number, channel = e.integer("number", 0, CC_MAX), e.channel()
                 if "control" in e.data:
@@ -296,17 +363,20 @@ class MidiMap:
                         raise InputError(f"{where}: give either control (a fader) or action/toggle/set (a button)")
                     faders.append(_fader(e, number, channel))
                 else:
-                    if any(k in e.data for k in ("range", "curve", "mode")):
-                        raise InputError(f"{where}: range, curve and mode belong to a fader (control = ...)")
+                    if any(k in e.data for k in FADER_ONLY):
+                        raise InputError(f"{where}: {', '.join(FADER_ONLY[:-1])} and {FADER_ONLY[-1]} belong to "
+                                         "a fader (control = ...)")
                     pads.append(Pad("cc", number, e.trigger(), channel, where))
         if not faders and not pads:
-            raise InputError("the map binds nothing: add [[cc]] or [[note]] entries")
+            raise InputError("the map binds nothing: add [[cc]], [[note]] or [[pitchbend]] entries")
         if keep_defaults:  # the file's entries replace the default ones on the same CC or note number
             base = cls.default()
-            ccs = {f.number for f in faders} | {p.number for p in pads if p.source == "cc"}
+            ccs = {n for f in faders if f.source == "cc" for n in _cc_numbers(f)}
+            ccs |= {p.number for p in pads if p.source == "cc"}
             notes = {p.number for p in pads if p.source == "note"}
             faders = [f for f in base.faders if f.number not in ccs] + faders
             pads = [p for p in base.pads if p.number not in (ccs if p.source == "cc" else notes)] + pads
+        _check_fine_halves(faders, pads)
         return cls(tuple(faders), tuple(pads), source)
 
     @classmethod
@@ -339,7 +409,7 @@ class MidiMap:
 
     def describe(self) -> str:
         """One line: what is bound (for the startup message)."""
-        parts = [f"CC {f.number} {f.control}" for f in self.faders]
+        parts = [f.describe() for f in self.faders]
         parts += [f"{p.source} {p.number} {p.trigger.describe()}" for p in self.pads]
         return f"{self.source}: " + ("; ".join(parts) if parts else "nothing applies to this network")
 
@@ -400,5 +470,6 @@ DEFAULT_PADS = (  # note (36 = C1, the first pad of most pad controllers), trigg
 )
 
 
-__all__ = ["CC_MAX", "DEFAULT_FADERS", "DEFAULT_PADS", "Fader", "MidiMap", "Pad", "SWITCH_ON", "Trigger", "cc_position",
+__all__ = ["CC_MAX", "DEFAULT_FADERS", "DEFAULT_PADS", "FINE_MAX", "LSB_OFFSET", "PICKUP_TOLERANCE", "PITCH_CENTRE",
+           "Fader", "MidiMap", "Pad", "SWITCH_ON", "Trigger", "cc_position",
            "edit_index", "fader_value", "relative_steps", "shape"]

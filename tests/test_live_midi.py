@@ -190,7 +190,8 @@ def test_readme_example_map_loads(tmp_path):
     ('[[cc]]\nnumber = 1\ncontrol = "seeds"', "cc[0].control: seeds takes a list"),
     ('[[cc]]\nnumber = 1\ncontrol = "edits.x"', 'cc[0].control: unknown control "edits.x"'),
     ('[[cc]]\nnumber = 1\ncontrol = "psi"\naction = "next"', "cc[0]: give either control (a fader) or action"),
-    ('[[cc]]\nnumber = 1\naction = "next"\ncurve = "exp"', "cc[0]: range, curve and mode belong to a fader"),
+    ('[[cc]]\nnumber = 1\naction = "next"\ncurve = "exp"', "cc[0]: range, curve, mode, bits and takeover belong "
+                                                        "to a fader"),
     ('[[note]]\nnumber = 36\naction = "jump"', 'note[0].action: must be one of random, next, prev, record, stop, '
                                                'record_toggle, got "jump"'),
     ('[[note]]\nnumber = 36\ntoggle = "psi"', 'note[0].toggle: toggles a switch: paused, stabilize, got "psi"'),
@@ -199,7 +200,7 @@ def test_readme_example_map_loads(tmp_path):
                                                                     "set (got action, toggle)"),
     ('[[note]]\nnumber = 36', "note[0]: give exactly one of action, toggle or set"),
     ('[[note]]\nnumber = 36\nvelocity = 3\naction = "next"', "note[0].velocity: unknown key"),
-    ('[[pads]]\nnumber = 36', "pads: unknown key (known: cc, note, defaults)"),
+    ('[[pads]]\nnumber = 36', "pads: unknown key (known: cc, note, pitchbend, defaults)"),
     ('cc = 3', "cc: must be a list of tables"),
     ('defaults = "yes"\n[[note]]\nnumber = 36\naction = "next"', 'defaults: must be true or false, got "yes"'),
     ("", "the map binds nothing"),
@@ -324,8 +325,10 @@ def test_default_map_pads_and_edit_sliders(embedded, tmp_path):
     s = LiveSession(embedded, edits=edits, controls={"seed": 10})
     midi = MidiControl(s)
     assert [f.control for f in midi.map.faders][-2:] == ["edits.0", "edits.1"]  # CC 9, 10; CC 11-16 left out
-    midi.handle(cc(10, 0))
-    midi.handle(cc(9, 96))
+    for value in (70, 0):  # the knob sweeps through the start amount 1.5 (soft takeover), then down to 0
+        midi.handle(cc(10, value))
+    for value in (60, 96):
+        midi.handle(cc(9, value))
     assert s.controls.edits == (pytest.approx(20.0 * 32 / 63), -20.0)
     for n, check in [(36, lambda c: c.seed == 9), (37, lambda c: c.seed == 10), (40, lambda c: c.paused),
                      (41, lambda c: c.stabilize), (43, lambda c: c.walk == "noise"), (42, lambda c: c.walk == "cubic"),
@@ -343,8 +346,9 @@ def test_default_map_pads_and_edit_sliders(embedded, tmp_path):
 
 @needs_mido
 def test_a_refused_update_changes_nothing_and_is_kept(session):
-    midi = MidiControl(session, MidiMap.from_dict({"cc": [{"number": 1, "control": "mix_from"},
-                                                          {"number": 1, "control": "psi"}]}, "test map"))
+    midi = MidiControl(session, MidiMap.from_dict({"cc": [{"number": 1, "control": "mix_from", "takeover": "jump"},
+                                                          {"number": 1, "control": "psi", "takeover": "jump"}]},
+                                                  "test map"))
     before = session.controls
     midi.handle(cc(1, CC_MAX))  # mix_from 15 is after mix_to 3: the whole message is refused (psi too)
     assert session.controls == before
@@ -357,7 +361,7 @@ def test_messages_drive_a_running_session_and_the_frames_follow(embedded, tmp_pa
     with LiveSession(embedded, record_dir=tmp_path / "rec", controls={"walk": "off"}) as s:
         still = wait_for(lambda: s.stream.wait_next(0, 1.0), WAIT_S, what="a first frame")
         midi = MidiControl(s)
-        midi.read([cc(4, CC_MAX)]).wait(WAIT_S)  # default map: CC 4 = rotate, -180..180
+        midi.read([cc(4, 64), cc(4, CC_MAX)]).wait(WAIT_S)  # default map: CC 4 = rotate, -180..180, picked up at 0
         assert s.controls.rotate == 180.0 and not midi.errors
         version = s.version
         turned = wait_for(lambda: (f := s.stream.wait_next(0, 1.0)) and f.version >= version and f, WAIT_S, what="rotated frame")
@@ -394,15 +398,16 @@ def test_a_port_through_mido_backend_machinery(session, monkeypatch):
     midi = MidiControl(session).open_port("pads", backend=backend)
     try:
         assert midi.port_name == "Loopback Pads"
-        out.send(cc(1, 0))  # default map: CC 1 = psi 0..2
+        out.send(cc(1, 64))  # default map: CC 1 = psi 0..2, picked up at 1 (the start value), then down to 0
+        out.send(cc(1, 0))
         out.send(note(37))
-        wait_for(lambda: midi.received == 2, 10, "two messages through the port")
+        wait_for(lambda: midi.received == 3, 10, "three messages through the port")
         assert session.controls.psi == 0.0 and session.controls.seed == 1
     finally:
         midi.close()
     out.send(note(37))
     time.sleep(0.2)
-    assert midi.received == 2 and session.controls.seed == 1 and midi.port.closed
+    assert midi.received == 3 and session.controls.seed == 1 and midi.port.closed
     monkeypatch.setattr(midi_loopback, "PORTS", [])
     with pytest.raises(InputError, match="no MIDI input port found: connect a controller"):
         find_input(None, backend)
@@ -422,8 +427,9 @@ def test_a_virtual_rtmidi_port_end_to_end(session):
     try:
         midi = MidiControl(session).open_port("sg3rt-test-virtual", backend="mido.backends.rtmidi")
         try:
-            out.send(cc(3, 127))  # default map: CC 3 = rotate_speed -90..90
-            wait_for(lambda: midi.received >= 1, 10, "a message through the virtual port")
+            out.send(cc(3, 64))  # default map: CC 3 = rotate_speed -90..90, picked up at 0
+            out.send(cc(3, 127))
+            wait_for(lambda: midi.received >= 2, 10, "two messages through the virtual port")
             assert session.controls.rotate_speed == 90.0
         finally:
             midi.close()
