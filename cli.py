@@ -833,7 +833,7 @@ def live(
     midi_port: Annotated[Optional[str], typer.Option(
         "--midi-port", metavar="NAME", help="MIDI control from the first input whose name contains NAME.")] = None,
     midi_map: Annotated[Optional[Path], typer.Option(
-        "--midi-map", help="A MIDI map (.toml/.json: CC -> control, range, curve; notes -> actions); default: README's.")] = None,
+        "--midi-map", help="A MIDI map (.toml/.json: CC or pitch bend -> control, range, curve, 14-bit, pickup; notes -> actions); default: README's.")] = None,
     midi_ports: Annotated[bool, typer.Option("--midi-ports", help="List the MIDI input ports and exit.")] = False,
 ) -> None:
     """Serve a live, controllable walk in the browser (and over OSC); prints the URL. Ctrl-C stops it."""
