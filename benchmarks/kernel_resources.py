@@ -46,13 +46,9 @@ def plan_shapes(tiles: list[int]) -> dict[tuple, dict]:
                                torch.float16, torch.device("cpu"), ab)
             except ValueError:
                 continue  # the tile cannot hold this layer's down-filter
-            ru, ib, _ = p.wux.shape
-            rd, _, tb = p.wdx.shape
-            key = (ib, ab, tb, ru, rd)
-            macs = ru * (ib * ib * ab + ab * ib * ab) + rd * (ab * ab * tb + tb * ab * tb)  # the tile's four dots
-            entry = shapes.setdefault(key, {"layers": [], "tile": p.tile, "in_need": p.in_need,
-                                            "macs_per_output": macs / p.tile**2,
-                                            "read_factor": (p.in_need * layer.up / (p.tile * layer.down)) ** 2})
+            entry = shapes.setdefault(p.blocks, {"layers": [], "tile": p.tile, "in_need": p.in_need,
+                                                 "macs_per_output": p.tile_macs / p.tile**2,
+                                                 "read_factor": (p.in_need * layer.up / (p.tile * layer.down)) ** 2})
             entry["layers"].append(name)
     return shapes
 
@@ -72,12 +68,10 @@ def frame_work(kind: str, res: int, act_block: int) -> tuple[float, float]:
         size = layer.in_size + layer.conv_kernel - 1
         p = fused_plan(layer.up_filter, layer.down_filter, layer.up, layer.down, layer.padding, 1.0, torch.float16,
                        torch.device("cpu"), act_block)
-        ru, ib, ab = p.wux.shape
-        rd, _, tb = p.wdx.shape
         out = output_size(size, layer.up_filter.shape[0], layer.down_filter.shape[0], layer.up, layer.down,
                           layer.padding[2], layer.padding[3])
         tiles = (-(-out // p.tile)) ** 2
-        macs += (ru * (ib * ib * ab + ab * ib * ab) + rd * (ab * ab * tb + tb * ab * tb)) * tiles * layer.out_channels
+        macs += p.tile_macs * tiles * layer.out_channels
         moved += (size * size + out * out) * layer.out_channels * 2
     return macs, moved
 

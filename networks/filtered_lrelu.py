@@ -140,6 +140,19 @@ class FusedPlan:
     in_x0: int  # first input column of tile 0 (negative inside the padding)
     in_y0: int  # first input row of tile 0
 
+    @property
+    def blocks(self) -> tuple[int, int, int, int, int]:
+        """(IB, AB, TB, RU, RD): the kernel's block sizes and separable terms, what one compiled variant is for."""
+        ru, ib, ab = self.wux.shape
+        rd, _, tb = self.wdx.shape
+        return ib, ab, tb, ru, rd
+
+    @property
+    def tile_macs(self) -> int:
+        """Multiply-adds of one tile of one channel map: the four dots per separable term (see the kernel)."""
+        ib, ab, tb, ru, rd = self.blocks
+        return ru * (ib * ib * ab + ab * ib * ab) + rd * (ab * ab * tb + tb * ab * tb)
+
 
 def _next_pow2(n: int) -> int:
     return max(MIN_BLOCK, 1 << (int(n) - 1).bit_length())

@@ -28,7 +28,6 @@ import triton
 import triton.language as tl
 from torch.library import triton_op, wrap_triton
 
-_CONSTEXPRS = ("IB", "AB", "TB", "RU", "RD", "HAS_CLAMP", "PLANES_PER_PROGRAM", "DOT_PRECISION")
 _TRITON_DTYPES = {torch.float16: "fp16", torch.bfloat16: "bf16", torch.float32: "fp32"}
 
 
@@ -165,7 +164,7 @@ def kernel_resources(ib: int, ab: int, tb: int, ru: int, rd: int, dtype: torch.d
                       DOT_PRECISION=dot_precision)
     signature = {}
     for name in names:
-        if name in _CONSTEXPRS:
+        if name in constexprs:
             signature[name] = "constexpr"
         elif name.endswith("_ptr"):
             signature[name] = "*fp32" if name == "bias_ptr" else f"*{_TRITON_DTYPES[dtype]}"

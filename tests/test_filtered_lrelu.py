@@ -114,7 +114,7 @@ def gpu_tile_cases() -> list[tuple[str, SynthesisLayer, int]]:
         for act_block in sorted(set(fl.ACT_BLOCK_CUDA.values())):
             p = fl.fused_plan(layer.up_filter, layer.down_filter, layer.up, layer.down, layer.padding, 1.0,
                               torch.float32, torch.device("cpu"), act_block)
-            key = (act_block, tuple(p.wux.shape), tuple(p.wdx.shape), p.tile, p.in_need, layer.padding)
+            key = (act_block, p.blocks, p.tile, p.in_need, layer.padding)
             found.setdefault(key, (name, layer, act_block))
     return list(found.values())
 

@@ -49,7 +49,7 @@ def plan_shapes(dtype: torch.dtype) -> dict[tuple, str]:
         if not layer.is_torgb:
             p = fused_plan(layer.up_filter, layer.down_filter, layer.up, layer.down, layer.padding, 1.0, dtype,
                            torch.device("cpu"), ACT_BLOCK_CUDA[dtype])
-            shapes.setdefault((p.wux.shape[1], p.wux.shape[2], p.wdx.shape[2], p.wux.shape[0], p.wdx.shape[0]), name)
+            shapes.setdefault(p.blocks, name)
     return shapes
 
 
