@@ -79,3 +79,25 @@ def official_layers() -> list[tuple[str, Any]]:
                        shape(layer.up_filter), shape(layer.down_filter), layer.padding, layer.is_torgb)
                 found.setdefault(key, (f"{kind[-1].upper()}{res}-{name}", layer))
     return list(found.values())
+
+
+def official_stylegan2_layers() -> list[tuple[str, Any]]:
+    """One StyleGAN2 synthesis layer per distinct (resolution, upsampling) of the official config F at 256, 512
+    and 1024 px, named like "F1024-b1024.conv0". Two channels everywhere (channels change no size or filter).
+    What the fused StyleGAN2 epilogue's tests cover."""
+    from .stylegan2 import SynthesisNetwork
+
+    found: dict[tuple, tuple[str, Any]] = {}
+    for res in OFFICIAL_RESOLUTIONS:
+        cfg = official_config("stylegan2", res)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(res)
+            net = SynthesisNetwork(16, res, 3, channel_base=4096, channel_max=2, num_fp16_res=cfg["num_fp16_res"],
+                                   conv_clamp=cfg["conv_clamp"])
+        for block_res in net.block_resolutions:
+            block = getattr(net, f"b{block_res}")
+            for name in ("conv0", "conv1"):
+                layer = getattr(block, name, None)
+                if layer is not None:
+                    found.setdefault((layer.resolution, layer.up), (f"F{res}-b{block_res}.{name}", layer))
+    return list(found.values())

@@ -104,8 +104,8 @@ def fused_reason(x: torch.Tensor) -> str | None:
     return triton_import_error()
 
 
-def use_fused(impl: str, x: torch.Tensor) -> bool:
-    """Whether a layer with fir_impl `impl` filters x with the fused op.
+def use_fused(impl: str, x: torch.Tensor, op: str = "fused filtered lrelu") -> bool:
+    """Whether a layer with fir_impl `impl` filters x with its fused op (`op` names it in the warning).
 
     "auto" wants it for CUDA tensors, "fused" always; where it is wanted but cannot run, one warning per
     reason says why and the caller's next best path runs (auto's matmul/conv rule). Export is silent.
@@ -117,7 +117,7 @@ def use_fused(impl: str, x: torch.Tensor) -> bool:
         return True
     if reason not in _warned and not reason.startswith("tracing"):
         _warned.add(reason)
-        warnings.warn(f"fused filtered lrelu not used: {reason}; running the unfused FIR path", RuntimeWarning,
+        warnings.warn(f"{op} not used: {reason}; running the unfused FIR path", RuntimeWarning,
                       stacklevel=3)
     return False
 

@@ -17,18 +17,13 @@ samples every tile uses the same matrices. A 2-D filter is a sum of separable te
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-import tempfile
-from dataclasses import dataclass
-
 import torch
 import triton
 import triton.language as tl
 from torch.library import triton_op, wrap_triton
 
-_TRITON_DTYPES = {torch.float16: "fp16", torch.bfloat16: "bf16", torch.float32: "fp32"}
+from .triton_compile import TRITON_DTYPES as _TRITON_DTYPES
+from .triton_compile import KernelResources, compiled_resources
 
 
 @triton.jit
@@ -140,46 +135,12 @@ def filtered_lrelu_op(
     return y
 
 
-@dataclass(frozen=True)
-class KernelResources:
-    """What one compiled variant of the kernel asks of each GPU thread and block (from its cubin)."""
-
-    registers: int  # per thread (255 at most; more live values spill to the stack)
-    stack_bytes: int  # per thread: spilled registers and local arrays, in slow local memory (0 = no spill)
-    shared_bytes: int  # per block, static + what Triton's layout conversions and pipelines allocate
-    tensor_core_ops: int  # mma / wgmma instructions in the PTX (0: the dots run on CUDA cores)
-
-
 def kernel_resources(ib: int, ab: int, tb: int, ru: int, rd: int, dtype: torch.dtype, dot_precision: str = "ieee",
                      arch: int = 90, num_warps: int = 4) -> KernelResources:
-    """Compile the kernel for NVIDIA compute capability `arch` (90 = H100, 89 = RTX 40xx, 80 = A100) without
-    a GPU, with Triton's own ptxas, and read its resource use: a variant that spills registers to the stack
-    runs far below the GPU's speed, so tile sizes are checked here before a GPU measures them."""
-    from triton.backends.compiler import GPUTarget
-    from triton.compiler import ASTSource
-
-    kernel = triton.runtime.jit.JITFunction(_filtered_lrelu_kernel.fn)  # compilable also under TRITON_INTERPRET=1
-    names = kernel.arg_names
+    """The kernel compiled for NVIDIA compute capability `arch` (90 = H100, 89 = RTX 40xx, 80 = A100) without a
+    GPU, and its resource use (triton_compile.py): a variant that spills registers runs far below the GPU's speed."""
     constexprs = dict(IB=ib, AB=ab, TB=tb, RU=ru, RD=rd, HAS_CLAMP=True, PLANES_PER_PROGRAM=1,
                       DOT_PRECISION=dot_precision)
-    signature = {}
-    for name in names:
-        if name in constexprs:
-            signature[name] = "constexpr"
-        elif name.endswith("_ptr"):
-            signature[name] = "*fp32" if name == "bias_ptr" else f"*{_TRITON_DTYPES[dtype]}"
-        else:
-            signature[name] = "fp32" if name in ("gain", "slope", "clamp") else "i32"
-    compiled = triton.compile(ASTSource(kernel, signature, constexprs),
-                              target=GPUTarget("cuda", arch, 32), options={"num_warps": num_warps})
-    cuobjdump = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "cuobjdump")
-    with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
-        f.write(compiled.asm["cubin"])
-        f.flush()
-        usage = subprocess.run([cuobjdump, "--dump-resource-usage", f.name], capture_output=True, text=True,
-                               check=True).stdout
-    fields = dict(re.findall(r"(REG|STACK|SHARED):(\d+)", usage))
-    ptx = compiled.asm["ptx"]
-    return KernelResources(registers=int(fields["REG"]), stack_bytes=int(fields["STACK"]),
-                           shared_bytes=int(fields["SHARED"]) + int(compiled.metadata.shared),
-                           tensor_core_ops=len(re.findall(r"\b(?:wgmma\.mma_async|mma\.sync)\b", ptx)))
+    pointers = {"bias_ptr": "fp32"}  # the other pointers are of x's dtype
+    return compiled_resources(_filtered_lrelu_kernel, constexprs, pointers, _TRITON_DTYPES[dtype],
+                              ("gain", "slope", "clamp"), arch, num_warps)

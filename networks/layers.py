@@ -162,12 +162,15 @@ def set_fir_impl(module: nn.Module, impl: str) -> nn.Module:
     """Choose how every FirFilter in `module` filters: "auto", "conv", "matmul" or "fused" (see FirFilter).
 
     "fused": StyleGAN3 layers run bias, up-filter, activation and down-filter as one Triton kernel
-    (filtered_lrelu.py); "auto" does so on CUDA when Triton imports. Where it cannot run, auto's rule does.
+    (filtered_lrelu.py), StyleGAN2 layers their blur, demodulation, noise, bias and activation (fir_bias_act.py);
+    "auto" does so on CUDA when Triton imports. Where it cannot run, auto's rule does.
     """
     check_choice(impl, FIR_IMPLS, "FIR implementation")
     for m in module.modules():
         if isinstance(m, FirFilter):
             m.impl = impl
+        elif isinstance(getattr(m, "fir_impl", None), str):  # a layer with a fused op of its own (StyleGAN2)
+            m.fir_impl = impl
     return module
 
 

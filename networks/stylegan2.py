@@ -16,6 +16,8 @@ from torch import nn
 
 from ..errors import InputError, UnsupportedNetworkError
 from ..vocab import NO_TRANSFORM, TORCH_PRECISIONS, check_precision
+from .filtered_lrelu import use_fused
+from .fir_bias_act import fused_fir_bias_act
 from .layers import (
     LRELU_GAIN,
     LRELU_SLOPE,
@@ -76,6 +78,8 @@ class SynthesisLayer(nn.Module):
             p0 = self.padding + (fk + up - 1) // 2 - (kernel_size - 1)
             p1 = self.padding + (fk - up) // 2 - (kernel_size - up)
             self.fir = FirFilter(fk, False, out_channels, up=1, padding=(p0, p1, p0, p1), gain=up**2)
+        self.fir_impl = "auto"  # set_fir_impl: "auto" / "fused" run FIR, noise, bias, activation as one kernel on CUDA
+        self.fused_cache: dict = {}  # the fused op's taps (fir_bias_act.py), built on first use
 
     def forward(
         self,
@@ -87,6 +91,8 @@ class SynthesisLayer(nn.Module):
         if x.dtype == torch.float16:
             styles = styles / styles.abs().amax(dim=1, keepdim=True)  # avoid fp16 overflow, as officially
         dcoefs = demodulation_coefficients(self.weight, styles)
+        if use_fused(self.fir_impl, x, "fused StyleGAN2 layer"):
+            return self._fused(x, styles, dcoefs, noise_mode)
         if self.up == 1:
             x = modulated_conv2d(x, self.weight, styles, dcoefs, padding=self.padding)
         else:
@@ -108,6 +114,31 @@ class SynthesisLayer(nn.Module):
             x = x + (noise * self.noise_strength).to(x.dtype)
         x = x + self.bias.to(x.dtype).reshape(1, -1, 1, 1)
         return lrelu_clamp(x, LRELU_GAIN, LRELU_SLOPE, self.conv_clamp)
+
+    def _fused(self, x: torch.Tensor, styles: torch.Tensor, dcoefs: torch.Tensor, noise_mode: str) -> torch.Tensor:
+        """The convolution as in forward, then blur, demodulation (unless folded), noise, bias and activation in
+        one kernel. The demodulation folds into the weight where forward folds it (batch 1): without it an fp16
+        convolution output would be about sqrt(I * k^2) times larger."""
+        fold = fold_modulation(x)
+        if self.up == 1:
+            x = modulated_conv2d(x, self.weight, styles, dcoefs if fold else None, padding=self.padding)
+        else:
+            weight = self.weight.transpose(0, 1)  # [I, O, k, k]
+            if fold:
+                weight = weight * styles.reshape(-1, 1, 1, 1) * dcoefs.reshape(1, -1, 1, 1)
+            else:
+                x = x * styles.to(x.dtype).unsqueeze(2).unsqueeze(3)
+            x = F.conv_transpose2d(x, weight.to(x.dtype), stride=self.up)
+        noise = strength = None
+        if self.use_noise and noise_mode != "none":
+            strength = self.noise_strength
+            if noise_mode == "const":
+                noise = self.noise_const.reshape(1, 1, self.resolution, self.resolution)
+            else:  # the draws of forward's randn_like on its [B, 1, R, R] slice
+                noise = torch.randn([x.shape[0], 1, self.resolution, self.resolution], dtype=x.dtype, device=x.device)
+        fir, f = (self.fir, self.resample_filter) if self.up > 1 else (None, None)
+        return fused_fir_bias_act(x, fir, f, None if fold else dcoefs, noise, strength, self.bias, LRELU_GAIN,
+                                  LRELU_SLOPE, self.conv_clamp, self.fused_cache)
 
 
 class ToRGBLayer(nn.Module):

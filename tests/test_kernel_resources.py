@@ -1,7 +1,8 @@
-"""The fused filtered-lrelu kernel, compiled for real NVIDIA GPUs on this CPU machine: no register spills.
+"""The fused kernels, compiled for real NVIDIA GPUs on this CPU machine: no register spills.
 
 Triton compiles for a GPU target without a GPU (its bundled ptxas makes the cubin), so the tile sizes the
-fused op picks (filtered_lrelu.ACT_BLOCK_CUDA) are checked on every official layer shape where CI runs:
+fused ops pick (filtered_lrelu.ACT_BLOCK_CUDA, fir_bias_act.BLOCK_CUDA) are checked where CI runs, for
+every official layer shape of the filtered leaky ReLU and both filter sizes of StyleGAN2's epilogue:
 a variant that spills registers to the stack would run far below the GPU's speed, and the interpreter
 tests (test_filtered_lrelu.py) cannot see that. Timing stays with benchmarks/bench_gpu.py on a GPU.
 """
@@ -82,3 +83,32 @@ def test_the_check_sees_a_spill(resources):
     """The same reading shows the stack where a variant does spill."""
     r = resources[SPILLING]
     assert r["stack_bytes"] > 1024 and r["registers"] <= 255 and r["tensor_core_ops"] == 0, r
+
+
+# ------------------------------------------------------------------------------------------------
+# StyleGAN2's fused epilogue (fir_bias_act): the 4x4 blur of upsampling layers and the unit tap of the others.
+
+COMPILE_SG2 = """
+import dataclasses, json, sys, torch
+from sg3rt.networks.fir_bias_act_triton import kernel_resources
+print(json.dumps([dataclasses.asdict(kernel_resources(k, bh, bw, getattr(torch, dtype), arch, warps))
+                  for k, bh, bw, dtype, arch, warps in json.load(sys.stdin)]))
+"""
+SG2_CASES = [(k, dtype, arch) for k in (4, 1) for dtype, arch in TARGETS]
+SG2_SPILLING = (4, 16, 128, "float16", 90, 4)  # 16 outputs per thread: more live values than 255 registers
+
+
+def test_stylegan2_epilogue_compiles_without_spills():
+    from sg3rt.networks.fir_bias_act import BLOCK_CUDA, NUM_WARPS as SG2_WARPS
+
+    jobs = [(k, *BLOCK_CUDA, str(dtype).removeprefix("torch."), arch, SG2_WARPS) for k, dtype, arch in SG2_CASES]
+    env = {**os.environ, "TRITON_DEFAULT_FP_FUSION": "1"}
+    env.pop("TRITON_INTERPRET", None)
+    done = subprocess.run([sys.executable, "-c", COMPILE_SG2], input=json.dumps(jobs + [SG2_SPILLING]),
+                          capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    *results, spilling = json.loads(done.stdout.strip().splitlines()[-1])
+    for job, r in zip(jobs, results):
+        assert r["stack_bytes"] == 0 and r["registers"] <= 128, (job, r)  # <= 128: 16+ of an SM's 64 warps resident (memory-bound: loads in flight)
+        assert r["shared_bytes"] <= MAX_SHARED[job[4]], (job, r)
+    assert spilling["stack_bytes"] > 0, spilling  # the reading sees a spill where one exists
