@@ -104,10 +104,18 @@ def peak_bandwidth_gbs(gpu: str) -> float | None:
 
 
 def layer_rows(G, batch: int) -> list[dict]:
-    """The filtered layers of G with their input shape: what --layers times (CPU-safe: no GPU needed).
-    StyleGAN2 has none (its upsampling blocks do not go through the fused op)."""
+    """The fused layers of G with the fused op's input shape: what --layers times (CPU-safe: no GPU needed).
+    StyleGAN3: every filtered layer (not ToRGB); StyleGAN2: every conv layer's epilogue (fir_bias_act.py)."""
     rows = []
     if G.kind == "stylegan2":
+        for res in G.synthesis.block_resolutions:
+            for name in ("conv0", "conv1"):
+                layer = getattr(getattr(G.synthesis, f"b{res}"), name, None)
+                if layer is not None:
+                    size = res + 1 if layer.up > 1 else res  # the transposed conv's 2 (R/2) + 1 samples, or R
+                    rows.append({"layer": f"b{res}.{name}", "shape": [batch, layer.out_channels, size, size],
+                                 "up": layer.up, "down": 1, "up_taps": layer.fir.taps if layer.up > 1 else 1,
+                                 "down_filter": [], "padding": list(layer.fir.padding) if layer.up > 1 else [0] * 4})
         return rows
     for name in G.synthesis.layer_names:
         layer = getattr(G.synthesis, name)
@@ -126,7 +134,7 @@ def time_layers(G, rows: list[dict], gpu: str, dtypes: list[str], tiles: list[in
     Each (tile, warps) pair is timed where the tile fits the layer (None: the default tile of the dtype)."""
     from triton.testing import do_bench
 
-    from sg3rt.networks.filtered_lrelu import ACT_BLOCK_CUDA, filtered_lrelu_reference, fused_filtered_lrelu
+    from sg3rt.networks.filtered_lrelu import ACT_BLOCK_CUDA, NUM_WARPS, filtered_lrelu_reference, fused_filtered_lrelu
 
     peak = peak_bandwidth_gbs(gpu)
     out = []
@@ -141,6 +149,7 @@ def time_layers(G, rows: list[dict], gpu: str, dtypes: list[str], tiles: list[in
             exact = filtered_lrelu_reference(x.float(), *args)  # the plain path in fp32: what errors are against
             for tile in tiles:
                 for nw in warps:
+                    nw = nw or NUM_WARPS
                     cache: dict = {}
                     try:
                         y = fused_filtered_lrelu(x, *args, cache=cache, act_block=tile, num_warps=nw,
@@ -162,6 +171,71 @@ def time_layers(G, rows: list[dict], gpu: str, dtypes: list[str], tiles: list[in
     return out
 
 
+def time_stylegan2_layers(G, rows: list[dict], gpu: str, dtypes: list[str], blocks: list[tuple[int, int] | None],
+                          warps: list[int | None]) -> list[dict]:
+    """ms of StyleGAN2's fused epilogue (blur, demodulation, noise, bias, activation) and of its unfused chain per
+    layer and dtype (at LAYER_BATCH the demodulation is the kernel's, as at any batch > 1); GB/s of its traffic."""
+    from triton.testing import do_bench
+
+    from sg3rt.networks.fir_bias_act import BLOCK_CUDA, NUM_WARPS, fir_bias_act_reference, fused_fir_bias_act
+
+    peak = peak_bandwidth_gbs(gpu)
+    out = []
+    for row in rows:
+        res, name = row["layer"][1:].split(".")
+        layer = getattr(getattr(G.synthesis, f"b{res}"), name).cuda()
+        fir, f = (layer.fir, layer.resample_filter) if layer.up > 1 else (None, None)
+        b, c = row["shape"][:2]
+        scale = torch.rand([b, c], device="cuda") + 0.5
+        noise = layer.noise_const.reshape(1, 1, *layer.noise_const.shape)
+        strength = torch.full([], 0.1, device="cuda")
+        bias = torch.randn([c], device="cuda")
+        for dname in dict.fromkeys(d.split("-")[0] for d in dtypes):  # fp32-tf32x3: the same as fp32 (no dots)
+            dtype = LAYER_DTYPES[dname][0]
+            x = torch.randn(row["shape"], device="cuda", dtype=dtype)
+
+            def plain(x=x):
+                return fir_bias_act_reference(x, fir, f, scale, noise * strength, bias, 2**0.5, 0.2, layer.conv_clamp)
+
+            plain_ms = do_bench(plain)
+            exact = plain(x.float())
+            for block in blocks:
+                for nw in warps:
+                    def fused(x=x, block=block, nw=nw):
+                        return fused_fir_bias_act(x, fir, f, scale, noise, strength, bias, 2**0.5, 0.2, layer.conv_clamp,
+                                                  block=block, num_warps=nw or NUM_WARPS)
+
+                    y = fused()
+                    err = ((y.float() - exact).abs().max() / exact.abs().max()).item()
+                    fused_ms = do_bench(fused)
+                    gbs = (x.numel() + y.numel()) * x.element_size() / fused_ms / 1e6
+                    tile = "x".join(map(str, block or BLOCK_CUDA))
+                    out.append({**row, "dtype": dname, "fused_ms": fused_ms, "max_rel_err_vs_fp32": err,
+                                "plain_ms": plain_ms, "block": tile, "num_warps": nw or NUM_WARPS,
+                                "default_tile": block is None and nw is None, "fused_gbs": gbs,
+                                "bandwidth_frac": None if peak is None else gbs / peak})
+                    frac = "" if peak is None else f" {100 * gbs / peak:>5.1f}%"
+                    print(f"{row['layer']:<18} {dname:<11} {tile:>6} {nw or NUM_WARPS:>5} "
+                          f"{fused_ms:>9.3f} {plain_ms:>9.3f} {gbs:>8.0f}{frac} {err:>9.1e}", flush=True)
+        layer.cpu()
+    return out
+
+
+def parse_tiles(kind: str, tiles: str, warps: str) -> tuple[list, list]:
+    """--tiles / --warps -> the values to sweep (None: the op's default). StyleGAN3's tiles are activation tile sides
+    (32,64,128), StyleGAN2's output blocks ROWSxCOLS (16x64,32x64). Raises ValueError on a malformed list."""
+    if tiles == "default":
+        tile_list = [None]
+    elif kind == "stylegan2":
+        tile_list = [tuple(int(n) for n in t.split("x")) for t in tiles.split(",")]
+        if any(len(t) != 2 or any(n < 1 or n & (n - 1) for n in t) for t in tile_list):
+            raise ValueError(tiles)
+    else:
+        tile_list = [int(t) for t in tiles.split(",")]
+    warp_list = [None] if warps == "default" else [int(w) for w in warps.split(",")]
+    return tile_list, warp_list
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--res", type=int, default=1024, help="official config resolution (256/512/1024)")
@@ -179,18 +253,20 @@ def main() -> None:
     parser.add_argument("--layer-dtypes", default="fp16,bf16,fp32", help="dtypes of the per-layer timing "
                         f"({', '.join(LAYER_DTYPES)}; fp32-tf32x3: fp32 with 3xTF32 tensor-core dots)")
     parser.add_argument("--tiles", default="default", help="per-layer timing: activation tile sides to sweep, e.g. "
-                        "32,64,128 (default: the fused op's own per dtype; kernel_resources.py lists which spill)")
-    parser.add_argument("--warps", default="4", help="per-layer timing: warps per program to sweep, e.g. 4,8")
+                        "32,64,128 (default: the fused op's own per dtype; kernel_resources.py lists which spill); "
+                        "StyleGAN2: output blocks, e.g. 16x64,32x64")
+    parser.add_argument("--warps", default="default", help="per-layer timing: warps per program to sweep, e.g. 4,8 "
+                        "(default: the op's own)")
     parser.add_argument("--dry-run", action="store_true", help="list layers and variants; time nothing (CPU)")
     args = parser.parse_args()
     unknown = [d for d in args.layer_dtypes.split(",") if d not in LAYER_DTYPES]
     if unknown:  # before anything runs: a typo must not cost a GPU session the variants first
         sys.exit(f"--layer-dtypes: unknown {', '.join(unknown)} (choose from {', '.join(LAYER_DTYPES)})")
     try:
-        tiles = [None] if args.tiles == "default" else [int(t) for t in args.tiles.split(",")]
-        warps = [int(w) for w in args.warps.split(",")]
+        tiles, warps = parse_tiles(args.kind, args.tiles, args.warps)
     except ValueError:
-        sys.exit(f"--tiles / --warps take comma-separated integers, got {args.tiles!r} / {args.warps!r}")
+        sys.exit(f"--tiles / --warps take comma-separated integers (StyleGAN2 tiles: ROWSxCOLS powers of two), got "
+                 f"{args.tiles!r} / {args.warps!r}")
     if args.dry_run:
         G = random_official_generator(args.kind, args.res)
         rows = layer_rows(G, LAYER_BATCH)
@@ -246,7 +322,8 @@ def main() -> None:
         print(f"\n{'layer':<18} {'dtype':<11} {'tile':>4} {'warps':>5} {'fused ms':>9} {'plain ms':>9} {'GB/s':>8} "
               f"{'of peak':>6} {'rel err':>9}  (rel err: max |fused - plain fp32| / max |plain fp32|)", flush=True)
         dtypes = args.layer_dtypes.split(",")
-        layers = time_layers(G, layer_rows(G, LAYER_BATCH), gpu, dtypes, tiles, warps)
+        timer = time_stylegan2_layers if G.kind == "stylegan2" else time_layers
+        layers = timer(G, layer_rows(G, LAYER_BATCH), gpu, dtypes, tiles, warps)
     result = {"gpu": gpu, "config": f"{args.kind}-{args.res} random weights", "versions": versions(),
               "tf32_conv": torch.backends.cudnn.allow_tf32, "cudnn_benchmark": args.cudnn_benchmark,
               "iters": args.iters, "results": rows, "skipped": skipped, "layers": layers,

@@ -20,8 +20,8 @@
 # limit and log in OUT_DIR, so a stage that fails or hangs costs only its share. Each mode fits one 10-minute
 # device call, in this order of need: `quick` (default: kernel tests + the SG3-R 1024 table with per-layer GB/s),
 # `tune` (the kernel's tile size and warps per layer in fp16, and exact vs 3xTF32 fp32 dots: what ACT_BLOCK_CUDA,
-# NUM_WARPS and fp32's dot precision should be; benchmarks/kernel_resources.py says which variants spill), `tables` (StyleGAN3-T 1024, StyleGAN3-R
-# 512 and 256, StyleGAN2 1024), `extras` (fused equivariance, live at 256/512/1024, MP4 render), and where
+# NUM_WARPS and fp32's dot precision should be; StyleGAN2's epilogue block; benchmarks/kernel_resources.py says which variants spill),
+# `tables` (StyleGAN3-T 1024, StyleGAN3-R 512 and 256, StyleGAN2 1024 with its per-layer epilogue), `extras` (fused equivariance, live at 256/512/1024, MP4 render), and where
 # onnxruntime-gpu has been brought, `ort` (ONNX Runtime CUDA on the conv / polyphase / merged export forms).
 set -u
 out=${1:?usage: gpu_session.sh OUT_DIR [quick|tune|tables|extras|ort]}
@@ -59,19 +59,22 @@ stage env 60 bash -c 'nvidia-smi --query-gpu=name,memory.total,driver_version,cl
         && echo "NVENC h264: opens" || echo "NVENC h264: does not open here"'
 if [ "$mode" = quick ]; then
 # Correctness first: the compiled kernel on every official layer shape, whole networks, CUDA graphs, compile.
-stage tests 230 python3 -m pytest -q -p no:cacheprovider tests/test_filtered_lrelu.py \
-    tests/test_runtime.py tests/test_networks.py -k "fused or official_layer or generic or cuda or compile"
+stage tests 230 python3 -m pytest -q -p no:cacheprovider tests/test_filtered_lrelu.py tests/test_fir_bias_act.py \
+    tests/test_runtime.py tests/test_networks.py -k "fused or official_layer or generic or cuda or compile or noise or strides"
 # Speed: SG3-R 1024, fused vs unfused, fp16 / bf16 / fp32, CUDA graphs, per-layer ms and GB/s.
 stage bench_r1024 290 python3 benchmarks/bench_gpu.py --kind stylegan3-r --res 1024 --batch 1,4,8,16 --iters 8 --layers \
     --variants "torch:fp16:fused,torch:fp16:fused:graphs,torch:bf16:fused:graphs,torch:fp32:fused:graphs@1;4,torch:fp16:matmul:graphs" \
     --out "$out/bench_gpu_r1024.json"
 fi
 if [ "$mode" = tune ]; then  # the kernel's tile size and warps per layer, fp16 (second call)
-    stage tune_r1024 320 python3 benchmarks/bench_gpu.py --kind stylegan3-r --res 1024 --variants "" --layers \
+    stage tune_r1024 280 python3 benchmarks/bench_gpu.py --kind stylegan3-r --res 1024 --variants "" --layers \
         --layer-dtypes fp16 --tiles 32,64,128 --warps 4,8 --out "$out/tune_r1024.json"
     # fp32: exact dots on CUDA cores (32-sample tiles, the default) against 3xTF32 on tensor cores, error beside speed
-    stage tune_fp32 220 python3 benchmarks/bench_gpu.py --kind stylegan3-r --res 256 --variants "" --layers \
+    stage tune_fp32 170 python3 benchmarks/bench_gpu.py --kind stylegan3-r --res 256 --variants "" --layers \
         --layer-dtypes fp32,fp32-tf32x3 --tiles 32,64 --warps 4,8 --out "$out/tune_fp32_r256.json"
+    # StyleGAN2's fused epilogue (memory-bound): output block and warps (kernel_resources says 16 outputs/thread spill)
+    stage tune_sg2 90 python3 benchmarks/bench_gpu.py --kind stylegan2 --res 1024 --variants "" --layers \
+        --layer-dtypes fp16 --tiles 16x64,8x128,32x64,16x32 --warps 4,8 --out "$out/tune_sg2_1024.json"
 fi
 if [ "$mode" = ort ]; then  # issue 13 on a GPU: which export form ONNX Runtime CUDA runs fastest (needs onnxruntime-gpu,
     # which the GPU image lacks: its wheel travels in pieces over several calls; variants skip with the reason without it)
@@ -82,8 +85,9 @@ fi
 if [ "$mode" = tables ]; then  # the other configs of issue 10's table (third call)
     for cfg in "stylegan3-t 1024" "stylegan3-r 512" "stylegan3-r 256" "stylegan2 1024"; do
         set -- $cfg
+        layers=""; [ "$1" = stylegan2 ] && layers=--layers  # StyleGAN2's epilogue per layer (SG3-R: quick's run)
         stage "bench_${1}_$2" 140 python3 benchmarks/bench_gpu.py --kind "$1" --res "$2" --batch 1,4,8,16 --iters 8 \
-            --variants "torch:fp16:fused:graphs,torch:bf16:fused:graphs,torch:fp16:matmul:graphs" \
+            --variants "torch:fp16:fused:graphs,torch:bf16:fused:graphs,torch:fp16:matmul:graphs" $layers \
             --out "$out/bench_gpu_${1}_$2.json"
     done
 fi
