@@ -7,7 +7,7 @@ and the down-filter is evaluated at the kept output positions only. This module 
 host: when the fused op can run (`fused_reason`, `use_fused`), its polyphase filter banks (`fused_plan`)
 and the call (`fused_filtered_lrelu`). Triton is imported only inside those calls.
 
-Semantics (upfirdn2d, as FirFilter): u = zero-insert x + bias by `up`, pad, convolve with fu * fu_gain;
+Semantics (upfirdn2d, as FirFilter): u = zero-insert x (* scale) + bias by `up`, pad, convolve with fu * fu_gain;
 a = clamp(lrelu(u, slope) * gain, +-clamp); y = convolve a with fd, keep every `down`-th sample.
 """
 
@@ -56,11 +56,14 @@ def filtered_lrelu_reference(
     gain: float,  # activation gain after the leaky ReLU
     slope: float,
     clamp: float | None,
+    scale: torch.Tensor | None = None,  # [B, C]: x * scale before the bias (unfolded demodulation); None: none
 ) -> torch.Tensor:  # [B, C, OH, OW]
     """The chain in plain PyTorch with FirFilter's conv form, in x's dtype (as SynthesisLayer runs it)."""
     c = x.shape[1]
     fu = torch.ones([1]) if fu is None else fu
     fd = torch.ones([1]) if fd is None else fd
+    if scale is not None:
+        x = x * scale.to(x.dtype).unsqueeze(2).unsqueeze(3)
     x = x + bias.to(x.dtype).reshape(1, -1, 1, 1)
     upsample = FirFilter(fu.shape[0], fu.ndim == 1, c, up=up, padding=padding, gain=fu_gain)
     downsample = FirFilter(fd.shape[0], fd.ndim == 1, c, down=down)
@@ -253,12 +256,16 @@ def fused_filtered_lrelu(
     act_block: int | None = None,  # upsampled samples per tile side (power of two); None: per device and dtype
     num_warps: int = NUM_WARPS,  # warps per program (a GPU tuning knob; bench_gpu.py --tiles sweeps it)
     dot_precision: str = "ieee",  # fp32 only, DOT_PRECISIONS (a GPU candidate: bench_gpu.py --layer-dtypes fp32-tf32x3)
+    scale: torch.Tensor | None = None,  # [B, C]: x * scale before the bias (the demodulation at batch > 1)
 ) -> torch.Tensor:  # [B, C, OH, OW], x's dtype
     """Run the Triton kernel (see the module docstring for the semantics)."""
     from .filtered_lrelu_triton import filtered_lrelu_op
 
     assert x.ndim == 4 and bias.shape == (x.shape[1],), (x.shape, bias.shape)
     assert dot_precision in DOT_PRECISIONS, dot_precision
+    if scale is not None:
+        assert scale.shape == x.shape[:2], (scale.shape, x.shape)
+        scale = scale.to(torch.float32).contiguous()
     if act_block is None:
         act_block = ACT_BLOCK_CUDA[x.dtype] if x.is_cuda else ACT_BLOCK_INTERPRETER
     key = (None if fu is None else fu.data_ptr(), _version(fu), None if fd is None else fd.data_ptr(), _version(fd),
@@ -275,7 +282,7 @@ def fused_filtered_lrelu(
     out_h = output_size(x.shape[2], ku, kd, up, down, py0, py1)
     out_w = output_size(x.shape[3], ku, kd, up, down, px0, px1)
     return filtered_lrelu_op(
-        x, bias.to(torch.float32), plan.wux, plan.wuy, plan.wdx, plan.wdy, out_h, out_w,
+        x, scale, bias.to(torch.float32), plan.wux, plan.wuy, plan.wdx, plan.wdy, out_h, out_w,
         plan.in_y0, plan.in_x0, plan.in_step, plan.tile, plan.in_need,
         float(gain), float(slope), -1.0 if clamp is None else float(clamp),
         PLANES_PER_PROGRAM_CUDA if x.is_cuda else PLANES_PER_PROGRAM_INTERPRETER, num_warps, dot_precision,

@@ -3,7 +3,7 @@
 Imported only when the fused path runs (filtered_lrelu.py imports it lazily): `import sg3rt` never
 imports triton. One program filters one output tile of one channel map:
 
-    X  [IB, IB]  input tile + bias, zero outside the map (the padding)     global -> registers
+    X  [IB, IB]  input tile (x scale) + bias, zero outside the map (the padding)  global -> registers
     H  = X @ WUX_r            [IB, AB]   horizontal polyphase upsampling  (tl.dot)
     U  = sum_r WUY_r @ H      [AB, AB]   vertical polyphase upsampling
     A  = clamp(lrelu(U) * gain)          activation tile, fp32, never stored
@@ -28,7 +28,7 @@ from .triton_compile import KernelResources, compiled_resources
 
 @triton.jit
 def _filtered_lrelu_kernel(
-    x_ptr, bias_ptr, y_ptr,  # [B, C, H, W] input, [C] fp32 bias, [B, C, OH, OW] output
+    x_ptr, scale_ptr, bias_ptr, y_ptr,  # [B, C, H, W] input, [B, C] fp32 scale, [C] fp32 bias, [B, C, OH, OW] output
     wux_ptr, wuy_ptr, wdx_ptr, wdy_ptr,  # [RU, IB, AB], [RU, AB, IB], [RD, AB, TB], [RD, TB, AB]
     C, H, W, OH, OW, planes,  # sizes; planes = B * C
     sxb, sxc, sxh, sxw, syb, syc, syh, syw,  # strides in elements
@@ -40,6 +40,7 @@ def _filtered_lrelu_kernel(
     IB: tl.constexpr, AB: tl.constexpr, TB: tl.constexpr,  # input / activation / output block sizes
     RU: tl.constexpr, RD: tl.constexpr,  # separable terms of the up and down filters
     HAS_CLAMP: tl.constexpr,
+    HAS_SCALE: tl.constexpr,  # x * scale[b, c] before the bias (the demodulation, where not folded into the conv)
     PLANES_PER_PROGRAM: tl.constexpr,  # channel maps one program filters, reusing the loaded matrices
     DOT_PRECISION: tl.constexpr,  # "ieee" keeps fp32 exact; ignored for fp16 / bf16 operands
 ):
@@ -74,6 +75,8 @@ def _filtered_lrelu_kernel(
             b = (plane // C).to(tl.int64)
             c = plane % C
             xt = tl.load(x_ptr + (b * sxb + c * sxc) + in_offs, mask=in_mask, other=0.0).to(tl.float32)
+            if HAS_SCALE:
+                xt = xt * tl.load(scale_ptr + plane)
             xt = tl.where(in_mask, xt + tl.load(bias_ptr + c), 0.0).to(dot_dtype)  # bias, then zero padding
 
             u = tl.zeros([AB, AB], dtype=tl.float32)
@@ -97,6 +100,7 @@ def _filtered_lrelu_kernel(
 @triton_op("sg3rt::filtered_lrelu", mutates_args=())
 def filtered_lrelu_op(
     x: torch.Tensor,  # [B, C, H, W] fp16 / bf16 / fp32
+    scale: torch.Tensor | None,  # [B, C] fp32, contiguous: x * scale before the bias; None: no scale
     bias: torch.Tensor,  # [C] fp32
     wux: torch.Tensor,  # [RU, IB, AB] in the dot dtype (x's dtype)
     wuy: torch.Tensor,  # [RU, AB, IB]
@@ -124,12 +128,12 @@ def filtered_lrelu_op(
     planes = B * C
     grid = (tiles_y * tiles_x, -(-planes // planes_per_program))
     wrap_triton(_filtered_lrelu_kernel)[grid](
-        x, bias, y, wux, wuy, wdx, wdy,
+        x, bias if scale is None else scale, bias, y, wux, wuy, wdx, wdy,
         C, H, W, out_h, out_w, planes,
         *x.stride(), *y.stride(),
         in_y0, in_x0, in_step, tile, in_need, tiles_x,
         gain, slope, clamp,
-        IB=IB, AB=AB, TB=TB, RU=wux.shape[0], RD=wdx.shape[0], HAS_CLAMP=clamp >= 0,
+        IB=IB, AB=AB, TB=TB, RU=wux.shape[0], RD=wdx.shape[0], HAS_CLAMP=clamp >= 0, HAS_SCALE=scale is not None,
         PLANES_PER_PROGRAM=planes_per_program, DOT_PRECISION=dot_precision, num_warps=num_warps,
     )
     return y
@@ -139,8 +143,8 @@ def kernel_resources(ib: int, ab: int, tb: int, ru: int, rd: int, dtype: torch.d
                      arch: int = 90, num_warps: int = 4) -> KernelResources:
     """The kernel compiled for NVIDIA compute capability `arch` (90 = H100, 89 = RTX 40xx, 80 = A100) without a
     GPU, and its resource use (triton_compile.py): a variant that spills registers runs far below the GPU's speed."""
-    constexprs = dict(IB=ib, AB=ab, TB=tb, RU=ru, RD=rd, HAS_CLAMP=True, PLANES_PER_PROGRAM=1,
+    constexprs = dict(IB=ib, AB=ab, TB=tb, RU=ru, RD=rd, HAS_CLAMP=True, HAS_SCALE=True, PLANES_PER_PROGRAM=1,
                       DOT_PRECISION=dot_precision)
-    pointers = {"bias_ptr": "fp32"}  # the other pointers are of x's dtype
+    pointers = {"bias_ptr": "fp32", "scale_ptr": "fp32"}  # the other pointers are of x's dtype
     return compiled_resources(_filtered_lrelu_kernel, constexprs, pointers, _TRITON_DTYPES[dtype],
                               ("gain", "slope", "clamp"), arch, num_warps)

@@ -25,6 +25,7 @@ from .layers import (
     FullyConnected,
     assert_shape,
     demodulation_coefficients,
+    fold_modulation,
     low_precision_dtype,
     lrelu_clamp,
     modulated_conv2d,
@@ -258,10 +259,14 @@ class SynthesisLayer(nn.Module):
         # Decided before the conv: the fused op adds the bias itself, else the conv does (no extra pass).
         filtered = self.upsample is not None and self.downsample is not None  # not ToRGB: up, activation, down
         fused = filtered and use_fused(self.upsample.impl, x)
-        x = modulated_conv2d(x, weight, styles, dcoefs, padding=self.conv_kernel - 1, bias=None if fused else self.bias)
+        # Fused at batch > 1, the demodulation is the kernel's too (one pass fewer over the conv output).
+        scale = dcoefs if fused and not fold_modulation(x) else None
+        x = modulated_conv2d(x, weight, styles, None if scale is not None else dcoefs, padding=self.conv_kernel - 1,
+                             bias=None if fused else self.bias)
         if fused:
             return fused_filtered_lrelu(x, self.bias, self.up_filter, self.down_filter, self.up, self.down, self.padding,
-                                        self.upsample.gain, 1.0, LRELU_SLOPE, self.conv_clamp, self.fused_cache)
+                                        self.upsample.gain, 1.0, LRELU_SLOPE, self.conv_clamp, self.fused_cache,
+                                        scale=scale)
         channels = self.out_channels
         first = self.upsample if self.upsample is not None else self.downsample
         padded = first.conv_channels if first is not None else channels  # forms set both filters alike

@@ -56,13 +56,13 @@ def test_official_layer_list_covers_the_configs():
     assert sum(l.is_torgb for l in layers) == 3 and len(FILTERED_LAYERS) > 30
 
 
-def _layer_inputs(layer: SynthesisLayer, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _layer_inputs(layer: SynthesisLayer, seed: int, batch: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
     gen = torch.Generator().manual_seed(seed)
     size = layer.in_size
     if DEVICE == "cpu" and size > MAX_CPU_SIZE:
         size = CPU_CROP_SIZE + (size % 2)
-    x = torch.randn([1, layer.in_channels, size, size], generator=gen)
-    w = torch.randn([1, layer.affine.in_features], generator=gen)
+    x = torch.randn([batch, layer.in_channels, size, size], generator=gen)
+    w = torch.randn([batch, layer.affine.in_features], generator=gen)
     return x.to(DEVICE), w.to(DEVICE)
 
 
@@ -91,6 +91,17 @@ def test_official_layer_fp32(name, layer):
 
 
 LOWP_LAYERS = [(n, layer) for n, layer in FILTERED_LAYERS if layer.in_size <= 160]
+
+
+@pytest.mark.parametrize("name,layer", LOWP_LAYERS, ids=[n for n, _ in LOWP_LAYERS])
+def test_official_layer_batch_demodulates_in_the_kernel(name, layer):
+    """Batch 2: the demodulation is not folded into the conv weight but applied by the fused op (its scale)."""
+    layer = _random_layer(layer, 13)
+    x, w = _layer_inputs(layer, 14, batch=2)
+    plain = _run_layer(layer, "conv", x, w, torch.float32)
+    fused = _run_layer(layer, "fused", x, w, torch.float32)
+    assert fused.shape == plain.shape and fused.shape[0] == 2
+    assert (fused - plain).abs().max().item() <= FP32_REL_TOL * plain.abs().max().item()
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["fp16", "bf16"])
@@ -154,11 +165,12 @@ def test_generic_op_matches_reference(shape, ku, kd, up, down, padding, up_2d, d
     bias = torch.randn(shape[1], generator=gen)
     fu = None if ku == 1 else torch.randn([ku, ku] if up_2d else [ku], generator=gen)
     fd = None if kd == 1 else torch.randn([kd, kd] if down_2d else [kd], generator=gen)
+    scale = torch.rand(shape[:2], generator=gen) + 0.5 if shape[0] > 1 else None  # per-map scale where batched
     args = (bias, fu, fd, up, down, padding, float(up * up), 1.3, 0.2, clamp)
-    ref = fl.filtered_lrelu_reference(x, *args)
+    ref = fl.filtered_lrelu_reference(x, *args, scale=scale)
     x = x.to(DEVICE).to(memory_format=torch.channels_last)  # strided input
     args = tuple(a.to(DEVICE) if isinstance(a, torch.Tensor) else a for a in args)
-    out = fl.fused_filtered_lrelu(x, *args, act_block=act_block).cpu()
+    out = fl.fused_filtered_lrelu(x, *args, act_block=act_block, scale=None if scale is None else scale.to(DEVICE)).cpu()
     assert out.shape == ref.shape
     assert (out - ref).abs().max().item() <= FP32_REL_TOL * ref.abs().max().item()
     if clamp is not None:
@@ -248,8 +260,8 @@ def test_registered_op_traces_under_torch_compile():
     from sg3rt.networks.filtered_lrelu_triton import filtered_lrelu_op
 
     def run(x):
-        return filtered_lrelu_op(x, bias, plan.wux, plan.wuy, plan.wdx, plan.wdy, 38, 38, plan.in_y0, plan.in_x0,
-                                 plan.in_step, plan.tile, plan.in_need, 1.0, 0.2, 256.0, 1, 4)
+        return filtered_lrelu_op(x, None, bias, plan.wux, plan.wuy, plan.wdx, plan.wdy, 38, 38, plan.in_y0, plan.in_x0,
+                                 plan.in_step, plan.tile, plan.in_need, 1.0, 0.2, 256.0, 1, 4, "ieee")
 
     with torch.no_grad():
         eager = run(x)
