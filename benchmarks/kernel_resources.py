@@ -34,8 +34,9 @@ DTYPES = {"fp16": (torch.float16, "ieee"), "bf16": (torch.bfloat16, "ieee"), "fp
           "fp32-tf32x3": (torch.float32, "tf32x3")}  # name -> (dtype, tl.dot input precision)
 
 
-def plan_shapes(tiles: list[int]) -> dict[tuple, dict]:
-    """(IB, AB, TB, RU, RD) -> the official layers that use it, with the tile's work per output sample."""
+def plan_shapes(tiles: list[int], dtype: torch.dtype) -> dict[tuple, dict]:
+    """(IB, AB, TB, RU, RD) -> the official layers that use it, with the tile's work per output sample. The
+    separable terms of radial filters (RD) depend on the dtype (filtered_lrelu.SVD_EPS_FRACTION)."""
     shapes: dict[tuple, dict] = {}
     for name, layer in official_layers():
         if layer.is_torgb:
@@ -43,7 +44,7 @@ def plan_shapes(tiles: list[int]) -> dict[tuple, dict]:
         for ab in tiles:
             try:
                 p = fused_plan(layer.up_filter, layer.down_filter, layer.up, layer.down, layer.padding, 1.0,
-                               torch.float16, torch.device("cpu"), ab)
+                               dtype, torch.device("cpu"), ab)
             except ValueError:
                 continue  # the tile cannot hold this layer's down-filter
             entry = shapes.setdefault(p.blocks, {"layers": [], "tile": p.tile, "in_need": p.in_need,
@@ -53,9 +54,9 @@ def plan_shapes(tiles: list[int]) -> dict[tuple, dict]:
     return shapes
 
 
-def frame_work(kind: str, res: int, act_block: int) -> tuple[float, float]:
-    """(tensor-core multiply-adds, bytes read + written at 2 bytes per sample) of the fused op over one frame of
-    an official config at full width: what bounds it from below on a GPU, before any measurement."""
+def frame_work(kind: str, res: int, act_block: int, dtype: torch.dtype = torch.float16) -> tuple[float, float]:
+    """(multiply-adds, bytes read + written at 2 bytes per sample) of the fused op over one frame of an official
+    config at full width, dots in `dtype`: what bounds it from below on a GPU, before any measurement."""
     from sg3rt.networks.configs import random_official_generator
     from sg3rt.networks.filtered_lrelu import output_size
 
@@ -66,7 +67,7 @@ def frame_work(kind: str, res: int, act_block: int) -> tuple[float, float]:
         if layer.upsample is None or layer.downsample is None:
             continue  # ToRGB
         size = layer.in_size + layer.conv_kernel - 1
-        p = fused_plan(layer.up_filter, layer.down_filter, layer.up, layer.down, layer.padding, 1.0, torch.float16,
+        p = fused_plan(layer.up_filter, layer.down_filter, layer.up, layer.down, layer.padding, 1.0, dtype,
                        torch.device("cpu"), act_block)
         out = output_size(size, layer.up_filter.shape[0], layer.down_filter.shape[0], layer.up, layer.down,
                           layer.padding[2], layer.padding[3])
@@ -89,13 +90,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     tiles = [int(t) for t in args.tiles.split(",")]
-    shapes = plan_shapes(tiles)
     print(f"{'IB,AB,TB,RU,RD':<20} {'dtype':<12} {'arch':>4} {'warps':>5} {'regs':>5} {'stack B':>7} {'shared KiB':>10} "
           f"{'TC ops':>6} {'MAC/out':>8} {'reads':>6}  layers", flush=True)
     rows = []
-    for key, entry in sorted(shapes.items()):
-        for dname in args.dtypes.split(","):
-            dtype, precision = DTYPES[dname]
+    for dname in args.dtypes.split(","):
+        dtype, precision = DTYPES[dname]
+        for key, entry in sorted(plan_shapes(tiles, dtype).items()):
             if dtype == torch.float32 and key[1] > args.max_fp32_tile:
                 continue
             for arch in (int(a) for a in args.arch.split(",")):
@@ -112,11 +112,13 @@ def main() -> None:
                           f"{len(entry['layers'])} ({entry['layers'][0]}...)", flush=True)
     frames = []
     for kind in ("stylegan3-r", "stylegan3-t"):
-        for ab in tiles:
-            macs, moved = frame_work(kind, 1024, ab)
-            frames.append({"config": f"{kind}-1024", "act_block": ab, "tensor_core_macs": macs, "bytes": moved})
-            print(f"{kind} 1024 px, tiles of {ab}: {macs / 1e12:.2f} T multiply-adds ({2 * macs / 1e12:.1f} TFLOP) "
-                  f"and {moved / 1e9:.2f} GB per frame in the fused op (fp16)")
+        for dname in ("fp16", "bf16", "fp32"):
+            for ab in tiles:
+                macs, moved = frame_work(kind, 1024, ab, DTYPES[dname][0])
+                frames.append({"config": f"{kind}-1024", "dtype": dname, "act_block": ab, "tensor_core_macs": macs,
+                               "bytes": moved})
+                print(f"{kind} 1024 px, {dname} tiles of {ab}: {macs / 1e12:.2f} T multiply-adds "
+                      f"({2 * macs / 1e12:.1f} TFLOP) and {moved / 1e9:.2f} GB per frame in the fused op (fp16 bytes)")
     import triton
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
