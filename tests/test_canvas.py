@@ -13,7 +13,6 @@ max error against distance from the square's edge (sg3t_64_cond, 160x90): 1.5e-2
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import pytest
@@ -214,13 +213,8 @@ def test_live_session_streams_the_canvas_aspect(load_reference):
 def interpreter():
     import triton_cpu
 
-    before = os.environ.get("TRITON_INTERPRET")
-    triton_cpu.use_interpreter()
-    yield triton_cpu.device()
-    if before is None:
-        os.environ.pop("TRITON_INTERPRET", None)
-    else:
-        os.environ["TRITON_INTERPRET"] = before
+    with triton_cpu.interpreting() as where:
+        yield where
 
 
 @pytest.mark.parametrize("layer_name", ["L4_52_64", "L13_64_64"])  # up x4 with crops; the last filtered layer

@@ -7,13 +7,13 @@ StyleGAN3 op's tests do; they skip with the reason where triton is not installed
 from __future__ import annotations
 
 import copy
-import os
 import warnings
 
 import pytest
 import torch
 
 import triton_cpu
+from triton_cpu import interpreter_for_module  # noqa: F401  (autouse: Triton's interpreter without CUDA)
 from refdata import PARITY_TOL, reference_io
 from sg3rt.networks import filtered_lrelu as fl
 from sg3rt.networks.configs import official_stylegan2_layers
@@ -25,18 +25,6 @@ FP32_REL_TOL = 1e-5  # fused vs plain, fp32: max error relative to the largest o
 LOWP_FACTOR = 2.0  # fp16 / bf16: fused error vs fp32 at most this times the plain path's own error ...
 LOWP_SLACK = {torch.float16: 2e-3, torch.bfloat16: 2e-2}  # ... plus this much of the largest output
 STYLEGAN2_REFERENCES = ["sg2_64", "sg2tf_64"]  # official-format StyleGAN2 networks with official outputs
-
-
-@pytest.fixture(autouse=True, scope="module")
-def interpreter():
-    """TRITON_INTERPRET=1 (and the faster tl.dot) for this module only, where there is no CUDA."""
-    before = os.environ.get("TRITON_INTERPRET")
-    triton_cpu.use_interpreter()
-    yield
-    if before is None:
-        os.environ.pop("TRITON_INTERPRET", None)
-    else:
-        os.environ["TRITON_INTERPRET"] = before
 
 
 OFFICIAL_LAYERS = official_stylegan2_layers()

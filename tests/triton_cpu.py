@@ -9,7 +9,9 @@ accumulate) and multiplies with torch on one thread. Nothing changes where a CUD
 
 from __future__ import annotations
 
+import contextlib
 import os
+from typing import Iterator
 
 import numpy as np
 import pytest
@@ -59,3 +61,24 @@ def use_interpreter() -> None:
     if _STOCK_DOT is None:
         _STOCK_DOT = interpreter.InterpreterBuilder.create_dot
         interpreter.InterpreterBuilder.create_dot = _blas_dot
+
+
+@contextlib.contextmanager
+def interpreting() -> Iterator[str]:
+    """use_interpreter() for a block, then TRITON_INTERPRET as it was; yields device()."""
+    before = os.environ.get("TRITON_INTERPRET")
+    use_interpreter()
+    try:
+        yield device()
+    finally:
+        if before is None:
+            os.environ.pop("TRITON_INTERPRET", None)
+        else:
+            os.environ["TRITON_INTERPRET"] = before
+
+
+@pytest.fixture(autouse=True, scope="module")
+def interpreter_for_module() -> Iterator[str]:
+    """Import into a test module: its tests run Triton kernels in the interpreter where there is no CUDA."""
+    with interpreting() as where:
+        yield where
