@@ -3,14 +3,16 @@
 The file path (animate/audio.py) sees a whole track and may look ahead; a live input only has the past. The
 analyser keeps a short history and updates on every hop (HOP_S, as the file path's hop) of one window
 (about WINDOW_S, a power of two at the stream's rate), with the file path's definitions made causal:
-- loudness: the window's RMS in dBFS mapped by the file path's `_db_level` against a running reference: the
-  loudest level heard, falling REF_RELEASE_DB_S dB per second and never below REF_FLOOR_DB (a quiet room
-  and a loud club both span 0..1; a hissing room stays near 0); one-pole smoothed over SMOOTH_S;
+- loudness: the window's RMS in dBFS mapped linearly to 0..1 between a running floor and a running reference,
+  so that a quiet room and a loud club both span the range: the reference is the loudest level heard, falling
+  REF_RELEASE_DB_S dB per second but never below REF_FLOOR_DB (a room's hiss alone is not loud); the floor
+  is the quietest, rising FLOOR_RISE_DB_S dB per second; the range is at most RANGE_DB (the file path's)
+  and at least MIN_RANGE_DB; one-pole smoothed over SMOOTH_S;
 - onset: spectral flux (mean rise in dB over the 128 mel bands, as librosa.onset.onset_strength) divided by
   its running maximum (released over FLUX_MAX_RELEASE_S, at least ONSET_FLOOR), gated in near-silence
   (ONSET_GATE), then the file path's envelope (instant attack, release over ONSET_RELEASE_S);
-- chroma: the window's 12 pitch classes (librosa's chroma filters, A4 = 440 Hz), strongest = 1, zero in
-  relative silence, one-pole smoothed over CHROMA_SMOOTH_S;
+- chroma: the window's 12 pitch classes (librosa's chroma filters, A4 = 440 Hz), strongest = 1, zero under
+  PITCH_GATE loudness (silence, hiss), one-pole smoothed over CHROMA_SMOOTH_S;
 - tempo and beats: every TEMPO_UPDATE_S the autocorrelation of the last TEMPO_WINDOW_S of onset strength,
   weighted by a log-normal tempo prior (as librosa's tempo estimate), gives the beat period (refined between
   lags by a parabola); a comb over the same history gives the phase; the next beat is predicted from the
@@ -29,12 +31,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..animate.audio import (CHROMA_SMOOTH_S, HOP, N_FFT, ONSET_FLOOR, ONSET_GATE, ONSET_RELEASE_S, RANGE_DB,
-                             SAMPLE_RATE, SMOOTH_S, _db_level, _librosa)
+                             SAMPLE_RATE, SMOOTH_S, _librosa)
 
 HOP_S = HOP / SAMPLE_RATE  # seconds between analysis frames (11.6 ms), as the file path's hop
 WINDOW_S = N_FFT / SAMPLE_RATE  # seconds of one analysis window (93 ms), as the file path's STFT
-REF_FLOOR_DB = -50.0  # dBFS: the loudness reference never falls below this (near-silence stays near 0)
+REF_FLOOR_DB = -50.0  # dBFS: the loudness reference never falls below this (a room's hiss stays near 0)
 REF_RELEASE_DB_S = 1.0  # dB per second the loudness reference falls after the loudest moment
+FLOOR_RISE_DB_S = 0.5  # dB per second the loudness floor rises after the quietest moment
+MIN_RANGE_DB = 20.0  # the loudness range never narrows below this (a steady tone does not flicker over 0..1)
+PITCH_GATE = 0.1  # loudness under which a window has no pitch (silence, or noise near the floor)
 FLUX_MAX_RELEASE_S = 10.0  # time constant of the running maximum that normalises the onset strength
 CHROMA_FLOOR = 0.05  # smoothed chroma peak under which the window counts as having no pitch
 TEMPO_WINDOW_S = 6.0  # seconds of onset strength the tempo and phase estimates look at
@@ -82,9 +87,10 @@ class StreamAnalyser:
         self.window = np.hanning(self.n_fft + 1)[:-1].astype(np.float32)  # periodic Hann, as librosa's STFT
         self.mel = librosa.filters.mel(sr=self.sr, n_fft=self.n_fft, n_mels=MEL_BANDS)  # [128, bins]
         self.chroma_fb = librosa.filters.chroma(sr=self.sr, n_fft=self.n_fft, tuning=0.0)  # [12, bins]
-        self._buf = np.zeros(self.n_fft - self.hop, np.float32)  # the first window ends after one hop
+        self._buf = np.zeros(0, np.float32)  # samples not yet past (the first window is the first n_fft samples)
         self._frames = 0  # analysis frames so far
         self._ref_db = REF_FLOOR_DB
+        self._floor_db = 0.0  # falls to the first level heard
         self._loud = 0.0
         self._flux_max = ONSET_FLOOR
         self._env = 0.0
@@ -112,13 +118,15 @@ class StreamAnalyser:
 
     def _frame(self, x: np.ndarray) -> None:  # x [n_fft]
         self._frames += 1
-        now = self._frames * self.hop / self.sr  # the window's end (its newest sample), seconds of stream
+        now = (self.n_fft + (self._frames - 1) * self.hop) / self.sr  # the window's end (newest sample), s of stream
         rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
         power = np.abs(np.fft.rfft(x * self.window)) ** 2  # [bins]
 
         db = 20 * math.log10(max(rms, 1e-10))
         self._ref_db = max(db, self._ref_db - REF_RELEASE_DB_S * self.hop_s, REF_FLOOR_DB)
-        level = float(_db_level(np.array(rms), self._ref_db))
+        self._floor_db = min(db, self._floor_db + FLOOR_RISE_DB_S * self.hop_s)
+        bottom = min(max(self._floor_db, self._ref_db - RANGE_DB), self._ref_db - MIN_RANGE_DB)
+        level = min(max((db - bottom) / (self._ref_db - bottom), 0.0), 1.0)
         self._loud += (level - self._loud) * (1 - math.exp(-self.hop_s / SMOOTH_S))
 
         logmel = 10 * np.log10(np.maximum(self.mel @ power, 1e-10))  # [128]
@@ -130,8 +138,7 @@ class StreamAnalyser:
         self._env = max(onset, self._env * math.exp(-self.hop_s / ONSET_RELEASE_S))
 
         chroma = self.chroma_fb @ power  # [12]
-        silent = rms <= 10 ** ((self._ref_db - RANGE_DB) / 20)
-        chroma = np.zeros(12) if silent or chroma.max() <= 0 else chroma / chroma.max()
+        chroma = np.zeros(12) if level < PITCH_GATE or chroma.max() <= 0 else chroma / chroma.max()
         self._chroma += (chroma - self._chroma) * (1 - math.exp(-self.hop_s / CHROMA_SMOOTH_S))
         peak = float(self._chroma.max())
         shown = self._chroma / peak if peak > CHROMA_FLOOR else np.zeros(12)

@@ -8,8 +8,8 @@ Three parts, one thread each:
 - the render loop asks `at(clock)` for the latest AudioState: the same reactions as a sound file's
   (live/audio.py `reaction_state`), from the analyser's latest reading; the clock is not used (the input is
   always now).
-The page plays nothing (the room has the sound); a recording gets the captured sound, each video frame with
-the sound captured from the moment it was rendered (as a file's `soundtrack` cuts the track to its clocks).
+The page plays nothing (the room has the sound); a recording gets the captured sound, continuous from the
+moment its first frame was rendered (a file's `soundtrack` instead cuts the track to each frame's clock).
 """
 
 from __future__ import annotations
@@ -281,8 +281,9 @@ class LiveInput:
             self._tape_start = self.captured / self.sample_rate
 
     def soundtrack(self, clocks: Sequence[float | None], fps: float) -> np.ndarray:  # [S, 2] float32
-        """The tape cut to a recording's frames: video frame k sounds from capture time clocks[k] (the tape
-        ends here)."""
+        """The tape cut to a recording's frames: from the capture time its first frame was rendered at, continuous
+        (the room's sound has no jumps: a slow frame repeats its picture, never a stretch of sound); the tape
+        ends here."""
         with self._tape_lock:
             tape, self._tape = self._tape, None
         if tape is None:
@@ -301,5 +302,6 @@ class LiveInput:
         # Silence after the tape, longer than the video: a frame past its end (or rendered a moment before the
         # tape began, a negative offset that wraps) sounds silent, never from the tape's other end.
         pad = np.zeros([int((len(clocks) / fps + 1.0) * RECORD_SAMPLE_RATE), 2], np.float32)
-        rel = [None if c is None else c - self._tape_start for c in clocks]
+        first = next((c for c in clocks if c is not None), self._tape_start)
+        rel = [first - self._tape_start + k / fps for k in range(len(clocks))]
         return slot_sound(np.concatenate([pcm, pad]), RECORD_SAMPLE_RATE, rel, fps)
