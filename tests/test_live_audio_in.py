@@ -22,7 +22,7 @@ from sg3rt.errors import InputError  # noqa: E402
 from sg3rt.live import Clocks, LiveSession  # noqa: E402
 from sg3rt.live.analyser import StreamAnalyser  # noqa: E402
 from sg3rt.live.audio import AudioState  # noqa: E402
-from sg3rt.live.audio_in import InputDevice, LiveInput, RingBuffer  # noqa: E402
+from sg3rt.live.audio_in import RING_S, InputDevice, LiveInput, RingBuffer  # noqa: E402
 from sg3rt.runtime.torch_backend import TorchRuntime  # noqa: E402
 from test_audio import pitch_class  # noqa: E402
 
@@ -409,3 +409,56 @@ def test_capture_from_the_default_input_device():
             time.sleep(0.05)
         assert source.captured >= source.sample_rate // 2  # half a second captured and analysed
         assert source.analyser.latest.time > 0.3
+
+
+ALSA_FILE_PCM = """pcm.sg3rtclicks {
+    type file
+    slave.pcm "null"
+    file "/dev/null"
+    infile "%s"
+    format "raw"
+}
+"""  # an ALSA capture device without a sound card: reads raw samples from a file (the null slave has no clock)
+
+CAPTURE_SCRIPT = """
+import json, sys, time
+from sg3rt.live.audio_in import LiveInput, input_devices
+names = [d.name for d in input_devices()]
+if "sg3rtclicks" not in names:
+    print(json.dumps({"skip": f"PortAudio does not list the ALSA file device (it lists {names})"}))
+    sys.exit(0)
+with LiveInput.open("sg3rtclicks") as source:
+    deadline = time.monotonic() + 10.0
+    while source.captured < source.sample_rate and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)
+print(json.dumps({"captured": source.captured, "written": source.ring.written, "dropped": source.ring.dropped,
+                  "held": len(source.ring), "capacity": source.ring.capacity, "rate": source.sample_rate,
+                  "channels": source.channels, "analysed": source.analyser.latest.time}))
+"""
+
+
+def test_capture_through_portaudio_from_an_alsa_file_device(tmp_path):
+    """A real PortAudio stream (no sound card: an ALSA `file` PCM in a private ~/.asoundrc) opened by name: its
+    callback fills the ring, the analysis thread drains it, close() ends both. The null slave has no clock, so
+    the device delivers far faster than real time: the ring stays bounded and counts what it drops."""
+    import json
+    import os
+    import subprocess
+
+    _portaudio()
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the ALSA file device is Linux only")
+    raw = tmp_path / "clicks.raw"
+    y = click_track(2.0, 120.0)[0]
+    np.stack([y, y], axis=1).astype("<f4").tofile(raw)  # float32 stereo, as the stream asks for
+    (tmp_path / ".asoundrc").write_text(ALSA_FILE_PCM % raw)
+    env = dict(os.environ, HOME=str(tmp_path))
+    proc = subprocess.run([sys.executable, "-c", CAPTURE_SCRIPT], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    if "skip" in got:
+        pytest.skip(got["skip"])
+    assert got["channels"] == 2 and got["capacity"] == int(RING_S * got["rate"])  # bounded, whatever arrives
+    assert got["captured"] >= got["rate"] and got["analysed"] > 0.5
+    assert got["captured"] + got["dropped"] + got["held"] == got["written"]  # every frame drained, dropped or held
