@@ -18,7 +18,6 @@ import math
 import tempfile
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
