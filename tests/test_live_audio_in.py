@@ -291,8 +291,10 @@ def test_running_session_with_an_input_streams_and_records_the_captured_sound(sg
     sound = read_audio(out)
     assert frames >= 8 and abs(len(sound) / SAMPLE_RATE - frames / 10.0) < 0.05
     env = np.abs(sound)
-    peaks = [env[int(t * SAMPLE_RATE) : int((t + 0.5) * SAMPLE_RATE)].max() for t in np.arange(0, frames / 10.0 - 0.5, 0.5)]
-    assert min(peaks) > 0.2, peaks  # a click in every half second: the captured clicks are in the recording
+    # From 0.2 s (a first frame rendered just before the tape began starts with that moment's silence):
+    starts = np.arange(0.2, frames / 10.0 - 0.5, 0.5)
+    peaks = [env[int(t * SAMPLE_RATE) : int((t + 0.5) * SAMPLE_RATE)].max() for t in starts]
+    assert len(peaks) >= 1 and min(peaks) > 0.2, peaks  # a click in every half second: the captured clicks are in it
 
 
 def test_recording_sound_follows_the_capture_clock(tmp_path):
