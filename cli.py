@@ -804,6 +804,7 @@ def sticking(
     "  sg3rt live stylegan3-r.pkl --device cuda --size 1280x720   (16:9 canvas, StyleGAN3)\n\n"
     "  sg3rt live net.pkl --edit dirs.npz:0:0 --edit dirs.npz:1:0   (a slider per editing direction)\n\n"
     "  sg3rt live --audio track.wav --react pulse=0.5,speed=0.8   (the page plays the track in sync)\n\n"
+    "  sg3rt live --audio-in default --react pulse=0.5,rotate=10   (the sound in the room: microphone, line-in)\n\n"
     "  sg3rt live --midi   (the first MIDI input, the default map: CC 1-8 faders, notes 36-43 pads)\n\n"
     "  sg3rt live --midi-port nano --midi-map my-map.toml\n\n"
     "  sg3rt live --host 0.0.0.0 --token s3cret   (reachable from other machines: give a token)"))
@@ -829,6 +830,10 @@ def live(
         "--audio", help="A sound track (.wav, .mp3, ...) that drives the reactions; the page plays it in sync, looping.")] = None,
     react: Annotated[Optional[str], typer.Option(
         "--react", help="Reaction amounts NAME=X,... as render's: speed (0.5), pulse (0.3), loudness, pitch, rotate, translate.")] = None,
+    audio_in: Annotated[Optional[str], typer.Option(
+        "--audio-in", metavar="DEVICE", help="A sound input (microphone, line-in, loopback) that drives the reactions "
+                                             "as it sounds: 'default', an index or part of a name (--audio-devices).")] = None,
+    audio_devices: Annotated[bool, typer.Option("--audio-devices", help="List the sound input devices and exit.")] = False,
     midi: Annotated[bool, typer.Option("--midi", help="MIDI control from the first MIDI input (needs sg3rt[midi]).")] = False,
     midi_port: Annotated[Optional[str], typer.Option(
         "--midi-port", metavar="NAME", help="MIDI control from the first input whose name contains NAME.")] = None,
@@ -848,10 +853,19 @@ def live(
         if not names:
             typer.echo("no MIDI input ports", err=True)
         return
+    if audio_devices:
+        from .live.audio_in import input_devices
+
+        devices = input_devices()
+        for d in devices:
+            typer.echo(d.describe())
+        if not devices:
+            typer.echo("no sound input devices", err=True)
+        return
     run_live(network, backend=backend.value, device=device, precision=_value(precision), size=_canvas(size),
              stream_size=stream_size, host=host, port=port, osc_port=osc_port, token=token, open_page=open_page,
              record_dir=record_dir, edits=tuple(edit or ()), audio=audio, react=react,
-             midi=midi_port if midi_port is not None else midi, midi_map=midi_map)
+             midi=midi_port if midi_port is not None else midi, midi_map=midi_map, audio_in=audio_in)
 
 
 def _version(value: bool) -> None:

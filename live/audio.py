@@ -13,7 +13,7 @@ import math
 import wave
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Protocol, Sequence
 
 import numpy as np
 
@@ -35,6 +35,35 @@ class AudioState:
     pitch_weights: np.ndarray  # [12] blend weights of the 12 pitch seeds (sum 1, or all 0)
     rotation: float  # extra degrees (StyleGAN3), cumulative over beats and loops of the track
     translate_gain: float  # multiplies the translation curve's offsets
+
+
+def reaction_state(r: AudioReaction, position: float, loudness: float, onset: float, chroma: np.ndarray,
+                   turns: float, beat_env: float) -> AudioState:
+    """The reactions at one instant from its features (chroma [12]), beats turned through and beat envelope:
+    one formula for a file's features (LiveAudio) and a live input's (audio_in.LiveInput)."""
+    weights, has_pitch = pitch_blend(chroma)  # [12], []
+    return AudioState(position, float(walk_speed(r.speed, loudness, onset)), float(r.w_scale(onset, loudness)),
+                      r.pitch if has_pitch else 0.0, weights, r.rotate * turns if r.rotate else 0.0,
+                      1.0 + r.translate * beat_env if r.translate else 1.0)
+
+
+class AudioSource(Protocol):
+    """What a live session asks of its sound, a file (LiveAudio) or an input device (audio_in.LiveInput)."""
+
+    reaction: AudioReaction
+    page_track: Path | None  # a file the page plays in sync (None: nothing to play)
+
+    def position(self, clock: float) -> float: ...  # seconds into the sound at the session's audio clock
+
+    def walk_rate(self, clock: float) -> float: ...
+
+    def at(self, clock: float) -> AudioState: ...
+
+    def sound_clock(self, clock: float, paused: bool) -> float | None: ...  # what a recorded frame sounds from
+
+    def begin_sound(self) -> None: ...  # a recording starts
+
+    def soundtrack(self, clocks: Sequence[float | None], fps: float) -> np.ndarray: ...  # [S, 2] at RECORD_SAMPLE_RATE
 
 
 class LiveAudio:
@@ -66,17 +95,26 @@ class LiveAudio:
         f, i = self.features, self.frame(clock)
         return float(walk_speed(self.reaction.speed, f.loudness[i], f.onset[i]))
 
+    @property
+    def page_track(self) -> Path:
+        return self.path
+
     def at(self, clock: float) -> AudioState:
         f, r, i = self.features, self.reaction, self.frame(clock)
         pos = self.position(clock)
-        weights, has_pitch = pitch_blend(f.chroma[i])  # [12], []
-        rotation = 0.0
+        turns = 0.0
         if r.rotate:
             loops = math.floor(clock / self.duration)  # whole loops of the track: every beat of each turned
-            rotation = r.rotate * (loops * len(self.beats) + float(beat_turns(pos, self.beats)))
-        gain = 1.0 + r.translate * float(beat_envelope(pos, self.beats)) if r.translate else 1.0
-        return AudioState(pos, self.walk_rate(clock), float(r.w_scale(float(f.onset[i]), float(f.loudness[i]))),
-                          r.pitch if has_pitch else 0.0, weights, rotation, gain)
+            turns = loops * len(self.beats) + float(beat_turns(pos, self.beats))
+        env = float(beat_envelope(pos, self.beats)) if r.translate else 0.0
+        return reaction_state(r, pos, float(f.loudness[i]), float(f.onset[i]), f.chroma[i], turns, env)
+
+    def sound_clock(self, clock: float, paused: bool) -> float | None:
+        """The page plays the track at the audio clock, and nothing while paused."""
+        return None if paused else clock
+
+    def begin_sound(self) -> None:
+        """Nothing to do: the track is on disk."""
 
     def soundtrack(self, clocks: Sequence[float | None], fps: float) -> np.ndarray:  # [S, 2] float32
         """The sound of a recording whose video frame k showed audio clock clocks[k] (None: paused)."""

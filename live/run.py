@@ -15,13 +15,16 @@ def run_live(network: str | Path | Any | None = None, *, backend: str = "auto", 
              open_page: bool = False, record_dir: str | Path | None = "sg3rt-live",
              controls: dict[str, Any] | None = None, edits: Sequence[str] = (),
              audio: str | Path | None = None, react: str | None = None, midi: str | bool | None = None,
-             midi_map: str | Path | None = None, echo: Callable[[str], None] | None = None) -> Path | None:
+             midi_map: str | Path | None = None, echo: Callable[[str], None] | None = None,
+             audio_in: str | None = None) -> Path | None:
     """Serve a live session until Ctrl-C; returns the recording finished at shutdown, if one was running.
 
     size: a StyleGAN3 canvas, "1920x1080" or (width, height) (open_generator's); stream_size: the
     streamed frame's width in pixels (default the canvas's; the height keeps the aspect ratio).
     edits: --edit specs (FILE.npz:K:AMOUNT or FILE.npy:AMOUNT[@LAYERS]), one amount slider each.
     audio: a sound track played in sync (looping) whose features drive the --react amounts (NAME=X,...).
+    audio_in: instead, a sound input device ('default', an index or part of a name: audio_in.input_devices)
+    whose sound, analysed as it comes, drives them.
     midi: True (the first MIDI input) or part of an input's name; midi_map: a .toml/.json map (default: the built-in one)."""
     from ..animate.edits import Edit
     from ..runtime import open_generator
@@ -32,15 +35,19 @@ def run_live(network: str | Path | Any | None = None, *, backend: str = "auto", 
     echo = echo or (lambda line: print(line, file=sys.stderr, flush=True))
     import_web()  # a missing extra fails before the network is loaded
     directions = tuple(Edit.parse(e) for e in edits)  # a bad file fails before the network is loaded too
-    track = None
+    track: Any = None
+    if audio is not None and audio_in is not None:
+        from ..errors import InputError
+
+        raise InputError("--audio and --audio-in: give one sound source, a file or an input device")
     if audio is not None:  # read and analysed now: a bad file or --react fails before the network is loaded
         from .audio import LiveAudio
 
         track = LiveAudio.open(audio, react)
-    elif react is not None:
+    elif react is not None and audio_in is None:
         from ..errors import InputError
 
-        raise InputError("--react needs --audio")
+        raise InputError("--react needs --audio FILE or --audio-in DEVICE")
     if osc_port is not None:
         from .osc import import_osc
 
@@ -53,7 +60,17 @@ def run_live(network: str | Path | Any | None = None, *, backend: str = "auto", 
         mapping = MidiMap.load(midi_map) if midi_map is not None else MidiMap.default()
         midi_port = find_input(midi if isinstance(midi, str) else None)
     warning = check_host(host)
-    runtime = open_generator(network, backend=backend, device=device, precision=precision, size=size)
+    source = None  # a sound input device, opened now: a missing one or PortAudio fails before the network loads
+    if audio_in is not None:
+        from .audio_in import LiveInput
+
+        track = source = LiveInput.open(audio_in, react)
+    try:
+        runtime = open_generator(network, backend=backend, device=device, precision=precision, size=size)
+    except BaseException:
+        if source is not None:
+            source.close()
+        raise
     osc = server = midi_control = None
     try:
         session = LiveSession(runtime, size=stream_size, record_dir=record_dir, controls=controls, edits=directions,
@@ -71,7 +88,9 @@ def run_live(network: str | Path | Any | None = None, *, backend: str = "auto", 
             echo(warning)
         echo(f"sg3rt live: {name} [{runtime.backend}, {runtime.device}, {runtime.precision}, "
              f"{runtime.width}x{runtime.height} px -> {session.size}x{session.height} px]")
-        if track is not None:
+        if source is not None:
+            echo(f"audio in: {source.name} ({source.channels} ch, {source.sample_rate} Hz), analysed as it comes")
+        elif track is not None:
             f = track.features
             echo(f"audio: {track.path.name}, {f.duration:.2f} s, tempo {f.tempo:.1f} bpm, {len(track.beats)} beats "
                  "(the page plays it from your first click)")
@@ -94,4 +113,6 @@ def run_live(network: str | Path | Any | None = None, *, backend: str = "auto", 
             if recorded is not None:
                 echo(f"finished recording {recorded}")
         runtime.close()
+        if source is not None:
+            source.close()
     return recorded

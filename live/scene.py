@@ -18,7 +18,7 @@ from ..animate.motion import Translation
 from ..animate.paths import apply_mixes, cubic_path, noise_loop
 from ..animate.seeds import class_labels, seed_z
 from ..networks import input_transform
-from .audio import AudioState, LiveAudio
+from .audio import AudioSource, AudioState
 from .controls import Controls
 
 NOISE_LOOP_TRANSITIONS = 4.0  # a noise loop lasts as long as this many seed-to-seed transitions
@@ -34,7 +34,7 @@ class Clocks:
     motion: float = 0.0
     audio: float = 0.0
 
-    def advance(self, controls: Controls, dt: float, audio: LiveAudio | None = None) -> "Clocks":
+    def advance(self, controls: Controls, dt: float, audio: AudioSource | None = None) -> "Clocks":
         """dt seconds later; with a sound track the walk runs at the music's rate at the current audio time."""
         if controls.paused:
             return self
@@ -45,7 +45,7 @@ class Clocks:
 class LiveScene:
     """ws [1, num_ws, w_dim] and transform [1, 3, 3] | None for one snapshot at one clock reading."""
 
-    def __init__(self, runtime: Any, edits: tuple[Edit, ...] = (), audio: LiveAudio | None = None):
+    def __init__(self, runtime: Any, edits: tuple[Edit, ...] = (), audio: AudioSource | None = None):
         """edits: editing directions (fixed-amount --edit specs); Controls.edits holds their live amounts.
         audio: a sound track whose reactions (pulse, loudness, pitch, rotate, translate) apply at clocks.audio."""
         self.runtime = runtime

@@ -138,10 +138,10 @@ def make_app(session: LiveSession, token: str | None = None, network_name: str =
     async def audio(request):
         if not allowed(request.query_params):
             return forbidden()
-        track = session.audio  # only the session's own sound track; a request never names a file
-        if track is None or not track.path.is_file():
+        track = session.audio.page_track if session.audio else None  # only the session's own; never a request's
+        if track is None or not track.is_file():
             return PlainTextResponse("this session has no sound track\n", status_code=404)
-        return FileResponse(track.path, headers={"Cache-Control": "no-store"})
+        return FileResponse(track, headers={"Cache-Control": "no-store"})
 
     def hello() -> dict[str, Any]:
         rt = session.runtime
@@ -150,7 +150,8 @@ def make_app(session: LiveSession, token: str | None = None, network_name: str =
                 "controls": list(SCHEMA), "recording_enabled": session.record_dir is not None,
                 "edits": [e.label for e in session.edits], "edit_max": EDIT_MAX,
                 "max_in_flight": MAX_IN_FLIGHT,
-                "audio": None if session.audio is None else {"url": "audio", "duration": session.audio.duration}}
+                "audio": None if session.audio is None or session.audio.page_track is None else
+                {"url": "audio", "duration": session.audio.duration}}
 
     def state() -> dict[str, Any]:
         return {"type": "state", "version": session.version, "controls": session.controls.to_json()}

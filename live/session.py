@@ -27,7 +27,7 @@ from ..animate.edits import check_still
 from ..animate.seeds import MAX_SEED
 from ..animate.writers import open_writer
 from ..errors import InputError, Sg3rtError
-from .audio import RECORD_SAMPLE_RATE, LiveAudio, write_wav
+from .audio import RECORD_SAMPLE_RATE, AudioSource, write_wav
 from .controls import ControlError, Controls, NetworkLimits, apply, initial_controls
 from .scene import Clocks, LiveScene
 
@@ -128,8 +128,8 @@ class Recording:
     session make ten seconds of video. Frames the encoder cannot take in time are dropped.
     """
 
-    def __init__(self, path: Path, fps: float, audio: LiveAudio | None = None):
-        """audio: the session's sound track; the video then gets the sound the page played (see `add`)."""
+    def __init__(self, path: Path, fps: float, audio: AudioSource | None = None):
+        """audio: the session's sound (a track, or an input device); the video gets the sound (see `add`)."""
         self.name = path.name
         self.fps = fps
         self.writer = open_writer(path, fps)
@@ -142,6 +142,8 @@ class Recording:
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="sg3rt-live-record", daemon=True)
         self.thread.start()
+        if audio is not None:
+            audio.begin_sound()
 
     def _run(self) -> None:
         try:
@@ -195,9 +197,10 @@ class LiveSession:
     """Controls + render loop + frame stream over a runtime (the session never decides how the network runs)."""
 
     def __init__(self, runtime: Any, *, size: int | None = None, record_dir: str | Path | None = None,
-                 controls: dict[str, Any] | None = None, edits: tuple[Any, ...] = (), audio: LiveAudio | None = None):
+                 controls: dict[str, Any] | None = None, edits: tuple[Any, ...] = (), audio: AudioSource | None = None):
         """edits: animate.edits.Edit directions, one amount slider each (their spec's amount is the start).
-        audio: a sound track (LiveAudio.open) that drives the reactions; pages play it in sync."""
+        audio: a sound track (LiveAudio.open; pages play it in sync) or an input device (LiveInput.open) that
+        drives the reactions."""
         if size is not None and not MIN_SIZE <= size <= MAX_SIZE:
             raise InputError(f"--stream-size must be between {MIN_SIZE} and {MAX_SIZE} pixels, got {size}")
         self.runtime = runtime
@@ -325,9 +328,8 @@ class LiveSession:
                 seq += 1
                 if encoding is not None:
                     encoding.result()  # (re-raises an encoder failure here)
-                sounding = self.audio is not None and not controls.paused  # the page plays the track
-                encoding = encoder.submit(self._publish, rgb, controls.quality, seq, version, t0,
-                                          clocks.audio if sounding else None)
+                sound = None if self.audio is None else self.audio.sound_clock(clocks.audio, controls.paused)
+                encoding = encoder.submit(self._publish, rgb, controls.quality, seq, version, t0, sound)
                 now = time.monotonic()
                 # Pace: aim at a fixed period; after a slow frame start again from now (never a burst to catch up).
                 next_due = max(next_due + 1.0 / controls.fps, now)
