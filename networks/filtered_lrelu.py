@@ -17,6 +17,7 @@ import math
 import os
 import warnings
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -39,8 +40,12 @@ PLANES_PER_PROGRAM_INTERPRETER = 8  # fewer interpreted programs, each op on one
 # operands does (fp32 keeps 4-5 terms of the official radial filters, fp16 2-4, bf16 2-3: fewer dots per tile).
 SVD_EPS_FRACTION = 0.1
 FUSED_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
+FUSED_OP = "fused filtered lrelu"  # the op's name in warnings (use_fused, fused_or_plain)
+MIN_CAPABILITY = (7, 0)  # oldest NVIDIA GPU generation Triton compiles for (Volta)
+MIN_CAPABILITY_BF16 = (8, 0)  # bfloat16 dots need Ampere or newer
 
 _warned: set[str] = set()  # fallback reasons already reported
+_failed: dict[str, str] = {}  # op -> why its kernel failed on this machine (it is not tried again in this process)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -107,16 +112,22 @@ def fused_reason(x: torch.Tensor) -> str | None:
         return f"dtype {x.dtype} (the fused op takes float16, bfloat16 or float32)"
     if torch.is_grad_enabled() and x.requires_grad:
         return "gradients are wanted (the fused op has no backward)"
+    if x.is_cuda:
+        have = torch.cuda.get_device_capability(x.device)
+        need = MIN_CAPABILITY_BF16 if x.dtype == torch.bfloat16 else MIN_CAPABILITY
+        if have < need:
+            return (f"the GPU's compute capability is {have[0]}.{have[1]} (Triton's kernels need {need[0]}.{need[1]}+"
+                    f"{' for bfloat16' if x.dtype == torch.bfloat16 else ''})")
     return triton_import_error()
 
 
-def use_fused(impl: str, x: torch.Tensor, op: str = "fused filtered lrelu") -> bool:
+def use_fused(impl: str, x: torch.Tensor, op: str = FUSED_OP) -> bool:
     """Whether a layer with fir_impl `impl` filters x with its fused op (`op` names it in the warning).
 
     "auto" wants it for CUDA tensors, "fused" always; where it is wanted but cannot run, one warning per
     reason says why and the caller's next best path runs (auto's matmul/conv rule). Export is silent.
     """
-    if impl not in ("auto", "fused") or (impl == "auto" and not x.is_cuda):
+    if impl not in ("auto", "fused") or (impl == "auto" and not x.is_cuda) or op in _failed:
         return False
     reason = fused_reason(x)
     if reason is None:
@@ -126,6 +137,24 @@ def use_fused(impl: str, x: torch.Tensor, op: str = "fused filtered lrelu") -> b
         warnings.warn(f"{op} not used: {reason}; running the unfused FIR path", RuntimeWarning,
                       stacklevel=3)
     return False
+
+
+def fused_or_plain(op: str, fused: Callable[[], torch.Tensor], plain: Callable[[], torch.Tensor]) -> torch.Tensor:
+    """fused(); where its kernel cannot compile or launch on this machine (Triton raises), one warning naming the
+    error, then plain() now and for every later call of this op (use_fused says no): a kernel that this GPU,
+    driver or Triton build cannot run never stops a render. Our own assertion errors and out-of-memory propagate."""
+    try:
+        return fused()
+    except (AssertionError, torch.cuda.OutOfMemoryError):
+        raise
+    except Exception as e:  # triton's CompilationError, OutOfResources, driver errors, ptxas failures, ...
+        if torch.cuda.is_available() and torch.cuda.is_current_stream_capturing():
+            raise  # a failed launch has already invalidated the capture; CapturedCall's warm-up runs come first
+        why = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else 'no message'}"
+        _failed[op] = why
+        warnings.warn(f"{op} failed here and is not used from now on ({why}); running the unfused FIR path",
+                      RuntimeWarning, stacklevel=3)
+        return plain()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -300,6 +329,7 @@ def filtered_lrelu(
     impl: str = "auto", cache: dict | None = None,
 ) -> torch.Tensor:
     """The dispatcher: the fused op where `use_fused(impl, x)`, else the plain path."""
+    args = (x, bias, fu, fd, up, down, padding, fu_gain, gain, slope, clamp)
     if use_fused(impl, x):
-        return fused_filtered_lrelu(x, bias, fu, fd, up, down, padding, fu_gain, gain, slope, clamp, cache)
-    return filtered_lrelu_reference(x, bias, fu, fd, up, down, padding, fu_gain, gain, slope, clamp)
+        return fused_or_plain(FUSED_OP, lambda: fused_filtered_lrelu(*args, cache), lambda: filtered_lrelu_reference(*args))
+    return filtered_lrelu_reference(*args)

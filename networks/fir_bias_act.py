@@ -5,7 +5,8 @@ the demodulation coefficients (when they were not folded into the weight), adds 
 the clamped leaky ReLU: five passes over the largest tensors of the network in the plain path, one in the
 Triton kernel (fir_bias_act_triton.py). Layers without upsampling run the same kernel with one unit tap.
 The plain path (`fir_bias_act_reference`, what SynthesisLayer does unfused) is the reference, the CPU path
-and what ONNX export traces; `use_fused` (filtered_lrelu.py) decides, with the same one-line fallback.
+and what ONNX export traces; `use_fused` and `fused_or_plain` (filtered_lrelu.py) decide, with the same
+one-line fallbacks.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import torch
 from .filtered_lrelu import _version, output_size
 from .layers import FirFilter, lrelu_clamp
 
+FUSED_SG2_OP = "fused StyleGAN2 layer"  # the op's name in warnings (use_fused, fused_or_plain)
 # Output tile rows x columns and warps per program on a GPU: 4 outputs per thread. Compiled for sm_90 with a 4x4
 # blur that takes 80 registers and no spill; 8 outputs per thread (4 warps) took 168, 16 spilled
 # (tests/test_kernel_resources.py keeps the default spill-free; bench_gpu.py --layers --blocks times others).

@@ -16,8 +16,8 @@ from torch import nn
 
 from ..errors import InputError, UnsupportedNetworkError
 from ..vocab import NO_TRANSFORM, TORCH_PRECISIONS, check_precision
-from .filtered_lrelu import use_fused
-from .fir_bias_act import fused_fir_bias_act
+from .filtered_lrelu import fused_or_plain, use_fused
+from .fir_bias_act import FUSED_SG2_OP, fir_bias_act_reference, fused_fir_bias_act
 from .layers import (
     LRELU_GAIN,
     LRELU_SLOPE,
@@ -91,7 +91,7 @@ class SynthesisLayer(nn.Module):
         if x.dtype == torch.float16:
             styles = styles / styles.abs().amax(dim=1, keepdim=True)  # avoid fp16 overflow, as officially
         dcoefs = demodulation_coefficients(self.weight, styles)
-        if use_fused(self.fir_impl, x, "fused StyleGAN2 layer"):
+        if use_fused(self.fir_impl, x, FUSED_SG2_OP):
             return self._fused(x, styles, dcoefs, noise_mode)
         if self.up == 1:
             x = modulated_conv2d(x, self.weight, styles, dcoefs, padding=self.padding)
@@ -137,8 +137,13 @@ class SynthesisLayer(nn.Module):
             else:  # the draws of forward's randn_like on its [B, 1, R, R] slice
                 noise = torch.randn([x.shape[0], 1, self.resolution, self.resolution], dtype=x.dtype, device=x.device)
         fir, f = (self.fir, self.resample_filter) if self.up > 1 else (None, None)
-        return fused_fir_bias_act(x, fir, f, None if fold else dcoefs, noise, strength, self.bias, LRELU_GAIN,
-                                  LRELU_SLOPE, self.conv_clamp, self.fused_cache)
+        scale = None if fold else dcoefs
+        return fused_or_plain(
+            FUSED_SG2_OP,
+            lambda: fused_fir_bias_act(x, fir, f, scale, noise, strength, self.bias, LRELU_GAIN, LRELU_SLOPE,
+                                       self.conv_clamp, self.fused_cache),
+            lambda: fir_bias_act_reference(x, fir, f, scale, None if noise is None else noise * strength, self.bias,
+                                           LRELU_GAIN, LRELU_SLOPE, self.conv_clamp))
 
 
 class ToRGBLayer(nn.Module):

@@ -16,7 +16,7 @@ from torch import nn
 
 from ..errors import InputError
 from ..vocab import MAX_SIZE, TORCH_PRECISIONS, batch_transforms, check_precision
-from .filtered_lrelu import fused_filtered_lrelu, use_fused
+from .filtered_lrelu import FUSED_OP, filtered_lrelu_reference, fused_filtered_lrelu, fused_or_plain, use_fused
 from .fir import filtered_activation_ort_cpu
 from .layers import (
     LRELU_GAIN,
@@ -258,15 +258,16 @@ class SynthesisLayer(nn.Module):
         x = x.to(dtype)
         # Decided before the conv: the fused op adds the bias itself, else the conv does (no extra pass).
         filtered = self.upsample is not None and self.downsample is not None  # not ToRGB: up, activation, down
-        fused = filtered and use_fused(self.upsample.impl, x)
+        fused = filtered and use_fused(self.upsample.impl, x, FUSED_OP)
         # Fused at batch > 1, the demodulation is the kernel's too (one pass fewer over the conv output).
         scale = dcoefs if fused and not fold_modulation(x) else None
         x = modulated_conv2d(x, weight, styles, None if scale is not None else dcoefs, padding=self.conv_kernel - 1,
                              bias=None if fused else self.bias)
         if fused:
-            return fused_filtered_lrelu(x, self.bias, self.up_filter, self.down_filter, self.up, self.down, self.padding,
-                                        self.upsample.gain, 1.0, LRELU_SLOPE, self.conv_clamp, self.fused_cache,
-                                        scale=scale)
+            args = (x, self.bias, self.up_filter, self.down_filter, self.up, self.down, self.padding,
+                    self.upsample.gain, 1.0, LRELU_SLOPE, self.conv_clamp)
+            return fused_or_plain(FUSED_OP, lambda: fused_filtered_lrelu(*args, self.fused_cache, scale=scale),
+                                  lambda: filtered_lrelu_reference(*args, scale=scale))
         channels = self.out_channels
         first = self.upsample if self.upsample is not None else self.downsample
         padded = first.conv_channels if first is not None else channels  # forms set both filters alike

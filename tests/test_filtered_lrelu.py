@@ -229,6 +229,35 @@ def test_forced_fused_without_a_device_warns_once_and_runs_plain(monkeypatch):
     assert torch.equal(out, _run_layer(layer, "conv", x, w, torch.float32))
 
 
+def test_a_kernel_that_fails_here_warns_once_and_runs_plain_from_then_on(monkeypatch):
+    """A Triton compile or launch error (a GPU, driver or Triton build that cannot run the kernel) never stops a
+    render: one warning with the error, the plain path now and for every later call."""
+    from triton.runtime.errors import OutOfResources
+
+    from sg3rt.networks import filtered_lrelu_triton
+
+    calls = []
+
+    def out_of_resources(*args):
+        calls.append(1)
+        raise OutOfResources(300_000, 101_376, "shared memory")  # a smaller GPU than the tiles were made for
+
+    monkeypatch.setattr(fl, "_failed", {})
+    monkeypatch.setattr(filtered_lrelu_triton, "filtered_lrelu_op", out_of_resources)
+    layer = _random_layer(FILTERED_LAYERS[0][1], 15)
+    x, w = _layer_inputs(layer, 16, batch=2)
+    plain = _run_layer(layer, "conv", x, w, torch.float32)
+    set_fir_impl(layer, "fused")
+    with pytest.warns(RuntimeWarning, match="fused filtered lrelu failed here .*OutOfResources.*shared memory"), \
+            torch.no_grad():
+        first = layer(x, w)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("error")
+        second = layer(x, w)
+    assert calls == [1] and not fl.use_fused("fused", x)
+    assert torch.equal(first, plain) and torch.equal(second, plain)
+
+
 def test_gradients_fall_back_with_a_reason(monkeypatch):
     monkeypatch.setattr(fl, "_warned", set())
     x = torch.randn(1, 2, 8, 8, device=DEVICE, requires_grad=True)

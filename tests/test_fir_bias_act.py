@@ -171,6 +171,28 @@ def test_forced_fused_without_a_device_warns_once_and_runs_plain(monkeypatch):
     assert torch.equal(out, _run(layer, "conv", x, w, torch.float32))
 
 
+def test_a_kernel_that_fails_here_warns_once_and_runs_plain_from_then_on(monkeypatch):
+    from sg3rt.networks import fir_bias_act_triton
+
+    calls = []
+
+    def broken(*args):
+        calls.append(1)
+        raise RuntimeError("Triton Error [CUDA]: device kernel image is invalid\n(more lines)")
+
+    monkeypatch.setattr(fl, "_failed", {})
+    monkeypatch.setattr(fir_bias_act_triton, "fir_bias_act_op", broken)
+    layer = _random_layer(OFFICIAL_LAYERS[1][1], 13)
+    x, w = _inputs(layer, 2, 14)
+    plain = _run(layer, "conv", x, w, torch.float32)
+    set_fir_impl(layer, "fused")
+    with pytest.warns(RuntimeWarning, match=r"fused StyleGAN2 layer failed here .*\(RuntimeError: Triton Error .*invalid\)"), \
+            torch.no_grad():
+        first = layer(x, w)
+        second = layer(x, w)
+    assert calls == [1] and torch.equal(first, plain) and torch.equal(second, plain)
+
+
 @pytest.mark.gpu  # the interpreter's kernels run even on fake tensors, so tracing them fails on a CPU
 def test_registered_op_traces_under_torch_compile():
     """torch.library.triton_op: dynamo and AOT autograd see through it (fullgraph: no graph break)."""
