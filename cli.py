@@ -284,6 +284,28 @@ def info(
 
 @app.command()
 @domain_errors
+def doctor(
+    as_json: JsonFlag = False,
+    probe: Annotated[bool, typer.Option("--probe/--no-probe", help="Run test jobs too (a 2-frame NVENC encode).")] = True,
+) -> None:
+    """Show what this machine can run: GPU, fused kernels, ONNX Runtime, TensorRT, encoders, live extras.
+
+    Example: sg3rt doctor
+    """
+    import json
+
+    from .doctor import run_checks
+
+    rows = run_checks(probe=probe)
+    if as_json:
+        typer.echo(json.dumps([r.to_json() for r in rows], indent=2))
+        return
+    for r in rows:
+        typer.echo(f"{r.name:<15} {'yes' if r.ok else 'no':<4} {r.detail}")
+
+
+@app.command()
+@domain_errors
 def convert(
     network: NetworkArg,
     output: Annotated[Path, typer.Argument(help="Output .safetensors file.")],

@@ -54,6 +54,7 @@ stage() {  # stage NAME SECONDS COMMAND...: run with a limit, log to OUT_DIR/NAM
 
 stage env 60 bash -c 'nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv; \
     python3 -c "import torch, triton, sg3rt; print(torch.__version__, torch.version.cuda, triton.__version__, sg3rt.__version__)"; \
+    python3 -m sg3rt.cli doctor; \
     ff=$(python3 -c "import imageio_ffmpeg as i; print(i.get_ffmpeg_exe())") && "$ff" -hide_banner -version | head -1 && \
     "$ff" -hide_banner -loglevel error -f lavfi -i color=c=gray:s=256x256:d=0.2 -c:v h264_nvenc -f null - \
         && echo "NVENC h264: opens" || echo "NVENC h264: does not open here"'

@@ -10,7 +10,7 @@ from pathlib import Path
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 # Rank of each top-level part; a module may import its own rank or lower, never higher.
 RANKS = {"errors": 0, "vocab": 0, "fileio": 0, "version": 0, "networks": 1, "export": 2, "runtime": 3,
-         "animate": 4, "analysis": 4, "live": 5, "cli": 6}
+         "animate": 4, "analysis": 4, "live": 5, "doctor": 6, "cli": 6}
 SKIP = {"tests", "benchmarks", "build", "dist", "docs"}
 
 
