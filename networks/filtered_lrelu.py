@@ -22,6 +22,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from .filtered_lrelu_cpu import cpu_reason
 from .layers import FirFilter, lrelu_clamp
 
 # Upsampled samples per tile side on a GPU, per dtype (the activation tile is ACT_BLOCK^2 fp32): the largest
@@ -41,6 +42,7 @@ PLANES_PER_PROGRAM_INTERPRETER = 8  # fewer interpreted programs, each op on one
 SVD_EPS_FRACTION = 0.1
 FUSED_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 FUSED_OP = "fused filtered lrelu"  # the op's name in warnings (use_fused, fused_or_plain)
+FUSED_CPU_OP = "fused filtered lrelu (CPU)"  # the numba kernels' (filtered_lrelu_cpu.py)
 MIN_CAPABILITY = (7, 0)  # oldest NVIDIA GPU generation Triton compiles for (Volta)
 MIN_CAPABILITY_BF16 = (8, 0)  # bfloat16 dots need Ampere or newer
 
@@ -135,6 +137,25 @@ def use_fused(impl: str, x: torch.Tensor, op: str = FUSED_OP) -> bool:
     if reason not in _warned and not reason.startswith("tracing"):
         _warned.add(reason)
         warnings.warn(f"{op} not used: {reason}; running the unfused FIR path", RuntimeWarning,
+                      stacklevel=3)
+    return False
+
+
+def use_fused_cpu(impl: str, x: torch.Tensor, fu: torch.Tensor | None) -> bool:
+    """Whether a StyleGAN3 layer with fir_impl `impl` runs its filtered activation through the CPU kernels
+    (filtered_lrelu_cpu.py): "auto" and "fused" want them for CPU tensors (except under TRITON_INTERPRET=1, where
+    "fused" means the Triton kernel); where they cannot run, one warning per reason and the plain path."""
+    if impl not in ("auto", "fused") or x.device.type != "cpu" or FUSED_CPU_OP in _failed:
+        return False
+    if impl == "fused" and _interpreting():
+        return False
+    reason = cpu_reason(x, fu)
+    if reason is None:
+        return True
+    quiet = reason.startswith("tracing") or (impl == "auto" and reason.startswith("dtype"))  # fp16 on a CPU: plain
+    if reason not in _warned and not quiet:
+        _warned.add(reason)
+        warnings.warn(f"{FUSED_CPU_OP} not used: {reason}; running the unfused FIR path", RuntimeWarning,
                       stacklevel=3)
     return False
 

@@ -16,7 +16,9 @@ from torch import nn
 
 from ..errors import InputError
 from ..vocab import MAX_SIZE, TORCH_PRECISIONS, batch_transforms, check_precision
-from .filtered_lrelu import FUSED_OP, filtered_lrelu_reference, fused_filtered_lrelu, fused_or_plain, use_fused
+from .filtered_lrelu import (FUSED_CPU_OP, FUSED_OP, filtered_lrelu_reference, fused_filtered_lrelu, fused_or_plain,
+                             use_fused, use_fused_cpu)
+from .filtered_lrelu_cpu import filtered_lrelu_cpu
 from .fir import filtered_activation_ort_cpu
 from .layers import (
     LRELU_GAIN,
@@ -258,7 +260,9 @@ class SynthesisLayer(nn.Module):
         x = x.to(dtype)
         # Decided before the conv: the fused op adds the bias itself, else the conv does (no extra pass).
         filtered = self.upsample is not None and self.downsample is not None  # not ToRGB: up, activation, down
-        fused = filtered and use_fused(self.upsample.impl, x, FUSED_OP)
+        # On a CPU the numba kernels (filtered_lrelu_cpu.py), on CUDA the Triton kernel (filtered_lrelu.py).
+        on_cpu = filtered and use_fused_cpu(self.upsample.impl, x, self.up_filter)
+        fused = on_cpu or (filtered and use_fused(self.upsample.impl, x, FUSED_OP))
         # Fused at batch > 1, the demodulation is the kernel's too (one pass fewer over the conv output).
         scale = dcoefs if fused and not fold_modulation(x) else None
         x = modulated_conv2d(x, weight, styles, None if scale is not None else dcoefs, padding=self.conv_kernel - 1,
@@ -266,7 +270,9 @@ class SynthesisLayer(nn.Module):
         if fused:
             args = (x, self.bias, self.up_filter, self.down_filter, self.up, self.down, self.padding,
                     self.upsample.gain, 1.0, LRELU_SLOPE, self.conv_clamp)
-            return fused_or_plain(FUSED_OP, lambda: fused_filtered_lrelu(*args, self.fused_cache, scale=scale),
+            kernel = filtered_lrelu_cpu if on_cpu else fused_filtered_lrelu
+            return fused_or_plain(FUSED_CPU_OP if on_cpu else FUSED_OP,
+                                  lambda: kernel(*args, self.fused_cache, scale=scale),
                                   lambda: filtered_lrelu_reference(*args, scale=scale))
         channels = self.out_channels
         first = self.upsample if self.upsample is not None else self.downsample

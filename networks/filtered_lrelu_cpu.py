@@ -1,0 +1,164 @@
+"""The fused filtered leaky ReLU on a CPU: bias -> upsample -> lrelu, clamp -> down-filter in two passes (numba).
+
+The plain path runs four depthwise (transposed) convolutions and two in-place activations over the 2x-upsampled
+map of every layer; oneDNN's depthwise kernels reach a fraction of the CPU's arithmetic rate there, and the
+map (24 MB per 306 px layer of the embedded network) goes through memory six times. Here
+(filtered_lrelu_numba.py) the horizontal upsampling is one polyphase pass over the input rows, and the
+vertical upsampling, activation and down-filter stream through a ring of Kd activation rows that stays in
+cache, with symmetric filters folded (StyleGAN3's radial down-filters: 36 multiplies per output, not 144).
+
+Same semantics as `filtered_lrelu_reference` (filtered_lrelu.py), float32 only, and a channels-last result.
+numba is optional: without it (or for anything this path does not take) the plain path runs; `cpu_reason`
+says why. Compiled kernels are cached on disk by numba, so only a machine's first run compiles them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+CHUNKS_PER_THREAD = 4  # output-row chunks per thread: load balance vs the Kd - down halo rows each chunk remakes
+MIN_CHUNK = 8  # output rows per chunk at least (small layers: one ring fill per 8 rows)
+
+
+def numba_import_error() -> str | None:
+    """None when numba and the compiled kernels' module import, else why (with the install hint)."""
+    try:
+        from . import filtered_lrelu_numba  # noqa: F401
+    except Exception as e:  # ImportError, or a broken llvmlite raising anything
+        return f"numba does not import ({type(e).__name__}: {e}; pip install numba)"
+    return None
+
+
+def cpu_reason(x: torch.Tensor, fu: torch.Tensor | None) -> str | None:
+    """Why the CPU kernel cannot filter x (with up-filter fu), or None when it can."""
+    if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+        return "tracing for export (the plain path is what exports)"
+    if x.device.type != "cpu":
+        return f"the input is on {x.device.type}"
+    if x.dtype != torch.float32:
+        return f"dtype {x.dtype} (the CPU kernel takes float32)"
+    if torch.is_grad_enabled() and x.requires_grad:
+        return "gradients are wanted (the kernel has no backward)"
+    if fu is not None and fu.ndim != 1:
+        return "a 2-D up-filter (the CPU kernel takes separable ones, as every official config has)"
+    return numba_import_error()
+
+
+@dataclass
+class CpuPlan:
+    """Index tables and taps of one layer (its filters, factors, padding and input size)."""
+
+    x_taps: np.ndarray  # [Nx, J] float32: horizontal upsampling taps per upsampled column
+    x_start: np.ndarray  # [Nx] int64: input column of tap 0
+    x_lo: np.ndarray  # [Nx] int64: first tap inside the input
+    x_hi: np.ndarray  # [Nx] int64: one past the last tap inside the input
+    x_tapsum: np.ndarray  # [Nx] float32: sum of the taps inside the input (the bias's weight)
+    y_taps: np.ndarray  # [Ny, J] float32: vertical upsampling, per activation row
+    y_start: np.ndarray
+    y_lo: np.ndarray
+    y_hi: np.ndarray
+    gd: np.ndarray  # [Kd, Kd] (2-D) or [1, Kd] (separable) float32 down-filter correlation taps
+    sym_y: bool  # gd equals itself flipped along y (the kernel adds the paired rows first)
+    sym_x: bool
+    out_h: int
+    out_w: int
+
+
+def _up_tables(g: np.ndarray, length: int, up: int, p0: int, p1: int):
+    """Polyphase tables of one axis: output n = sum_j taps[n, j] x[start[n] + j] over lo[n] <= j < hi[n]."""
+    k = len(g)
+    n_out = length * up + p0 + p1 - k + 1
+    n = np.arange(n_out)
+    start = -((p0 - n) // up)  # ceil((n - p0) / up): the first input whose zero-inserted sample a tap reaches
+    j_max = -(-k // up)
+    idx = up * (start[:, None] + np.arange(j_max)[None, :]) - n[:, None] + p0  # tap index of (n, j)
+    taps = np.where((idx >= 0) & (idx < k), g[np.clip(idx, 0, k - 1)], 0.0)
+    lo = np.clip(-start, 0, j_max)
+    hi = np.clip(length - start, 0, j_max)
+    hi = np.maximum(hi, lo)
+    inside = (np.arange(j_max)[None, :] >= lo[:, None]) & (np.arange(j_max)[None, :] < hi[:, None])
+    tapsum = np.where(inside, taps, 0.0).sum(axis=1)
+    return taps.astype(np.float32), start.astype(np.int64), lo.astype(np.int64), hi.astype(np.int64), \
+        tapsum.astype(np.float32)
+
+
+def cpu_plan(fu: torch.Tensor | None, fd: torch.Tensor | None, up: int, down: int,
+             padding: tuple[int, int, int, int], fu_gain: float, height: int, width: int) -> CpuPlan:
+    """The tables of a layer for an input of height x width (filters as SynthesisLayer's buffers: true
+    convolution taps; fu_gain the up-filter's overall gain)."""
+    px0, px1, py0, py1 = padding
+    g = np.ones(1) if fu is None else fu.detach().to("cpu", torch.float64).numpy()[::-1]
+    g = g * math.sqrt(fu_gain)  # per axis: the 2-D filter is g (x) g
+    d = np.ones((1, 1)) if fd is None else fd.detach().to("cpu", torch.float64).numpy()
+    d = d[::-1, ::-1] if d.ndim == 2 else d[::-1][None, :]
+    kd = d.shape[1]
+    xt, xs, xl, xh, xsum = _up_tables(g, width, up, px0, px1)
+    yt, ys, yl, yh, _ = _up_tables(g, height, up, py0, py1)
+    gd = np.ascontiguousarray(d, dtype=np.float32)
+    sym_x = bool(np.array_equal(gd, gd[:, ::-1]))
+    sym_y = sym_x if gd.shape[0] == 1 else bool(np.array_equal(gd, gd[::-1, :]))
+    out_h, out_w = (len(yt) - kd) // down + 1, (len(xt) - kd) // down + 1
+    if out_h < 1 or out_w < 1:
+        raise ValueError(f"input {height}x{width} is too small for a {kd}-tap down-filter after upsampling")
+    return CpuPlan(xt, xs, xl, xh, xsum, yt, ys, yl, yh, gd, sym_y, sym_x, out_h, out_w)
+
+
+def _version(t: torch.Tensor | None) -> int:
+    if t is None:
+        return 0
+    try:
+        return t._version
+    except RuntimeError:  # inference tensors
+        return -1
+
+
+def filtered_lrelu_cpu(
+    x: torch.Tensor,  # [B, C, H, W] float32 on the CPU (channels-last memory saves a copy)
+    bias: torch.Tensor,  # [C]
+    fu: torch.Tensor | None,  # [Ku] separable up-filter (true convolution taps); None: no up-filter
+    fd: torch.Tensor | None,  # [Kd] separable or [Kd, Kd] down-filter; None: none
+    up: int,
+    down: int,
+    padding: tuple[int, int, int, int],  # px0, px1, py0, py1 around the zero-inserted signal
+    fu_gain: float,  # overall gain of the up-filter
+    gain: float,  # activation gain after the leaky ReLU
+    slope: float,
+    clamp: float | None,
+    cache: dict | None = None,  # the caller's: one plan per (filters, factors, padding, input size)
+    scale: torch.Tensor | None = None,  # [B, C]: x * scale before the bias (unfolded demodulation); None: none
+) -> torch.Tensor:  # [B, C, OH, OW] float32, channels-last memory
+    """Run the CPU kernels (see the module docstring; semantics of filtered_lrelu_reference)."""
+    from . import filtered_lrelu_numba as k
+
+    b, c, h, w = x.shape
+    assert x.dtype == torch.float32 and x.device.type == "cpu", (x.dtype, x.device)
+    assert bias.shape == (c,), (bias.shape, x.shape)
+    key = (None if fu is None else fu.data_ptr(), _version(fu), None if fd is None else fd.data_ptr(), _version(fd),
+           up, down, padding, fu_gain, h, w)
+    plan = None if cache is None else cache.get(key)
+    if plan is None:
+        plan = cpu_plan(fu, fd, up, down, padding, fu_gain, h, w)
+        if cache is not None:
+            cache.clear()  # one entry: a layer sees one input size at a time
+            cache[key] = plan
+    xn = x.detach().permute(0, 2, 3, 1).contiguous().numpy()  # [B, H, W, C]: no copy when channels-last
+    if scale is None:
+        sn = np.ones((b, c), np.float32)
+    else:
+        assert scale.shape == (b, c), (scale.shape, x.shape)
+        sn = scale.detach().to("cpu", torch.float32).contiguous().numpy()
+    bn = bias.detach().to("cpu", torch.float32).contiguous().numpy()
+    threads = torch.get_num_threads()
+    if k.numba.get_num_threads() != min(threads, k.numba.config.NUMBA_NUM_THREADS):
+        k.numba.set_num_threads(min(threads, k.numba.config.NUMBA_NUM_THREADS))
+    hx = np.empty((b, h, len(plan.x_taps), c), np.float32)
+    k.up_rows(xn, sn, bn, plan.x_taps, plan.x_start, plan.x_lo, plan.x_hi, plan.x_tapsum, hx)
+    out = np.empty((b, plan.out_h, plan.out_w, c), np.float32)
+    chunk = max(MIN_CHUNK, -(-plan.out_h // (CHUNKS_PER_THREAD * threads)))
+    k.act_down(hx, plan.y_taps, plan.y_start, plan.y_lo, plan.y_hi, float(gain), float(slope),
+               -1.0 if clamp is None else float(clamp), plan.gd, plan.sym_y, plan.sym_x, down, chunk, out)
+    return torch.from_numpy(out).permute(0, 3, 1, 2)
