@@ -72,6 +72,15 @@ def _fused() -> tuple[bool, str]:
                   + (f"; not for {'; '.join(others)}" if others else ""))
 
 
+def _cpu_kernels() -> tuple[bool, str]:
+    from .networks.filtered_lrelu_cpu import cpu_reason
+
+    reason = cpu_reason(torch.empty(1), None)
+    if reason is not None:
+        return False, f"not used: {reason}; the plain PyTorch convolutions run"
+    return True, f"numba {_version('numba')}: the fused filtered activation runs on CPU tensors (fir_impl auto, fp32)"
+
+
 def _onnxruntime() -> tuple[bool, str]:
     from .runtime.onnxruntime_backend import _import_onnxruntime
 
@@ -145,7 +154,8 @@ def _sound_input() -> tuple[bool, str]:
 
 
 CHECKS: dict[str, Callable[[], tuple[bool, str]]] = {
-    "PyTorch": _torch, "CUDA GPU": _cuda, "fused kernels": _fused, "ONNX Runtime": _onnxruntime,
+    "PyTorch": _torch, "CUDA GPU": _cuda, "fused kernels": _fused, "CPU kernels": _cpu_kernels,
+    "ONNX Runtime": _onnxruntime,
     "TensorRT": _tensorrt, "ffmpeg": _ffmpeg, "NVENC": _nvenc, "live (web)": _web, "OSC": _osc, "MIDI": _midi,
     "audio analysis": _audio, "sound input": _sound_input,
 }

@@ -14,6 +14,7 @@ says why. Compiled kernels are cached on disk by numba, so only a machine's firs
 
 from __future__ import annotations
 
+import importlib
 import math
 from dataclasses import dataclass
 
@@ -27,7 +28,7 @@ MIN_CHUNK = 8  # output rows per chunk at least (small layers: one ring fill per
 def numba_import_error() -> str | None:
     """None when numba and the compiled kernels' module import, else why (with the install hint)."""
     try:
-        from . import filtered_lrelu_numba  # noqa: F401
+        importlib.import_module(".filtered_lrelu_numba", __package__)
     except Exception as e:  # ImportError, or a broken llvmlite raising anything
         return f"numba does not import ({type(e).__name__}: {e}; pip install numba)"
     return None

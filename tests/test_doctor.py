@@ -28,12 +28,14 @@ def test_rows_match_what_the_runtime_does(rows):
     from sg3rt.animate.writers import check_encoder
     from sg3rt.errors import BackendUnavailableError
     from sg3rt.networks.filtered_lrelu import fused_reason
+    from sg3rt.networks.filtered_lrelu_cpu import cpu_reason
 
     assert rows["CUDA GPU"].ok == torch.cuda.is_available()
     if torch.cuda.is_available():
         assert rows["fused kernels"].ok == (fused_reason(torch.empty(1, device="cuda", dtype=torch.float16)) is None)
     else:
         assert not rows["fused kernels"].ok and "no CUDA GPU" in rows["fused kernels"].detail
+    assert rows["CPU kernels"].ok == (cpu_reason(torch.empty(1), None) is None)
     assert rows["ONNX Runtime"].ok and "CPUExecutionProvider" in rows["ONNX Runtime"].detail
     assert rows["ffmpeg"].ok and "--codec h264" in rows["ffmpeg"].detail
     try:
@@ -50,6 +52,12 @@ def test_a_missing_package_is_a_row_with_its_install_hint(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # `import onnxruntime` raises ImportError
     [row] = doctor.run_checks(only=("ONNX Runtime",))
     assert not row.ok and "pip install onnxruntime" in row.detail
+
+
+def test_without_numba_the_cpu_kernels_row_says_so(monkeypatch):
+    monkeypatch.setitem(sys.modules, "sg3rt.networks.filtered_lrelu_numba", None)  # the kernels' import fails
+    [row] = doctor.run_checks(only=("CPU kernels",))
+    assert not row.ok and "pip install numba" in row.detail and "plain PyTorch" in row.detail
 
 
 def test_a_broken_check_is_a_row_not_a_crash(monkeypatch):
