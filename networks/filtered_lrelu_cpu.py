@@ -21,8 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-CHUNKS_PER_THREAD = 4  # output-row chunks per thread: load balance vs the Kd - down halo rows each chunk remakes
-MIN_CHUNK = 8  # output rows per chunk at least (small layers: one ring fill per 8 rows)
+TASKS_PER_THREAD = 4  # (row chunk x column strip) tasks per thread at least: load balance vs the halo each remakes
+MIN_CHUNK = 8  # output rows per task at least (each task fills its ring of Kd activation rows first)
+TILE_BYTES = 16384  # one activation row's strip (all phases, fp32): the ring of Kd strips stays in L2
 
 
 def numba_import_error() -> str | None:
@@ -58,6 +59,9 @@ class CpuPlan:
     x_lo: np.ndarray  # [Nx] int64: first tap inside the input
     x_hi: np.ndarray  # [Nx] int64: one past the last tap inside the input
     x_tapsum: np.ndarray  # [Nx] float32: sum of the taps inside the input (the bias's weight)
+    x_dst: np.ndarray  # [Nx] int64: where upsampled column n is stored: phase n % down, slot n // down
+    x_unused: np.ndarray  # int64: stored columns no upsampled column maps to (zeroed)
+    row_slots: int  # stored columns: down * ceil(Nx / down)
     y_taps: np.ndarray  # [Ny, J] float32: vertical upsampling, per activation row
     y_start: np.ndarray
     y_lo: np.ndarray
@@ -105,7 +109,12 @@ def cpu_plan(fu: torch.Tensor | None, fd: torch.Tensor | None, up: int, down: in
     out_h, out_w = (len(yt) - kd) // down + 1, (len(xt) - kd) // down + 1
     if out_h < 1 or out_w < 1:
         raise ValueError(f"input {height}x{width} is too small for a {kd}-tap down-filter after upsampling")
-    return CpuPlan(xt, xs, xl, xh, xsum, yt, ys, yl, yh, gd, sym_y, sym_x, out_h, out_w)
+    slots = -(-len(xt) // down)  # per phase
+    n = np.arange(len(xt))
+    dst = (n % down) * slots + n // down
+    unused = np.setdiff1d(np.arange(down * slots), dst)
+    return CpuPlan(xt, xs, xl, xh, xsum, dst.astype(np.int64), unused.astype(np.int64), down * slots,
+                   yt, ys, yl, yh, gd, sym_y, sym_x, out_h, out_w)
 
 
 def _version(t: torch.Tensor | None) -> int:
@@ -156,10 +165,14 @@ def filtered_lrelu_cpu(
     threads = torch.get_num_threads()
     if k.numba.get_num_threads() != min(threads, k.numba.config.NUMBA_NUM_THREADS):
         k.numba.set_num_threads(min(threads, k.numba.config.NUMBA_NUM_THREADS))
-    hx = np.empty((b, h, len(plan.x_taps), c), np.float32)
-    k.up_rows(xn, sn, bn, plan.x_taps, plan.x_start, plan.x_lo, plan.x_hi, plan.x_tapsum, hx)
+    hx = np.empty((b, h, plan.row_slots, c), np.float32)
+    k.up_rows(xn, sn, bn, plan.x_taps, plan.x_start, plan.x_lo, plan.x_hi, plan.x_tapsum, plan.x_dst, plan.x_unused, hx)
     out = np.empty((b, plan.out_h, plan.out_w, c), np.float32)
-    chunk = max(MIN_CHUNK, -(-plan.out_h // (CHUNKS_PER_THREAD * threads)))
+    kd = plan.gd.shape[1]
+    tile = max(4, TILE_BYTES // (4 * c * down) - (kd - 1) // down)  # output columns per task
+    strips = -(-plan.out_w // tile)
+    chunks = max(1, -(-TASKS_PER_THREAD * threads // (b * strips)))  # row chunks per image and strip
+    chunk = max(MIN_CHUNK, -(-plan.out_h // chunks))
     k.act_down(hx, plan.y_taps, plan.y_start, plan.y_lo, plan.y_hi, float(gain), float(slope),
-               -1.0 if clamp is None else float(clamp), plan.gd, plan.sym_y, plan.sym_x, down, chunk, out)
+               -1.0 if clamp is None else float(clamp), plan.gd, plan.sym_y, plan.sym_x, down, chunk, tile, out)
     return torch.from_numpy(out).permute(0, 3, 1, 2)

@@ -1,174 +1,210 @@
 """The CPU kernels of the fused filtered leaky ReLU (numba; imported only by filtered_lrelu_cpu.py).
 
-All arrays are float32 and channels-last: an image is [H, W, C] with the C channels of a pixel contiguous,
-so every inner loop runs over C (or over a whole row, W * C) and vectorises. Two passes per image:
+All arrays are float32 and channels-last, and every loop that matters streams over a whole row of pixels x
+channels, so it vectorises and keeps no accumulator in a short loop. Two passes per image:
 
 1. `up_rows`: the horizontal upsampling of every input row (polyphase: the inserted zeros are never
-   touched), with the per-channel scale and bias applied to the input samples -> [B, H, Nx, C].
+   touched), with the per-channel scale and bias applied to the input samples. Its rows are stored in the
+   down-filter's phase order: upsampled column n goes to phase n % down, slot n // down, so that the
+   strided down-filter becomes stride-1 shifts of whole rows.
 2. `act_down`: per chunk of output rows, the activation rows they read are made one at a time (vertical
    polyphase upsampling of those rows, leaky ReLU, gain, clamp) into a ring of Kd rows, and each output row
    is filtered from the ring as soon as its Kd rows are there. The upsampled map is never in memory whole:
-   the ring (Kd rows) stays in cache. A filter symmetric along an axis (StyleGAN3's are, the radial ones in
-   both) adds the two samples that share a tap first: half the multiplies.
+   the ring stays in cache. A filter symmetric along an axis (StyleGAN3's are) adds the two samples that
+   share a tap first: half the multiplies.
 
 Taps are correlation taps (g[k] multiplies sample n + k), gains included; index tables come from the host.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import numba
+import numpy as np
 from numba import njit, prange
 
+_OPTS = dict(fastmath={"contract"}, cache=True, boundscheck=False)  # contract: a * b + c as one FMA
 
-@njit(parallel=True, fastmath=False, cache=True, boundscheck=False)
-def up_rows(x, scale, bias, taps, start, lo, hi, tapsum, out):  # pragma: no cover (compiled)
-    """out[b, h, n, :] = scale[b] * sum_j taps[n, j] x[b, h, start[n] + j, :] + bias * tapsum[n], over j in
-    [lo[n], hi[n]) (the columns inside the input). x [B, H, W, C], scale [B, C], out [B, H, Nx, C]."""
+
+@njit(parallel=True, **_OPTS)
+def up_rows(x, scale, bias, taps, start, lo, hi, tapsum, dst_col, unused, out):  # pragma: no cover (compiled)
+    """out[b, h, dst_col[n], :] = scale[b] * sum_j taps[n, j] x[b, h, start[n] + j, :] + bias * tapsum[n] over j in
+    [lo[n], hi[n]) (the columns inside the input); the `unused` columns of out (no n maps there) are zero.
+    x [B, H, W, C], scale [B, C], out [B, H, Np, C] (Np >= Nx: the phase-ordered row)."""
     nb, h_in, _, c_n = x.shape
-    n_out = out.shape[2]
     for bh in prange(nb * h_in):
         b, h = bh // h_in, bh % h_in
         xr, orow = x[b, h], out[b, h]
         s = scale[b]
-        for n in range(n_out):
-            acc = orow[n]
+        for u in range(unused.shape[0]):
+            z = orow[unused[u]]
             for c in range(c_n):
-                acc[c] = 0.0
+                z[c] = 0.0
+        for n in range(taps.shape[0]):
+            acc = orow[dst_col[n]]
+            ts = tapsum[n]
+            for c in range(c_n):
+                acc[c] = bias[c] * ts
             for j in range(lo[n], hi[n]):
                 t = taps[n, j]
                 xm = xr[start[n] + j]
                 for c in range(c_n):
-                    acc[c] += t * xm[c]
-            ts = tapsum[n]
-            for c in range(c_n):
-                acc[c] = acc[c] * s[c] + bias[c] * ts
+                    acc[c] += t * (s[c] * xm[c])
     return out
 
 
-@njit(fastmath=False, cache=True, boundscheck=False, inline="always")
-def _act_row(hx, taps, start, lo, hi, r, gain, slope, clamp, dst):  # pragma: no cover
-    """dst[:] = clamp(lrelu(sum_j taps[r, j] hx[start[r] + j]) * gain): one activation row, rows flattened."""
-    m = dst.shape[0]
-    for i in range(m):
-        dst[i] = 0.0
-    for j in range(lo[r], hi[r]):
-        t = taps[r, j]
-        src = hx[start[r] + j]
-        for i in range(m):
-            dst[i] += t * src[i]
-    for i in range(m):
-        v = dst[i]
-        v = (v if v >= 0.0 else v * slope) * gain
-        if clamp >= 0.0:
-            v = min(max(v, -clamp), clamp)
-        dst[i] = v
+@njit(inline="always", **_OPTS)
+def _act(v, gain, slope, clamp):  # pragma: no cover
+    v = (v if v >= 0.0 else v * slope) * gain
+    if clamp >= 0.0:
+        v = min(max(v, -clamp), clamp)
+    return v
 
 
-@njit(parallel=True, fastmath=False, cache=True, boundscheck=False)
-def act_down(hx, taps, start, lo, hi, gain, slope, clamp, gd, sym_y, sym_x, down, chunk, out):  # pragma: no cover
-    """Activation and down-filter. hx [B, H, Nx, C] (up_rows), taps/start/lo/hi the vertical upsampling tables
-    per activation row, gd the down taps: [Kd, Kd] (2-D) or [1, Kd] (separable: the same along y and x);
-    sym_y / sym_x: gd is symmetric along that axis (fold). out [B, Ho, Wo, C]; chunk: output rows per task."""
+@njit(**_OPTS)
+def _act_strip(hx, taps, start, lo, hi, r, gain, slope, clamp, down, slot, t0, width, c_n, dst):  # pragma: no cover
+    """One activation row's strip: for every phase p, dst[p] = clamp(lrelu(sum_j taps[r, j] hx[start[r] + j] at
+    the slots t0 .. t0 + width - 1 of phase p) * gain); hx rows flattened, dst tile-local (width slots a phase)."""
+    n = width * c_n
+    j0, j1 = lo[r], hi[r]
+    base = start[r]
+    for p in range(down):
+        o = (p * slot + t0) * c_n
+        d = dst[p * n:(p + 1) * n]
+        if j1 - j0 == 6:  # every official layer's interior rows: one pass, no stores between the taps
+            a, b, c = hx[base + j0, o:o + n], hx[base + j0 + 1, o:o + n], hx[base + j0 + 2, o:o + n]
+            e, f, g = hx[base + j0 + 3, o:o + n], hx[base + j0 + 4, o:o + n], hx[base + j0 + 5, o:o + n]
+            ta, tb, tc = taps[r, j0], taps[r, j0 + 1], taps[r, j0 + 2]
+            te, tf, tg = taps[r, j0 + 3], taps[r, j0 + 4], taps[r, j0 + 5]
+            for i in range(n):
+                d[i] = _act(ta * a[i] + tb * b[i] + tc * c[i] + te * e[i] + tf * f[i] + tg * g[i], gain, slope, clamp)
+            continue
+        for i in range(n):
+            d[i] = 0.0
+        for j in range(j0, j1):
+            t = taps[r, j]
+            src = hx[base + j, o:o + n]
+            for i in range(n):
+                d[i] += t * src[i]
+        for i in range(n):
+            d[i] = _act(d[i], gain, slope, clamp)
+
+
+@njit(**_OPTS)
+def _shifted_taps(src, y, gd_row, kd, down, slot, c_n, sym, first):  # pragma: no cover
+    """y (+)= sum_kx gd_row[kx] * src[phase kx % down, slot kx // down + o] for every output o (rows flattened,
+    `slot` slots per phase; `first`: y is written, not added to): the strided horizontal filter as stride-1
+    shifts of the phase-ordered row. Symmetric taps: the pair kx, kd-1-kx is added before its one multiply.
+    (Slices, not offsets: numba elides the negative-index check, and so vectorises, only for a loop counter.)"""
+    m = y.shape[0]
+    init = first
+    for kx in range(kd // 2 if sym else kd):
+        t = gd_row[kx]
+        p0 = ((kx % down) * slot + kx // down) * c_n
+        a = src[p0:p0 + m]
+        if sym:
+            k2 = kd - 1 - kx
+            p1 = ((k2 % down) * slot + k2 // down) * c_n
+            b = src[p1:p1 + m]
+            if init:
+                for i in range(m):
+                    y[i] = t * (a[i] + b[i])
+            else:
+                for i in range(m):
+                    y[i] += t * (a[i] + b[i])
+        elif init:
+            for i in range(m):
+                y[i] = t * a[i]
+        else:
+            for i in range(m):
+                y[i] += t * a[i]
+        init = False
+    if sym and kd % 2:  # the middle tap
+        kx = kd // 2
+        t = gd_row[kx]
+        p0 = ((kx % down) * slot + kx // down) * c_n
+        a = src[p0:p0 + m]
+        if init:
+            for i in range(m):
+                y[i] = t * a[i]
+        else:
+            for i in range(m):
+                y[i] += t * a[i]
+
+
+@njit(parallel=True, **_OPTS)
+def act_down(hx, taps, start, lo, hi, gain, slope, clamp, gd, sym_y, sym_x, down, chunk, tile, out):  # pragma: no cover
+    """Activation and down-filter. hx [B, H, Np, C] (up_rows: phase-ordered rows of Np // down slots per phase),
+    taps/start/lo/hi the vertical upsampling tables per activation row, gd the down taps: [Kd, Kd] (2-D) or
+    [1, Kd] (separable: the same along y and x); sym_y / sym_x: gd is symmetric along that axis (fold).
+    out [B, Ho, Wo, C]. A task is `chunk` output rows x `tile` output columns: its strip of the activation
+    rows (tile + halo slots per phase) and its ring stay in cache while the taps pass over them."""
     nb = hx.shape[0]
-    nx, c_n = hx.shape[2], hx.shape[3]
+    c_n = hx.shape[3]
+    row = hx.shape[2] * c_n
+    slot = hx.shape[2] // down
     ho, wo = out.shape[1], out.shape[2]
     kd = gd.shape[1]
+    halo = (kd - 1) // down  # slots a tile reads past its last output
     separable = gd.shape[0] == 1
-    row = nx * c_n
     chunks = (ho + chunk - 1) // chunk
-    for task in prange(nb * chunks):
-        b, o0 = task // chunks, (task % chunks) * chunk
-        o1 = min(o0 + chunk, ho)
+    strips = (wo + tile - 1) // tile
+    for task in prange(nb * chunks * strips):
+        b, rest = task // (chunks * strips), task % (chunks * strips)
+        o0, t0 = (rest // strips) * chunk, (rest % strips) * tile
+        o1, tw = min(o0 + chunk, ho), min(tile, wo - t0)
+        width = tw + halo
+        n = width * c_n * down
         hxb = hx[b].reshape(hx.shape[1], row)
-        ring = np.empty((kd, row), np.float32)  # activation row r lives in slot r % kd
-        fold = np.empty((kd, row), np.float32)  # vertical sums (separable) or symmetric pairs (2-D)
-        acc = np.empty(c_n, np.float32)
+        outb = out[b].reshape(ho, wo * c_n)
+        ring = np.empty((kd, n), np.float32)  # activation row r's strip lives in slot r % kd
+        fold = np.empty((kd, n), np.float32)  # symmetric row pairs, or the vertical pass (separable)
         made = o0 * down  # next activation row to make
         for o in range(o0, o1):
             r0 = o * down
             while made < r0 + kd:
-                _act_row(hxb, taps, start, lo, hi, made, gain, slope, clamp, ring[made % kd])
+                _act_strip(hxb, taps, start, lo, hi, made, gain, slope, clamp, down, slot, t0, width, c_n,
+                           ring[made % kd])
                 made += 1
-            orow = out[b, o]
+            y = outb[o, t0 * c_n:(t0 + tw) * c_n]
             if separable:
-                v = fold[0]  # vertical pass: v = sum_ky gd[ky] a[r0 + ky]
-                for i in range(row):
-                    v[i] = 0.0
-                if sym_y:
-                    for ky in range(kd // 2):
-                        t = gd[0, ky]
-                        p, q = ring[(r0 + ky) % kd], ring[(r0 + kd - 1 - ky) % kd]
-                        for i in range(row):
-                            v[i] += t * (p[i] + q[i])
-                    if kd % 2:
-                        t, p = gd[0, kd // 2], ring[(r0 + kd // 2) % kd]
-                        for i in range(row):
-                            v[i] += t * p[i]
-                else:
-                    for ky in range(kd):
-                        t, p = gd[0, ky], ring[(r0 + ky) % kd]
-                        for i in range(row):
-                            v[i] += t * p[i]
-                v2 = v.reshape(nx, c_n)
-                for ox in range(wo):
-                    n0 = ox * down
-                    for c in range(c_n):
-                        acc[c] = 0.0
-                    if sym_x:
-                        for kx in range(kd // 2):
-                            t = gd[0, kx]
-                            p, q = v2[n0 + kx], v2[n0 + kd - 1 - kx]
-                            for c in range(c_n):
-                                acc[c] += t * (p[c] + q[c])
-                        if kd % 2:
-                            t, p = gd[0, kd // 2], v2[n0 + kd // 2]
-                            for c in range(c_n):
-                                acc[c] += t * p[c]
+                v = fold[0]
+                init = True
+                for ky in range(kd // 2 if sym_y else kd):
+                    t, a = gd[0, ky], ring[(r0 + ky) % kd]
+                    if sym_y:
+                        q = ring[(r0 + kd - 1 - ky) % kd]
+                        if init:
+                            for i in range(n):
+                                v[i] = t * (a[i] + q[i])
+                        else:
+                            for i in range(n):
+                                v[i] += t * (a[i] + q[i])
+                    elif init:
+                        for i in range(n):
+                            v[i] = t * a[i]
                     else:
-                        for kx in range(kd):
-                            t, p = gd[0, kx], v2[n0 + kx]
-                            for c in range(c_n):
-                                acc[c] += t * p[c]
-                    for c in range(c_n):
-                        orow[ox, c] = acc[c]
+                        for i in range(n):
+                            v[i] += t * a[i]
+                    init = False
+                if sym_y and kd % 2:
+                    t, a = gd[0, kd // 2], ring[(r0 + kd // 2) % kd]
+                    if init:
+                        for i in range(n):
+                            v[i] = t * a[i]
+                    else:
+                        for i in range(n):
+                            v[i] += t * a[i]
+                _shifted_taps(v, y, gd[0], kd, down, width, c_n, sym_x, True)
                 continue
-            # 2-D: rows paired first where gd is symmetric along y (fold[ky] = a[r0+ky] + a[r0+kd-1-ky])
-            rows_n = kd
             if sym_y:
-                rows_n = (kd + 1) // 2
                 for ky in range(kd // 2):
-                    p, q, f = ring[(r0 + ky) % kd], ring[(r0 + kd - 1 - ky) % kd], fold[ky]
-                    for i in range(row):
-                        f[i] = p[i] + q[i]
-                if kd % 2:
-                    p, f = ring[(r0 + kd // 2) % kd], fold[kd // 2]
-                    for i in range(row):
-                        f[i] = p[i]
-            for ox in range(wo):
-                n0 = ox * down
-                for c in range(c_n):
-                    acc[c] = 0.0
-                for ky in range(rows_n):
-                    src = fold[ky] if sym_y else ring[(r0 + ky) % kd]
-                    if sym_x:
-                        for kx in range(kd // 2):
-                            t = gd[ky, kx]
-                            i0, i1 = (n0 + kx) * c_n, (n0 + kd - 1 - kx) * c_n
-                            p, q = src[i0:i0 + c_n], src[i1:i1 + c_n]
-                            for c in range(c_n):
-                                acc[c] += t * (p[c] + q[c])
-                        if kd % 2:
-                            i0 = (n0 + kd // 2) * c_n
-                            t, p = gd[ky, kd // 2], src[i0:i0 + c_n]
-                            for c in range(c_n):
-                                acc[c] += t * p[c]
-                    else:
-                        for kx in range(kd):
-                            i0 = (n0 + kx) * c_n
-                            t, p = gd[ky, kx], src[i0:i0 + c_n]
-                            for c in range(c_n):
-                                acc[c] += t * p[c]
-                for c in range(c_n):
-                    orow[ox, c] = acc[c]
+                    a, q, f = ring[(r0 + ky) % kd], ring[(r0 + kd - 1 - ky) % kd], fold[ky]
+                    for i in range(n):
+                        f[i] = a[i] + q[i]
+                for ky in range((kd + 1) // 2):
+                    src = fold[ky] if ky < kd // 2 else ring[(r0 + ky) % kd]
+                    _shifted_taps(src, y, gd[ky], kd, down, width, c_n, sym_x, ky == 0)
+            else:
+                for ky in range(kd):
+                    _shifted_taps(ring[(r0 + ky) % kd], y, gd[ky], kd, down, width, c_n, sym_x, ky == 0)
     return out
