@@ -58,10 +58,13 @@ class CpuPlan:
     x_start: np.ndarray  # [Nx] int64: input column of tap 0
     x_lo: np.ndarray  # [Nx] int64: first tap inside the input
     x_hi: np.ndarray  # [Nx] int64: one past the last tap inside the input
-    x_tapsum: np.ndarray  # [Nx] float32: sum of the taps inside the input (the bias's weight)
-    x_dst: np.ndarray  # [Nx] int64: where upsampled column n is stored: phase n % down, slot n // down
+    x_edge: np.ndarray  # int64: the upsampled columns made one at a time (all of them unless up == down)
+    x_ph_lo: np.ndarray  # [down] int64: per phase, the slots made as one stride-1 pass: ph_lo <= m < ph_hi
+    x_ph_hi: np.ndarray
+    x_ph_shift: np.ndarray  # [down] int64: slot m's first input column is m + shift
+    x_ph_taps: np.ndarray  # [down, J] float32: the taps of those slots
     x_unused: np.ndarray  # int64: stored columns no upsampled column maps to (zeroed)
-    row_slots: int  # stored columns: down * ceil(Nx / down)
+    slots: int  # stored columns per phase: ceil(Nx / down)
     y_taps: np.ndarray  # [Ny, J] float32: vertical upsampling, per activation row
     y_start: np.ndarray
     y_lo: np.ndarray
@@ -85,10 +88,7 @@ def _up_tables(g: np.ndarray, length: int, up: int, p0: int, p1: int):
     lo = np.clip(-start, 0, j_max)
     hi = np.clip(length - start, 0, j_max)
     hi = np.maximum(hi, lo)
-    inside = (np.arange(j_max)[None, :] >= lo[:, None]) & (np.arange(j_max)[None, :] < hi[:, None])
-    tapsum = np.where(inside, taps, 0.0).sum(axis=1)
-    return taps.astype(np.float32), start.astype(np.int64), lo.astype(np.int64), hi.astype(np.int64), \
-        tapsum.astype(np.float32)
+    return taps.astype(np.float32), start.astype(np.int64), lo.astype(np.int64), hi.astype(np.int64)
 
 
 def cpu_plan(fu: torch.Tensor | None, fd: torch.Tensor | None, up: int, down: int,
@@ -101,8 +101,8 @@ def cpu_plan(fu: torch.Tensor | None, fd: torch.Tensor | None, up: int, down: in
     d = np.ones((1, 1)) if fd is None else fd.detach().to("cpu", torch.float64).numpy()
     d = d[::-1, ::-1] if d.ndim == 2 else d[::-1][None, :]
     kd = d.shape[1]
-    xt, xs, xl, xh, xsum = _up_tables(g, width, up, px0, px1)
-    yt, ys, yl, yh, _ = _up_tables(g, height, up, py0, py1)
+    xt, xs, xl, xh = _up_tables(g, width, up, px0, px1)
+    yt, ys, yl, yh = _up_tables(g, height, up, py0, py1)
     gd = np.ascontiguousarray(d, dtype=np.float32)
     sym_x = bool(np.array_equal(gd, gd[:, ::-1]))
     sym_y = sym_x if gd.shape[0] == 1 else bool(np.array_equal(gd, gd[::-1, :]))
@@ -111,9 +111,23 @@ def cpu_plan(fu: torch.Tensor | None, fd: torch.Tensor | None, up: int, down: in
         raise ValueError(f"input {height}x{width} is too small for a {kd}-tap down-filter after upsampling")
     slots = -(-len(xt) // down)  # per phase
     n = np.arange(len(xt))
-    dst = (n % down) * slots + n // down
-    unused = np.setdiff1d(np.arange(down * slots), dst)
-    return CpuPlan(xt, xs, xl, xh, xsum, dst.astype(np.int64), unused.astype(np.int64), down * slots,
+    unused = np.setdiff1d(np.arange(down * slots), (n % down) * slots + n // down)
+    j = xt.shape[1]
+    ph_lo, ph_hi = np.zeros(down, np.int64), np.zeros(down, np.int64)
+    ph_shift, ph_taps = np.zeros(down, np.int64), np.zeros((down, j), np.float32)
+    streamed = np.zeros(len(xt), bool)
+    if up == down:  # up-phase p is down-phase p: its full-tap columns share one set of taps
+        for p in range(down):
+            cols = n[(n % down == p) & (xl == 0) & (xh == j)]
+            if len(cols) == 0:
+                continue
+            m = cols // down
+            assert np.all(np.diff(m) == 1) and np.all(xs[cols] - m == xs[cols[0]] - m[0])
+            assert np.all(xt[cols] == xt[cols[0]])
+            ph_lo[p], ph_hi[p], ph_shift[p], ph_taps[p] = m[0], m[-1] + 1, xs[cols[0]] - m[0], xt[cols[0]]
+            streamed[cols] = True
+    edge = n[~streamed].astype(np.int64)
+    return CpuPlan(xt, xs, xl, xh, edge, ph_lo, ph_hi, ph_shift, ph_taps, unused.astype(np.int64), slots,
                    yt, ys, yl, yh, gd, sym_y, sym_x, out_h, out_w)
 
 
@@ -165,14 +179,16 @@ def filtered_lrelu_cpu(
     threads = torch.get_num_threads()
     if k.numba.get_num_threads() != min(threads, k.numba.config.NUMBA_NUM_THREADS):
         k.numba.set_num_threads(min(threads, k.numba.config.NUMBA_NUM_THREADS))
-    hx = np.empty((b, h, plan.row_slots, c), np.float32)
-    k.up_rows(xn, sn, bn, plan.x_taps, plan.x_start, plan.x_lo, plan.x_hi, plan.x_tapsum, plan.x_dst, plan.x_unused, hx)
+    hx = np.empty((b, h, down * plan.slots, c), np.float32)
+    k.up_rows(xn, sn, bn, plan.x_taps, plan.x_start, plan.x_lo, plan.x_hi, plan.x_edge, plan.x_ph_lo, plan.x_ph_hi,
+              plan.x_ph_shift, plan.x_ph_taps, plan.slots, plan.x_unused, hx)
     out = np.empty((b, plan.out_h, plan.out_w, c), np.float32)
     kd = plan.gd.shape[1]
     tile = max(4, TILE_BYTES // (4 * c * down) - (kd - 1) // down)  # output columns per task
     strips = -(-plan.out_w // tile)
     chunks = max(1, -(-TASKS_PER_THREAD * threads // (b * strips)))  # row chunks per image and strip
     chunk = max(MIN_CHUNK, -(-plan.out_h // chunks))
-    k.act_down(hx, plan.y_taps, plan.y_start, plan.y_lo, plan.y_hi, float(gain), float(slope),
-               -1.0 if clamp is None else float(clamp), plan.gd, plan.sym_y, plan.sym_x, down, chunk, tile, out)
+    f32 = np.float32  # float32 scalars: a float64 one would promote the activation's arithmetic (2x slower)
+    k.act_down(hx, plan.y_taps, plan.y_start, plan.y_lo, plan.y_hi, f32(gain), f32(slope),
+               f32(-1.0 if clamp is None else clamp), plan.gd, plan.sym_y, plan.sym_x, down, chunk, tile, out)
     return torch.from_numpy(out).permute(0, 3, 1, 2)

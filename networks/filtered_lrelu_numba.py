@@ -26,29 +26,62 @@ _OPTS = dict(fastmath={"contract"}, cache=True, boundscheck=False)  # contract: 
 
 
 @njit(parallel=True, **_OPTS)
-def up_rows(x, scale, bias, taps, start, lo, hi, tapsum, dst_col, unused, out):  # pragma: no cover (compiled)
-    """out[b, h, dst_col[n], :] = scale[b] * sum_j taps[n, j] x[b, h, start[n] + j, :] + bias * tapsum[n] over j in
-    [lo[n], hi[n]) (the columns inside the input); the `unused` columns of out (no n maps there) are zero.
-    x [B, H, W, C], scale [B, C], out [B, H, Np, C] (Np >= Nx: the phase-ordered row)."""
-    nb, h_in, _, c_n = x.shape
+def up_rows(x, scale, bias, taps, start, lo, hi, edge, ph_lo, ph_hi, ph_shift, ph_taps, slot, unused, out):  # pragma: no cover
+    """The horizontal upsampling of every input row of x [B, H, W, C] (times scale [B, C], plus bias [C], zero
+    outside the input) into out [B, H, Np, C], phase-ordered (column n at phase n % down, slot n // down).
+    Column n = sum_j taps[n, j] xb[start[n] + j] over j in [lo[n], hi[n]) for the `edge` columns. Where up ==
+    down, up-phase p is down-phase p: its interior slots m in [ph_lo[p], ph_hi[p]) all read the same taps
+    ph_taps[p] at xb[m + ph_shift[p] + j], one stride-1 pass over the flattened row (empty ranges otherwise).
+    The `unused` columns of out (no n maps there) are zero."""
+    nb, h_in, w_in, c_n = x.shape
+    n_taps = ph_taps.shape[1]
     for bh in prange(nb * h_in):
         b, h = bh // h_in, bh % h_in
-        xr, orow = x[b, h], out[b, h]
-        s = scale[b]
+        xr, s = x[b, h], scale[b]
+        xb = np.empty((w_in, c_n), np.float32)  # this row with its scale and bias
+        for m in range(w_in):
+            for c in range(c_n):
+                xb[m, c] = xr[m, c] * s[c] + bias[c]
+        orow = out[b, h]
         for u in range(unused.shape[0]):
             z = orow[unused[u]]
             for c in range(c_n):
                 z[c] = 0.0
-        for n in range(taps.shape[0]):
-            acc = orow[dst_col[n]]
-            ts = tapsum[n]
+        for e in range(edge.shape[0]):
+            n = edge[e]
+            acc = orow[(n % ph_lo.shape[0]) * slot + n // ph_lo.shape[0]]
             for c in range(c_n):
-                acc[c] = bias[c] * ts
+                acc[c] = 0.0
             for j in range(lo[n], hi[n]):
                 t = taps[n, j]
-                xm = xr[start[n] + j]
+                xm = xb[start[n] + j]
                 for c in range(c_n):
-                    acc[c] += t * (s[c] * xm[c])
+                    acc[c] += t * xm[c]
+        xf = xb.reshape(w_in * c_n)
+        of = orow.reshape(orow.shape[0] * c_n)
+        for p in range(ph_lo.shape[0]):
+            m0, m1 = ph_lo[p], ph_hi[p]
+            if m1 <= m0:
+                continue
+            n = (m1 - m0) * c_n
+            d = of[(p * slot + m0) * c_n:(p * slot + m1) * c_n]
+            src0 = (m0 + ph_shift[p]) * c_n
+            if n_taps == 6:
+                t = ph_taps[p]
+                a0, a1, a2 = xf[src0:src0 + n], xf[src0 + c_n:src0 + c_n + n], xf[src0 + 2 * c_n:src0 + 2 * c_n + n]
+                a3, a4 = xf[src0 + 3 * c_n:src0 + 3 * c_n + n], xf[src0 + 4 * c_n:src0 + 4 * c_n + n]
+                a5 = xf[src0 + 5 * c_n:src0 + 5 * c_n + n]
+                t0, t1, t2, t3, t4, t5 = t[0], t[1], t[2], t[3], t[4], t[5]
+                for i in range(n):
+                    d[i] = t0 * a0[i] + t1 * a1[i] + t2 * a2[i] + t3 * a3[i] + t4 * a4[i] + t5 * a5[i]
+                continue
+            for i in range(n):
+                d[i] = 0.0
+            for j in range(n_taps):
+                t = ph_taps[p, j]
+                a = xf[src0 + j * c_n:src0 + j * c_n + n]
+                for i in range(n):
+                    d[i] += t * a[i]
     return out
 
 
