@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from .filtered_lrelu_cpu import cpu_reason
-from .layers import FirFilter, lrelu_clamp
+from .layers import FirFilter, _version, lrelu_clamp
 
 # Upsampled samples per tile side on a GPU, per dtype (the activation tile is ACT_BLOCK^2 fp32): the largest
 # tile whose compiled kernel keeps every value in registers on sm_80 and sm_90 with NUM_WARPS warps
@@ -280,15 +280,6 @@ def fused_plan(
         wdy=stack([_down_bank(col, down, tile, act_block, tb) for col, _ in down_terms]),
         tile=tile, in_step=tile * down // up, in_need=in_need, in_x0=(-px0) // up, in_y0=(-py0) // up,
     )
-
-
-def _version(t: torch.Tensor | None) -> int:
-    if t is None:
-        return 0
-    try:
-        return t._version
-    except RuntimeError:  # inference tensors
-        return -1
 
 
 # ------------------------------------------------------------------------------------------------

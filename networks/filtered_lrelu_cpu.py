@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .layers import _version
+
 TASKS_PER_THREAD = 4  # (row chunk x column strip) tasks per thread at least: load balance vs the halo each remakes
 MIN_CHUNK = 8  # output rows per task at least (each task fills its ring of Kd activation rows first)
 TILE_BYTES = 16384  # one activation row's strip (all phases, fp32): the ring of Kd strips stays in L2
@@ -129,15 +131,6 @@ def cpu_plan(fu: torch.Tensor | None, fd: torch.Tensor | None, up: int, down: in
     edge = n[~streamed].astype(np.int64)
     return CpuPlan(xt, xs, xl, xh, edge, ph_lo, ph_hi, ph_shift, ph_taps, unused.astype(np.int64), slots,
                    yt, ys, yl, yh, gd, sym_y, sym_x, out_h, out_w)
-
-
-def _version(t: torch.Tensor | None) -> int:
-    if t is None:
-        return 0
-    try:
-        return t._version
-    except RuntimeError:  # inference tensors
-        return -1
 
 
 def filtered_lrelu_cpu(

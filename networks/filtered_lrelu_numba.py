@@ -122,6 +122,55 @@ def _act_strip(hx, taps, start, lo, hi, r, gain, slope, clamp, down, slot, t0, w
             d[i] = _act(d[i], gain, slope, clamp)
 
 
+@njit(**_OPTS)
+def _act_strip_pair(hx, taps, start, lo, r, gain, slope, clamp, down, slot, t0, width, c_n, dst_a, dst_b):  # pragma: no cover
+    """Activation rows r and r + 1 (six taps each, windows starting 0 or 1 row apart) in one pass: they share
+    their input rows, so 6-7 loads make two outputs (12 as two `_act_strip` calls)."""
+    n = width * c_n
+    s0 = start[r] + lo[r]
+    shift = start[r + 1] + lo[r + 1] - s0  # 0 or 1
+    ca = np.zeros(7, np.float32)
+    cb = np.zeros(7, np.float32)
+    for k in range(6):
+        ca[k] = taps[r, lo[r] + k]
+        cb[k + shift] = taps[r + 1, lo[r + 1] + k]
+    last = s0 + 5 + shift  # the seventh row is read only when the windows are a row apart
+    for p in range(down):
+        o = (p * slot + t0) * c_n
+        a0, a1, a2 = hx[s0, o:o + n], hx[s0 + 1, o:o + n], hx[s0 + 2, o:o + n]
+        a3, a4, a5 = hx[s0 + 3, o:o + n], hx[s0 + 4, o:o + n], hx[s0 + 5, o:o + n]
+        a6 = hx[last, o:o + n]
+        da, db = dst_a[p * n:(p + 1) * n], dst_b[p * n:(p + 1) * n]
+        u0, u1, u2, u3, u4, u5, u6 = ca[0], ca[1], ca[2], ca[3], ca[4], ca[5], ca[6]
+        v0, v1, v2, v3, v4, v5, v6 = cb[0], cb[1], cb[2], cb[3], cb[4], cb[5], cb[6]
+        for i in range(n):
+            x0, x1, x2, x3, x4, x5, x6 = a0[i], a1[i], a2[i], a3[i], a4[i], a5[i], a6[i]
+            da[i] = _act(u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3 + u4 * x4 + u5 * x5 + u6 * x6, gain, slope, clamp)
+            db[i] = _act(v0 * x0 + v1 * x1 + v2 * x2 + v3 * x3 + v4 * x4 + v5 * x5 + v6 * x6, gain, slope, clamp)
+
+
+@njit(inline="always", **_OPTS)
+def _axpy(y, t, a, init):  # pragma: no cover
+    """y = t * a (init) or y += t * a, elementwise over y."""
+    if init:
+        for i in range(y.shape[0]):
+            y[i] = t * a[i]
+    else:
+        for i in range(y.shape[0]):
+            y[i] += t * a[i]
+
+
+@njit(inline="always", **_OPTS)
+def _axpy_pair(y, t, a, b, init):  # pragma: no cover
+    """y = t * (a + b) (init) or y += t * (a + b): the two samples of a symmetric filter's tap, one multiply."""
+    if init:
+        for i in range(y.shape[0]):
+            y[i] = t * (a[i] + b[i])
+    else:
+        for i in range(y.shape[0]):
+            y[i] += t * (a[i] + b[i])
+
+
 @njit(inline="always", **_OPTS)
 def _tap_slices(src, kx, kd, down, slot, c_n, m):  # pragma: no cover
     """The m samples of src that taps kx and kd-1-kx multiply (phase-ordered row, `slot` slots per phase)."""
@@ -157,37 +206,16 @@ def _shifted_taps(src, y, gd_row, kd, down, slot, c_n, sym, first):  # pragma: n
         return
     init = first
     for kx in range(kd // 2 if sym else kd):
-        t = gd_row[kx]
-        p0 = ((kx % down) * slot + kx // down) * c_n
-        a = src[p0:p0 + m]
+        a, b = _tap_slices(src, kx, kd, down, slot, c_n, m)  # b: the partner kd-1-kx (unused if not sym)
         if sym:
-            k2 = kd - 1 - kx
-            p1 = ((k2 % down) * slot + k2 // down) * c_n
-            b = src[p1:p1 + m]
-            if init:
-                for i in range(m):
-                    y[i] = t * (a[i] + b[i])
-            else:
-                for i in range(m):
-                    y[i] += t * (a[i] + b[i])
-        elif init:
-            for i in range(m):
-                y[i] = t * a[i]
+            _axpy_pair(y, gd_row[kx], a, b, init)
         else:
-            for i in range(m):
-                y[i] += t * a[i]
+            _axpy(y, gd_row[kx], a, init)
         init = False
     if sym and kd % 2:  # the middle tap
         kx = kd // 2
-        t = gd_row[kx]
         p0 = ((kx % down) * slot + kx // down) * c_n
-        a = src[p0:p0 + m]
-        if init:
-            for i in range(m):
-                y[i] = t * a[i]
-        else:
-            for i in range(m):
-                y[i] += t * a[i]
+        _axpy(y, gd_row[kx], src[p0:p0 + m], init)
 
 
 @njit(parallel=True, **_OPTS)
@@ -221,38 +249,25 @@ def act_down(hx, taps, start, lo, hi, gain, slope, clamp, gd, sym_y, sym_x, down
         for o in range(o0, o1):
             r0 = o * down
             while made < r0 + kd:
+                if made + 1 < r0 + kd and hi[made] - lo[made] == 6 and hi[made + 1] - lo[made + 1] == 6 and \
+                        0 <= start[made + 1] + lo[made + 1] - start[made] - lo[made] <= 1:
+                    _act_strip_pair(hxb, taps, start, lo, made, gain, slope, clamp, down, slot, t0, width, c_n,
+                                    ring[made % kd], ring[(made + 1) % kd])
+                    made += 2
+                    continue
                 _act_strip(hxb, taps, start, lo, hi, made, gain, slope, clamp, down, slot, t0, width, c_n,
                            ring[made % kd])
                 made += 1
             y = outb[o, t0 * c_n:(t0 + tw) * c_n]
             if separable:
                 v = fold[0]
-                init = True
                 for ky in range(kd // 2 if sym_y else kd):
-                    t, a = gd[0, ky], ring[(r0 + ky) % kd]
                     if sym_y:
-                        q = ring[(r0 + kd - 1 - ky) % kd]
-                        if init:
-                            for i in range(n):
-                                v[i] = t * (a[i] + q[i])
-                        else:
-                            for i in range(n):
-                                v[i] += t * (a[i] + q[i])
-                    elif init:
-                        for i in range(n):
-                            v[i] = t * a[i]
+                        _axpy_pair(v, gd[0, ky], ring[(r0 + ky) % kd], ring[(r0 + kd - 1 - ky) % kd], ky == 0)
                     else:
-                        for i in range(n):
-                            v[i] += t * a[i]
-                    init = False
+                        _axpy(v, gd[0, ky], ring[(r0 + ky) % kd], ky == 0)
                 if sym_y and kd % 2:
-                    t, a = gd[0, kd // 2], ring[(r0 + kd // 2) % kd]
-                    if init:
-                        for i in range(n):
-                            v[i] = t * a[i]
-                    else:
-                        for i in range(n):
-                            v[i] += t * a[i]
+                    _axpy(v, gd[0, kd // 2], ring[(r0 + kd // 2) % kd], kd == 1)
                 _shifted_taps(v, y, gd[0], kd, down, width, c_n, sym_x, True)
                 continue
             if sym_y:

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import torch
 
-from .filtered_lrelu import _version, output_size
-from .layers import FirFilter, lrelu_clamp
+from .filtered_lrelu import output_size
+from .layers import FirFilter, _version, lrelu_clamp
 
 FUSED_SG2_OP = "fused StyleGAN2 layer"  # the op's name in warnings (use_fused, fused_or_plain)
 # Output tile rows x columns and warps per program on a GPU: 4 outputs per thread. Compiled for sm_90 with a 4x4

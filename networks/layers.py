@@ -150,8 +150,11 @@ def modulated_conv2d(
 # FIR resampling as depthwise convolutions (the upfirdn2d of the StyleGAN papers without custom ops).
 
 
-def _version(t: torch.Tensor) -> int:
-    """In-place modification counter (-1 for inference tensors, which cannot be modified outside inference)."""
+def _version(t: torch.Tensor | None) -> int:
+    """In-place modification counter (-1 for inference tensors, which cannot be modified outside inference; 0 for
+    None): with data_ptr, what tells a cached filter bank that its taps changed."""
+    if t is None:
+        return 0
     try:
         return t._version
     except RuntimeError:
