@@ -3,13 +3,16 @@
 The plain path runs four depthwise (transposed) convolutions and two in-place activations over the 2x-upsampled
 map of every layer; oneDNN's depthwise kernels reach a fraction of the CPU's arithmetic rate there, and the
 map (24 MB per 306 px layer of the embedded network) goes through memory six times. Here
-(filtered_lrelu_numba.py) the horizontal upsampling is one polyphase pass over the input rows, and the
-vertical upsampling, activation and down-filter stream through a ring of Kd activation rows that stays in
-cache, with symmetric filters folded (StyleGAN3's radial down-filters: 36 multiplies per output, not 144).
+(filtered_lrelu_numba.py) the horizontal upsampling is one polyphase pass over the input rows, stored in the
+down-filter's phase order; then, per strip of output rows x columns, the vertical upsampling, activation and
+down-filter stream through a ring of Kd activation strips that stays in cache, with symmetric filters folded
+(StyleGAN3's radial down-filters: 36 multiplies per output, not 144). Every pass runs over whole rows of
+pixels x channels (channels-last), so numba vectorises it. 2.0-2.7x the plain path per layer on 2 cores.
 
 Same semantics as `filtered_lrelu_reference` (filtered_lrelu.py), float32 only, and a channels-last result.
-numba is optional: without it (or for anything this path does not take) the plain path runs; `cpu_reason`
-says why. Compiled kernels are cached on disk by numba, so only a machine's first run compiles them.
+numba is a dependency, but a machine without it (or anything this path does not take: fp16, gradients,
+export) runs the plain path; `cpu_reason` says why. numba caches the compiled kernels on disk, so only a
+machine's first run compiles them (about 17 s on 2 cores).
 """
 
 from __future__ import annotations
