@@ -160,6 +160,18 @@ def use_fused_cpu(impl: str, x: torch.Tensor, fu: torch.Tensor | None) -> bool:
     return False
 
 
+def _interrupt_behind(e: BaseException) -> BaseException | None:
+    """The KeyboardInterrupt (or other non-Exception) that e wraps, if any: a signal handler that raises while a
+    compiled kernel's dispatcher runs Python code comes back as a SystemError caused by the interrupt (numba)."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if not isinstance(e, Exception):
+            return e
+        e = e.__cause__ or e.__context__
+    return None
+
+
 def fused_or_plain(op: str, fused: Callable[[], torch.Tensor], plain: Callable[[], torch.Tensor]) -> torch.Tensor:
     """fused(); where its kernel cannot compile or launch on this machine (Triton raises), one warning naming the
     error, then plain() now and for every later call of this op (use_fused says no): a kernel that this GPU,
@@ -169,6 +181,9 @@ def fused_or_plain(op: str, fused: Callable[[], torch.Tensor], plain: Callable[[
     except (AssertionError, torch.cuda.OutOfMemoryError):
         raise
     except Exception as e:  # triton's CompilationError, OutOfResources, driver errors, ptxas failures, ...
+        interrupt = _interrupt_behind(e)
+        if interrupt is not None:  # Ctrl-C or SIGTERM landed inside the kernel's dispatch: stop, as anywhere else
+            raise interrupt from None
         if torch.cuda.is_available() and torch.cuda.is_current_stream_capturing():
             raise  # a failed launch has already invalidated the capture; CapturedCall's warm-up runs come first
         why = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else 'no message'}"

@@ -241,3 +241,68 @@ def test_a_kernel_that_fails_warns_once_and_runs_plain_from_then_on(monkeypatch)
         second = layer(x, w)
     assert calls == [1] and not fl.use_fused_cpu("auto", x, None)
     assert torch.equal(first, plain) and torch.equal(second, plain)
+
+
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, SystemExit])
+def test_an_interrupt_inside_the_kernel_stops_the_call_and_keeps_the_kernel(monkeypatch, interrupt):
+    """Ctrl-C or SIGTERM (the CLI raises a KeyboardInterrupt) that lands inside numba's dispatcher comes back as a
+    SystemError caused by the interrupt: it must stop the render, not count as a broken kernel (which swallowed
+    the interrupt and rendered on with the plain path)."""
+    real = stylegan3.filtered_lrelu_cpu
+    calls = []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            try:
+                raise interrupt()
+            except BaseException as e:
+                raise SystemError("CPUDispatcher(<function act_down>) returned a result with an exception set") from e
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fl, "_failed", {})
+    monkeypatch.setattr(stylegan3, "filtered_lrelu_cpu", interrupted)
+    layer = _random_layer(FILTERED_LAYERS[0][1], 17)
+    x, w = _inputs(layer, 18)
+    set_fir_impl(layer, "auto")
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("error")  # no "failed here" warning
+        with pytest.raises(interrupt):
+            layer(x, w)
+        layer(x, w)  # the kernel is still used
+    assert fl.FUSED_CPU_OP not in fl._failed and len(calls) == 2
+
+
+def test_a_real_signal_while_rendering_stops_the_render(monkeypatch):
+    """A signal whose handler raises (as the CLI's SIGTERM/SIGHUP do), sent while a network renders frame after
+    frame through the kernels, stops it: before the fix above, most such signals landed in numba's dispatcher
+    and the render went on with the plain path."""
+    import os
+    import signal
+    import threading
+
+    from sg3rt.networks.default import default_generator
+
+    class Stop(KeyboardInterrupt):
+        pass
+
+    def handler(signum, frame):
+        raise Stop()
+
+    monkeypatch.setattr(fl, "_failed", {})
+    G = default_generator()
+    ws = G.mapping(torch.randn([1, G.z_dim], generator=torch.Generator().manual_seed(0)))
+    previous = signal.signal(signal.SIGUSR1, handler)
+    timer = threading.Timer(0.4, lambda: os.kill(os.getpid(), signal.SIGUSR1))
+    frames = 0
+    try:
+        timer.start()
+        with pytest.raises(Stop), torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            while frames < 500:  # ~30 s: far longer than the 0.4 s until the signal
+                G.synthesis(ws)
+                frames += 1
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGUSR1, previous)
+    assert frames < 500 and fl.FUSED_CPU_OP not in fl._failed
