@@ -7,7 +7,7 @@ map (24 MB per 306 px layer of the embedded network) goes through memory six tim
 down-filter's phase order; then, per strip of output rows x columns, the vertical upsampling, activation and
 down-filter stream through a ring of Kd activation strips that stays in cache, with symmetric filters folded
 (StyleGAN3's radial down-filters: 36 multiplies per output, not 144). Every pass runs over whole rows of
-pixels x channels (channels-last), so numba vectorises it. 2.0-2.7x the plain path per layer on 2 cores.
+pixels x channels (channels-last), so numba vectorises it. 1.8-2.5x the plain path per layer on 2 cores.
 
 Same semantics as `filtered_lrelu_reference` (filtered_lrelu.py), float32 only, and a channels-last result.
 numba is a dependency, but a machine without it (or anything this path does not take: fp16, gradients,
