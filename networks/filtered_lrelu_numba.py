@@ -7,11 +7,11 @@ channels, so it vectorises and keeps no accumulator in a short loop. Two passes 
    touched), with the per-channel scale and bias applied to the input samples. Its rows are stored in the
    down-filter's phase order: upsampled column n goes to phase n % down, slot n // down, so that the
    strided down-filter becomes stride-1 shifts of whole rows.
-2. `act_down`: per chunk of output rows, the activation rows they read are made one at a time (vertical
-   polyphase upsampling of those rows, leaky ReLU, gain, clamp) into a ring of Kd rows, and each output row
-   is filtered from the ring as soon as its Kd rows are there. The upsampled map is never in memory whole:
-   the ring stays in cache. A filter symmetric along an axis (StyleGAN3's are) adds the two samples that
-   share a tap first: half the multiplies.
+2. `act_down`: per task (a chunk of output rows x a strip of output columns), the activation rows' strips
+   are made one or two rows per pass (vertical polyphase upsampling, leaky ReLU, gain, clamp) into a ring of
+   Kd strips, and each output row is filtered from the ring as soon as its Kd rows are there. The upsampled
+   map is never in memory whole: the ring stays in cache. A filter symmetric along an axis (StyleGAN3's are)
+   adds the two samples that share a tap first: half the multiplies.
 
 Taps are correlation taps (g[k] multiplies sample n + k), gains included; index tables come from the host.
 """
@@ -75,13 +75,8 @@ def up_rows(x, scale, bias, taps, start, lo, hi, edge, ph_lo, ph_hi, ph_shift, p
                 for i in range(n):
                     d[i] = t0 * a0[i] + t1 * a1[i] + t2 * a2[i] + t3 * a3[i] + t4 * a4[i] + t5 * a5[i]
                 continue
-            for i in range(n):
-                d[i] = 0.0
             for j in range(n_taps):
-                t = ph_taps[p, j]
-                a = xf[src0 + j * c_n:src0 + j * c_n + n]
-                for i in range(n):
-                    d[i] += t * a[i]
+                _axpy(d, ph_taps[p, j], xf[src0 + j * c_n:src0 + j * c_n + n], j == 0)
     return out
 
 
@@ -212,10 +207,9 @@ def _shifted_taps(src, y, gd_row, kd, down, slot, c_n, sym, first):  # pragma: n
         else:
             _axpy(y, gd_row[kx], a, init)
         init = False
-    if sym and kd % 2:  # the middle tap
-        kx = kd // 2
-        p0 = ((kx % down) * slot + kx // down) * c_n
-        _axpy(y, gd_row[kx], src[p0:p0 + m], init)
+    if sym and kd % 2:  # the middle tap (its own partner)
+        a, _ = _tap_slices(src, kd // 2, kd, down, slot, c_n, m)
+        _axpy(y, gd_row[kd // 2], a, init)
 
 
 @njit(parallel=True, **_OPTS)
