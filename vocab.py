@@ -97,13 +97,14 @@ def batch_transforms(transforms: Any, batch: Any, stylegan3: bool = True, device
     if tuple(transforms.shape) == (3, 3):
         return transforms.unsqueeze(0).expand(batch, 3, 3)
     if transforms.ndim != 3 or tuple(transforms.shape[1:]) != (3, 3) or (
-            not _tracing() and int(transforms.shape[0]) != batch):
+            not tracing() and int(transforms.shape[0]) != batch):
         raise InputError(f"transforms must have shape [3, 3] or [{batch}, 3, 3], got {list(transforms.shape)}")
     return transforms
 
 
-def _tracing() -> bool:
-    """Inside an ONNX trace the batch is symbolic: shape checks must not record Python ints."""
+def tracing() -> bool:
+    """Inside a trace for ONNX export: the batch is symbolic (shape checks must not record Python ints) and
+    the plain, export-friendly forms are what must be traced."""
     import torch
 
     return torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()

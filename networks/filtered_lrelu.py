@@ -22,6 +22,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..vocab import tracing
 from .filtered_lrelu_cpu import cpu_reason
 from .layers import FirFilter, _version, lrelu_clamp
 
@@ -106,7 +107,7 @@ def triton_import_error() -> str | None:
 
 def fused_reason(x: torch.Tensor) -> str | None:
     """Why the fused op cannot filter x, or None when it can."""
-    if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+    if tracing():
         return "tracing for export (the plain path is what exports)"
     if not x.is_cuda and not _interpreting():
         return f"the input is on {x.device.type} (the fused op needs CUDA, or TRITON_INTERPRET=1)"
@@ -134,11 +135,16 @@ def use_fused(impl: str, x: torch.Tensor, op: str = FUSED_OP) -> bool:
     reason = fused_reason(x)
     if reason is None:
         return True
-    if reason not in _warned and not reason.startswith("tracing"):
-        _warned.add(reason)
-        warnings.warn(f"{op} not used: {reason}; running the unfused FIR path", RuntimeWarning,
-                      stacklevel=3)
+    if not reason.startswith("tracing"):
+        _warn_once(op, reason)
     return False
+
+
+def _warn_once(op: str, reason: str) -> None:
+    """One warning per reason per process that `op` does not run here (the caller's next best path does)."""
+    if reason not in _warned:
+        _warned.add(reason)
+        warnings.warn(f"{op} not used: {reason}; running the unfused FIR path", RuntimeWarning, stacklevel=4)
 
 
 def use_fused_cpu(impl: str, x: torch.Tensor, fu: torch.Tensor | None) -> bool:
@@ -153,10 +159,8 @@ def use_fused_cpu(impl: str, x: torch.Tensor, fu: torch.Tensor | None) -> bool:
     if reason is None:
         return True
     quiet = reason.startswith("tracing") or (impl == "auto" and reason.startswith("dtype"))  # fp16 on a CPU: plain
-    if reason not in _warned and not quiet:
-        _warned.add(reason)
-        warnings.warn(f"{FUSED_CPU_OP} not used: {reason}; running the unfused FIR path", RuntimeWarning,
-                      stacklevel=3)
+    if not quiet:
+        _warn_once(FUSED_CPU_OP, reason)
     return False
 
 

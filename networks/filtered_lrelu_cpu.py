@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..vocab import tracing
 from .layers import _version
 
 TASKS_PER_THREAD = 4  # (row chunk x column strip) tasks per thread at least: load balance vs the halo each remakes
@@ -42,7 +43,7 @@ def numba_import_error() -> str | None:
 
 def cpu_reason(x: torch.Tensor, fu: torch.Tensor | None) -> str | None:
     """Why the CPU kernel cannot filter x (with up-filter fu), or None when it can."""
-    if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+    if tracing():
         return "tracing for export (the plain path is what exports)"
     if x.device.type != "cpu":
         return f"the input is on {x.device.type}"

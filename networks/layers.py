@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InputError
-from ..vocab import FIR_IMPLS, check_choice
+from ..vocab import FIR_IMPLS, check_choice, tracing
 from .fir import fir_matmul, fir_matrices, pad_or_crop, upsample_matmul_polyphase
 
 LRELU_SLOPE = 0.2  # leaky ReLU negative slope used by every StyleGAN layer
@@ -39,7 +39,7 @@ def assert_shape(t: torch.Tensor, shape: list[int | None], name: str) -> None:
 
     Skipped while tracing for export: the graph must not record shape arithmetic.
     """
-    if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+    if tracing():
         return
     if t.ndim != len(shape) or any(s is not None and int(d) != s for d, s in zip(t.shape, shape)):
         want = "[" + ", ".join("?" if s is None else str(s) for s in shape) + "]"
@@ -121,7 +121,7 @@ def fold_modulation(x: torch.Tensor) -> bool:
     One conv and no two extra passes over the feature maps: 5 % of the embedded network's CPU time. Traced
     and exported graphs keep the batch-generic form (per-sample weights would fix the batch at 1).
     """
-    return not torch.jit.is_tracing() and not torch.onnx.is_in_onnx_export() and x.shape[0] == 1
+    return not tracing() and x.shape[0] == 1
 
 
 def modulated_conv2d(
@@ -232,7 +232,7 @@ class FirFilter(nn.Module):
         transposed conv (3.6 vs 37.9 ms) but downsampled slower (29 vs 12 ms radial, 4.1 vs 3.3 separable)."""
         if self.impl not in ("auto", "fused"):  # fused: this filter runs only where the fused op cannot
             return self.impl == "matmul"
-        return self.up > 1 and x.is_cuda and not torch.jit.is_tracing() and not torch.onnx.is_in_onnx_export()
+        return self.up > 1 and x.is_cuda and not tracing()
 
     def matrices(self, f: torch.Tensor, x: torch.Tensor):
         """The tile matrices of the matmul form, cached per (filter, dtype, device)."""
