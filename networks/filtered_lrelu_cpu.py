@@ -157,6 +157,8 @@ def filtered_lrelu_cpu(
 
     b, c, h, w = x.shape
     assert x.dtype == torch.float32 and x.device.type == "cpu", (x.dtype, x.device)
+    if not (gain > 0 and 0 <= slope <= 1):  # what lets the kernel fold the gain and take max(v, slope * v)
+        raise ValueError(f"the CPU kernel takes a gain > 0 and a slope in [0, 1], got gain {gain}, slope {slope}")
     assert bias.shape == (c,), (bias.shape, x.shape)
     key = (None if fu is None else fu.data_ptr(), _version(fu), None if fd is None else fd.data_ptr(), _version(fd),
            up, down, padding, fu_gain, h, w)
@@ -186,6 +188,7 @@ def filtered_lrelu_cpu(
     chunks = max(1, -(-TASKS_PER_THREAD * threads // (b * strips)))  # row chunks per image and strip
     chunk = max(MIN_CHUNK, -(-plan.out_h // chunks))
     f32 = np.float32  # float32 scalars: a float64 one would promote the activation's arithmetic (2x slower)
-    k.act_down(hx, plan.y_taps, plan.y_start, plan.y_lo, plan.y_hi, f32(gain), f32(slope),
-               f32(-1.0 if clamp is None else clamp), plan.gd, plan.sym_y, plan.sym_x, down, chunk, tile, out)
+    y_taps = plan.y_taps if gain == 1 else plan.y_taps * f32(gain)  # gain * lrelu(v) = lrelu(gain * v), gain > 0
+    k.act_down(hx, y_taps, plan.y_start, plan.y_lo, plan.y_hi, f32(slope), f32(-1.0 if clamp is None else clamp),
+               plan.gd, plan.sym_y, plan.sym_x, down, chunk, tile, out)
     return torch.from_numpy(out).permute(0, 3, 1, 2)

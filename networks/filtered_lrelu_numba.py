@@ -8,12 +8,13 @@ channels, so it vectorises and keeps no accumulator in a short loop. Two passes 
    down-filter's phase order: upsampled column n goes to phase n % down, slot n // down, so that the
    strided down-filter becomes stride-1 shifts of whole rows.
 2. `act_down`: per task (a chunk of output rows x a strip of output columns), the activation rows' strips
-   are made one or two rows per pass (vertical polyphase upsampling, leaky ReLU, gain, clamp) into a ring of
+   are made one or two rows per pass (vertical polyphase upsampling, leaky ReLU, clamp) into a ring of
    Kd strips, and each output row is filtered from the ring as soon as its Kd rows are there. The upsampled
    map is never in memory whole: the ring stays in cache. A filter symmetric along an axis (StyleGAN3's are)
    adds the two samples that share a tap first: half the multiplies.
 
-Taps are correlation taps (g[k] multiplies sample n + k), gains included; index tables come from the host.
+Taps are correlation taps (g[k] multiplies sample n + k), gains included (the activation's too: for a gain > 0,
+gain * lrelu(v) = lrelu(gain * v)); index tables come from the host.
 """
 
 from __future__ import annotations
@@ -50,6 +51,15 @@ def up_rows(x, scale, bias, taps, start, lo, hi, edge, ph_lo, ph_hi, ph_shift, p
         for e in range(edge.shape[0]):
             n = edge[e]
             acc = orow[(n % ph_lo.shape[0]) * slot + n // ph_lo.shape[0]]
+            j0 = lo[n]
+            if hi[n] - j0 == 6:  # an interior column (every one where up != down): one pass, no stores between taps
+                t = taps[n]
+                s0 = start[n] + j0
+                a0, a1, a2, a3, a4, a5 = xb[s0], xb[s0 + 1], xb[s0 + 2], xb[s0 + 3], xb[s0 + 4], xb[s0 + 5]
+                t0, t1, t2, t3, t4, t5 = t[j0], t[j0 + 1], t[j0 + 2], t[j0 + 3], t[j0 + 4], t[j0 + 5]
+                for c in range(c_n):
+                    acc[c] = t0 * a0[c] + t1 * a1[c] + t2 * a2[c] + t3 * a3[c] + t4 * a4[c] + t5 * a5[c]
+                continue
             for c in range(c_n):
                 acc[c] = 0.0
             for j in range(lo[n], hi[n]):
@@ -81,17 +91,18 @@ def up_rows(x, scale, bias, taps, start, lo, hi, edge, ph_lo, ph_hi, ph_shift, p
 
 
 @njit(inline="always", **_OPTS)
-def _act(v, gain, slope, clamp):  # pragma: no cover
-    v = (v if v >= 0.0 else v * slope) * gain
+def _act(v, slope, clamp):  # pragma: no cover
+    """Leaky ReLU (0 <= slope <= 1: the larger of v and slope * v) and clamp; the gain is in the taps (host)."""
+    v = max(v, v * slope)  # one multiply and a max, not a compare, select and two multiplies
     if clamp >= 0.0:
         v = min(max(v, -clamp), clamp)
     return v
 
 
 @njit(**_OPTS)
-def _act_strip(hx, taps, start, lo, hi, r, gain, slope, clamp, down, slot, t0, width, c_n, dst):  # pragma: no cover
+def _act_strip(hx, taps, start, lo, hi, r, slope, clamp, down, slot, t0, width, c_n, dst):  # pragma: no cover
     """One activation row's strip: for every phase p, dst[p] = clamp(lrelu(sum_j taps[r, j] hx[start[r] + j] at
-    the slots t0 .. t0 + width - 1 of phase p) * gain); hx rows flattened, dst tile-local (width slots a phase)."""
+    the slots t0 .. t0 + width - 1 of phase p)); hx rows flattened, dst tile-local (width slots a phase)."""
     n = width * c_n
     j0, j1 = lo[r], hi[r]
     base = start[r]
@@ -104,7 +115,7 @@ def _act_strip(hx, taps, start, lo, hi, r, gain, slope, clamp, down, slot, t0, w
             ta, tb, tc = taps[r, j0], taps[r, j0 + 1], taps[r, j0 + 2]
             te, tf, tg = taps[r, j0 + 3], taps[r, j0 + 4], taps[r, j0 + 5]
             for i in range(n):
-                d[i] = _act(ta * a[i] + tb * b[i] + tc * c[i] + te * e[i] + tf * f[i] + tg * g[i], gain, slope, clamp)
+                d[i] = _act(ta * a[i] + tb * b[i] + tc * c[i] + te * e[i] + tf * f[i] + tg * g[i], slope, clamp)
             continue
         for i in range(n):
             d[i] = 0.0
@@ -114,11 +125,11 @@ def _act_strip(hx, taps, start, lo, hi, r, gain, slope, clamp, down, slot, t0, w
             for i in range(n):
                 d[i] += t * src[i]
         for i in range(n):
-            d[i] = _act(d[i], gain, slope, clamp)
+            d[i] = _act(d[i], slope, clamp)
 
 
 @njit(**_OPTS)
-def _act_strip_pair(hx, taps, start, lo, r, gain, slope, clamp, down, slot, t0, width, c_n, dst_a, dst_b):  # pragma: no cover
+def _act_strip_pair(hx, taps, start, lo, r, slope, clamp, down, slot, t0, width, c_n, dst_a, dst_b):  # pragma: no cover
     """Activation rows r and r + 1 (six taps each, windows starting 0 or 1 row apart) in one pass: they share
     their input rows, so 6-7 loads make two outputs (12 as two `_act_strip` calls)."""
     n = width * c_n
@@ -140,8 +151,8 @@ def _act_strip_pair(hx, taps, start, lo, r, gain, slope, clamp, down, slot, t0, 
         v0, v1, v2, v3, v4, v5, v6 = cb[0], cb[1], cb[2], cb[3], cb[4], cb[5], cb[6]
         for i in range(n):
             x0, x1, x2, x3, x4, x5, x6 = a0[i], a1[i], a2[i], a3[i], a4[i], a5[i], a6[i]
-            da[i] = _act(u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3 + u4 * x4 + u5 * x5 + u6 * x6, gain, slope, clamp)
-            db[i] = _act(v0 * x0 + v1 * x1 + v2 * x2 + v3 * x3 + v4 * x4 + v5 * x5 + v6 * x6, gain, slope, clamp)
+            da[i] = _act(u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3 + u4 * x4 + u5 * x5 + u6 * x6, slope, clamp)
+            db[i] = _act(v0 * x0 + v1 * x1 + v2 * x2 + v3 * x3 + v4 * x4 + v5 * x5 + v6 * x6, slope, clamp)
 
 
 @njit(inline="always", **_OPTS)
@@ -213,7 +224,7 @@ def _shifted_taps(src, y, gd_row, kd, down, slot, c_n, sym, first):  # pragma: n
 
 
 @njit(parallel=True, **_OPTS)
-def act_down(hx, taps, start, lo, hi, gain, slope, clamp, gd, sym_y, sym_x, down, chunk, tile, out):  # pragma: no cover
+def act_down(hx, taps, start, lo, hi, slope, clamp, gd, sym_y, sym_x, down, chunk, tile, out):  # pragma: no cover
     """Activation and down-filter. hx [B, H, Np, C] (up_rows: phase-ordered rows of Np // down slots per phase),
     taps/start/lo/hi the vertical upsampling tables per activation row, gd the down taps: [Kd, Kd] (2-D) or
     [1, Kd] (separable: the same along y and x); sym_y / sym_x: gd is symmetric along that axis (fold).
@@ -245,11 +256,11 @@ def act_down(hx, taps, start, lo, hi, gain, slope, clamp, gd, sym_y, sym_x, down
             while made < r0 + kd:
                 if made + 1 < r0 + kd and hi[made] - lo[made] == 6 and hi[made + 1] - lo[made + 1] == 6 and \
                         0 <= start[made + 1] + lo[made + 1] - start[made] - lo[made] <= 1:
-                    _act_strip_pair(hxb, taps, start, lo, made, gain, slope, clamp, down, slot, t0, width, c_n,
+                    _act_strip_pair(hxb, taps, start, lo, made, slope, clamp, down, slot, t0, width, c_n,
                                     ring[made % kd], ring[(made + 1) % kd])
                     made += 2
                     continue
-                _act_strip(hxb, taps, start, lo, hi, made, gain, slope, clamp, down, slot, t0, width, c_n,
+                _act_strip(hxb, taps, start, lo, hi, made, slope, clamp, down, slot, t0, width, c_n,
                            ring[made % kd])
                 made += 1
             y = outb[o, t0 * c_n:(t0 + tw) * c_n]

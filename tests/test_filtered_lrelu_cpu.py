@@ -130,6 +130,26 @@ def test_generic_op_matches_reference(shape, ku, kd, up, down, padding, down_2d,
         assert (unclamped - ref).abs().max().item() > 0.1 * ref.abs().max().item()
 
 
+@pytest.mark.parametrize("gain,slope,clamp", [(1.7, 0.05, 2.0), (0.3, 1.0, None), (2.0, 0.0, 0.7)])
+def test_activation_gain_and_slope(gain, slope, clamp):
+    """The gain is folded into the vertical taps and the leaky ReLU is max(v, slope * v): any gain > 0, slope in
+    [0, 1], with and without the clamp, as the reference computes them."""
+    gen = torch.Generator().manual_seed(21)
+    x, bias = torch.randn([1, 6, 18, 18], generator=gen) * 3, torch.randn([6], generator=gen)
+    args = (x, bias, _taps(12, 1, False, True), _taps(12, 2, True, True), 2, 2, (11, 10, 11, 10), 5.6, gain, slope,
+            clamp)
+    ref, out = fl.filtered_lrelu_reference(*args), flc.filtered_lrelu_cpu(*args, {})
+    assert (out - ref).abs().max().item() <= FP32_REL_TOL * ref.abs().max().item()
+
+
+@pytest.mark.parametrize("gain,slope", [(0.0, 0.2), (-1.0, 0.2), (1.0, 1.5), (1.0, -0.1)])
+def test_activation_outside_the_kernels_range_is_refused(gain, slope):
+    x = torch.randn([1, 3, 18, 18])
+    with pytest.raises(ValueError, match="gain > 0 and a slope in"):
+        flc.filtered_lrelu_cpu(x, torch.zeros(3), _taps(12, 1, False, True), _taps(12, 2, True, True), 2, 2,
+                               (11, 10, 11, 10), 5.6, gain, slope, None, {})
+
+
 def test_plans_are_cached_per_filter_and_size():
     layer = _random_layer(FILTERED_LAYERS[0][1], 5)
     x, w = _inputs(layer, 6)
