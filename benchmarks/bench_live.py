@@ -3,9 +3,9 @@
     python benchmarks/bench_live.py                              # CPU, embedded network (128 px)
     python benchmarks/bench_live.py --device cuda --res 256,512,1024 [--backend auto] [--precision fp16]
 
-The server (render loop + uvicorn) runs in this process, exactly as `sg3rt live` runs it; the client
-is a separate process (like a browser) that decodes every JPEG it gets and acknowledges it, as the page
-does. Frames/s: frames received over --seconds. Latency: time from sending a control message (a new
+The server runs in this process exactly as `sg3rt live` runs it (the render loop on the main thread, uvicorn on
+another); the client is a separate process (like a browser) that decodes every JPEG it gets and acknowledges
+it, as the page does. Frames/s: frames received over --seconds. Latency: time from sending a control message (a new
 rotation angle, so every frame differs) to having decoded the first frame whose controls version
 includes it; median and 95th percentile over --trials. Targets on 2 CPU cores with the embedded
 network: >= 20 frames/s at 128 px, latency <= 150 ms. Prints a table; writes
@@ -22,6 +22,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -126,25 +127,17 @@ def screenshot(path: Path, network, args) -> None:
 def render_only_fps(session, frames: int = 30) -> float:
     """The same frames without server or client (render_frame: inputs, synthesis, uint8, copy): the ceiling.
 
-    Timed on a worker thread, as the render loop runs (torch's CPU threading behaves differently there).
+    Timed on this thread, the one that opened the runtime and then runs the render loop, as `sg3rt live` does.
     """
-    import threading
-
     from sg3rt.live import Clocks
 
     c, times = session.controls, []
-
-    def run() -> None:
-        for i in range(3):
-            session.render_frame(c, Clocks(walk=0.1 * i))
-        for i in range(frames):
-            t0 = time.perf_counter()
-            session.render_frame(c, Clocks(walk=0.05 * i))
-            times.append(time.perf_counter() - t0)
-
-    worker = threading.Thread(target=run)
-    worker.start()
-    worker.join()
+    for i in range(3):
+        session.render_frame(c, Clocks(walk=0.1 * i))
+    for i in range(frames):
+        t0 = time.perf_counter()
+        session.render_frame(c, Clocks(walk=0.05 * i))
+        times.append(time.perf_counter() - t0)
     return 1.0 / statistics.median(times)
 
 
@@ -158,14 +151,28 @@ def serve_and_measure(network, res: int | None, args) -> dict:
     runtime = open_generator(network, backend=args.backend, device=args.device, precision=args.precision)
     session = LiveSession(runtime, controls={"fps": args.fps, "rotate_speed": 0.0})
     render_only = render_only_fps(session)
-    session.start()
-    server = LiveServer(session, port=0).start_in_thread()
+    server = LiveServer(session, port=0).start_in_thread(on_exit=session.stop)
+    measured: dict = {}
+
+    def measure() -> None:  # the client runs while this (main) thread renders, as in `sg3rt live`
+        try:
+            url = f"ws://127.0.0.1:{server.port}/ws"
+            out = subprocess.run([sys.executable, __file__, "--client", url, "--seconds", str(args.seconds),
+                                  "--trials", str(args.trials)], capture_output=True, text=True, check=True)
+            measured.update(json.loads(out.stdout.strip().splitlines()[-1]))
+            measured["stats"] = session.stats()
+        finally:
+            session.stop()
+
+    client_thread = threading.Thread(target=measure)
     try:
-        url = f"ws://127.0.0.1:{server.port}/ws"
-        out = subprocess.run([sys.executable, __file__, "--client", url, "--seconds", str(args.seconds),
-                              "--trials", str(args.trials)], capture_output=True, text=True, check=True)
-        result = json.loads(out.stdout.strip().splitlines()[-1])
-        stats = session.stats()
+        client_thread.start()
+        session.run()
+        client_thread.join()
+        if "stats" not in measured:
+            raise SystemExit(f"the measuring client failed (render loop error: {session.error})")
+        stats = measured.pop("stats")
+        result = measured
     finally:
         server.stop()
         session.close()

@@ -77,13 +77,13 @@ def run_live(network: str | Path | Any | None = None, *, backend: str = "auto", 
                               audio=track)
         name = str(network) if network is not None else "embedded default network"
         server = LiveServer(session, host, port, token, name)
+        server.start_in_thread(on_exit=session.stop)  # pages are served from there; this thread renders
         if osc_port is not None:
             osc = OscControl(session, host, osc_port).start()
         if midi_port is not None:
             from .midi import MidiControl
 
             midi_control = MidiControl(session, mapping).open_port(midi_port)
-        session.start()
         if warning:
             echo(warning)
         echo(f"sg3rt live: {name} [{runtime.backend}, {runtime.device}, {runtime.precision}, "
@@ -101,7 +101,10 @@ def run_live(network: str | Path | Any | None = None, *, backend: str = "auto", 
         print(server.url, flush=True)  # the one line on stdout: scripts read the URL from it
         if open_page:
             open_browser(server.url)
-        server.run()
+        session.run()  # on this thread, which opened the runtime (LiveSession.run says why), until Ctrl-C
+        if session.error is not None and server.running:
+            echo(f"the render loop stopped: {session.error} (the pages show it; Ctrl-C to quit)")
+            server.wait()
     finally:
         if midi_control is not None:
             midi_control.close()
@@ -109,6 +112,7 @@ def run_live(network: str | Path | Any | None = None, *, backend: str = "auto", 
             osc.close()
         recorded = None
         if server is not None:
+            server.stop()
             recorded = session.close()
             if recorded is not None:
                 echo(f"finished recording {recorded}")

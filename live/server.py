@@ -16,7 +16,7 @@ import sys
 import threading
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import BackendUnavailableError, InputError, Sg3rtError
 from .controls import EDIT_MAX, SCHEMA
@@ -278,15 +278,33 @@ class LiveServer:
         """Serve until Ctrl-C (uvicorn handles the signal) or stop()."""
         self.server.run(sockets=[self.sock])
 
-    def start_in_thread(self) -> "LiveServer":
-        """Serve from a background thread (tests, embedding); wait until it accepts connections."""
-        self._thread = threading.Thread(target=self.run, name="sg3rt-live-http", daemon=True)
+    def start_in_thread(self, on_exit: Callable[[], None] | None = None) -> "LiveServer":
+        """Serve from a background thread; wait until it accepts connections. on_exit: called from that thread
+        when serving ends, whatever ended it (`sg3rt live` stops its render loop then)."""
+
+        def serve() -> None:
+            try:
+                self.run()
+            finally:
+                if on_exit is not None:
+                    on_exit()
+
+        self._thread = threading.Thread(target=serve, name="sg3rt-live-http", daemon=True)
         self._thread.start()
         while not self.server.started:
             if not self._thread.is_alive():
                 raise Sg3rtError("the live server stopped while starting")
             self._thread.join(0.02)
         return self
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def wait(self) -> None:
+        """Block until the server thread ends (Ctrl-C interrupts the wait)."""
+        while self.running:
+            self._thread.join(0.5)
 
     def stop(self) -> None:
         self.server.should_exit = True

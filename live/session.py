@@ -286,10 +286,29 @@ class LiveSession:
 
     # -- the render loop -------------------------------------------------------------------------
     def start(self) -> "LiveSession":
+        """Render on a thread of the session's own; the caller goes on (embedding, tests). See also run()."""
         if self._thread is None:
             self._thread = threading.Thread(target=self._loop, name="sg3rt-live-render", daemon=True)
             self._thread.start()
         return self
+
+    def run(self) -> None:
+        """Render on the calling thread until stop() or close() from another thread, or an interrupt (raised
+        here once the loop has stopped: encoder finished, stream closed). A failing runtime is kept in `error`
+        (the pages show it) and run() returns.
+
+        Why a caller's thread: the CPU thread pools (PyTorch's OpenMP and the numba kernels') belong to the
+        thread that calls into them, and a second thread's calls wake theirs the slow way: on 2 cores, frames
+        rendered on another thread than the one that opened the runtime took 10-15 % longer. `sg3rt live`
+        renders on its main thread and serves the pages from another."""
+        if self._thread is not None:
+            raise RuntimeError("this session already renders on its own thread (start())")
+        self._loop()
+
+    def stop(self) -> None:
+        """End the render loop after the frame in hand (from any thread); run() then returns."""
+        self._stop.set()
+        self._wake.set()
 
     def render_frame(self, controls: Controls, clocks: Clocks) -> np.ndarray:  # [height, size, 3] uint8
         ws, transform = self.scene.inputs(controls, clocks)
@@ -341,9 +360,9 @@ class LiveSession:
                     next_due = time.monotonic()
             if encoding is not None:
                 encoding.result()
-        except BaseException as e:  # the loop's failure is kept for close() and the HUD; the server stays up
+        except Exception as e:  # the loop's failure is kept for close() and the HUD; the server stays up
             self.error = e
-        finally:
+        finally:  # an interrupt (run() on the main thread) goes on up from here, the stream closed
             encoder.shutdown(wait=True)
             self.stream.close()
 
@@ -364,8 +383,7 @@ class LiveSession:
 
     def close(self) -> Path | None:
         """Stop the loop and finish a recording in progress (playable); that recording's path, if any."""
-        self._stop.set()
-        self._wake.set()
+        self.stop()
         if self._thread is not None:
             self._thread.join()
         self.stream.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 import time
 from pathlib import Path
 
@@ -243,6 +244,52 @@ def test_render_loop_paces_itself_to_the_target(sg3r):
     period = (last.time - first.time) / max(1, last.seq - first.seq)
     assert last.seq - first.seq <= 1.5 * 4 + 1  # never faster than asked
     assert period >= 0.2  # 0.25 s per frame (a little early wake-up is fine)
+
+
+class Spied:
+    """A runtime whose frames() records the calling thread and, from call `fail_at` on, raises `error`."""
+
+    def __init__(self, runtime, fail_at: int | None = None, error: BaseException | None = None):
+        self._runtime, self.fail_at, self.error = runtime, fail_at, error
+        self.threads: list[int] = []
+
+    def __getattr__(self, name):
+        return getattr(self._runtime, name)
+
+    def frames(self, *args, **kwargs):
+        self.threads.append(threading.get_ident())
+        if self.fail_at is not None and len(self.threads) >= self.fail_at:
+            raise self.error
+        return self._runtime.frames(*args, **kwargs)
+
+
+def test_run_renders_on_the_calling_thread_until_stopped(sg3r):
+    """`sg3rt live` renders on its main thread (LiveSession.run): every frame there, and stop() ends it."""
+    runtime = Spied(sg3r)
+    s = LiveSession(runtime)
+    stopper = threading.Thread(target=lambda: (s.stream.wait_next(2, WAIT_S), s.stop()))
+    stopper.start()
+    s.run()
+    stopper.join()
+    assert len(runtime.threads) >= 3 and set(runtime.threads) == {threading.get_ident()}
+    assert s.stream.closed and s.error is None
+    assert s.close() is None
+
+
+def test_run_raises_an_interrupt_after_the_loop_stopped(sg3r):
+    """Ctrl-C during a frame: the interrupt comes out of run() with the stream closed (pages told)."""
+    s = LiveSession(Spied(sg3r, fail_at=3, error=KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        s.run()
+    assert s.stream.closed and s.stream.latest.seq == 2 and s.error is None
+
+
+def test_run_keeps_a_runtime_failure_for_the_pages(sg3r):
+    s = LiveSession(Spied(sg3r, fail_at=2, error=RuntimeError("out of memory")))
+    s.run()  # returns: the server goes on showing the error
+    assert isinstance(s.error, RuntimeError) and s.stream.closed
+    with LiveSession(sg3r) as started, pytest.raises(RuntimeError, match="already renders on its own thread"):
+        started.run()
 
 
 # -- the WebSocket protocol ------------------------------------------------------------------------
