@@ -31,6 +31,7 @@ from .layers import (
     low_precision_dtype,
     lrelu_clamp,
     modulated_conv2d,
+    weight_term,
 )
 
 # ------------------------------------------------------------------------------------------------
@@ -240,6 +241,11 @@ class SynthesisLayer(nn.Module):
         self.up, self.down, self.padding = up, down, padding
         self.fused_cache: dict = {}  # filter banks of the fused op (filtered_lrelu.py), built on first use
 
+    def _normalised_weight(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The weight over its RMS, and its squares summed over the kernel taps [O, I] (for eq. 3)."""
+        weight = self.weight * self.weight.square().mean(dim=[1, 2, 3], keepdim=True).rsqrt()
+        return weight, weight.square().sum(dim=[2, 3])
+
     def forward(
         self,
         x: torch.Tensor,  # [B, I, in_size, in_size]
@@ -253,9 +259,9 @@ class SynthesisLayer(nn.Module):
             dcoefs = None
         else:
             # Pre-normalise (as the official kernel does against fp16 overflow), then eq. 3.
-            weight = weight * weight.square().mean(dim=[1, 2, 3], keepdim=True).rsqrt()
+            weight, wsq = weight_term(self, "normalised", self._normalised_weight, self.weight)
             styles = styles * styles.square().mean(dim=1, keepdim=True).rsqrt()
-            dcoefs = demodulation_coefficients(weight, styles)
+            dcoefs = demodulation_coefficients(weight, styles, wsq)
         styles = styles * self.magnitude_ema.rsqrt()  # input gain: undo the input's running magnitude
         x = x.to(dtype)
         # Decided before the conv: the fused op adds the bias itself, else the conv does (no extra pass).
