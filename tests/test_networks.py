@@ -212,3 +212,35 @@ def test_cuda_matches_official(load_reference, name, precision):
         conv = set_fir_impl(G, "conv").synthesis(io["ws_psi0.7"].cuda(), precision=precision).cpu()  # the form that exports
     tol = PARITY_TOL if precision == "fp32" else 0.05  # fp16: half precision in the high-resolution layers
     assert max_err(img, io["img"]) < tol and max_err(conv, io["img"]) < tol
+
+
+@pytest.mark.parametrize("name", ["sg3r_64", "sg2_64"])
+def test_weight_terms_follow_the_weights(load_reference, name):
+    """Weight-only terms are kept between calls (layers.weight_term); new weights loaded in place (a state dict,
+    as a training loop or an edit would) give the new network's output, and gradients reach the weights."""
+    import copy
+
+    G, io = copy.deepcopy(load_reference(name)), reference_io(name)
+    ws = io["ws_psi0.7"][:1]
+    with torch.no_grad():
+        first = G.synthesis(ws)
+        other = copy.deepcopy(G)
+        for p in other.parameters():
+            p.mul_(1.1).add_(0.01)
+        expected = other.synthesis(ws)  # a fresh copy: nothing kept from G's calls
+        G.load_state_dict(other.state_dict())  # in place: same storage, new version
+        again = G.synthesis(ws)
+    assert max_err(first, io["img"][:1]) <= PARITY_TOL
+    assert max_err(again, expected) == 0 and max_err(again, first) > 1e-3
+
+
+def test_weight_terms_are_computed_afresh_for_gradients():
+    from sg3rt.networks.layers import FullyConnected
+
+    fc = FullyConnected(8, 4)
+    x = torch.randn(2, 8)
+    with torch.no_grad():
+        kept = fc(x)
+    out = fc(x)  # gradients wanted: the scaled weight is part of the graph, not the kept copy
+    out.sum().backward()
+    assert torch.equal(out.detach(), kept) and fc.weight.grad is not None and fc.weight.grad.abs().sum() > 0
