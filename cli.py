@@ -8,6 +8,7 @@ library inside their bodies, so `--help` and option errors answer without loadin
 from __future__ import annotations
 
 import functools
+import logging
 import signal
 import sys
 import time
@@ -906,6 +907,22 @@ def _root(
     """StyleGAN3/StyleGAN2 generators: inspect, convert, export, and render smooth video."""
 
 
+class _Notices(logging.Handler):
+    """A library log record as one plain line on (the current) stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        typer.echo(record.getMessage(), err=True)
+
+
+def show_notices() -> None:
+    """The library's notices (its `logging` INFO lines, e.g. the CPU kernels compiling on a first run) as
+    plain lines on stderr; a library user gets them with logging.basicConfig(level=logging.INFO)."""
+    log = logging.getLogger(__package__ or "sg3rt")
+    if not any(isinstance(h, _Notices) for h in log.handlers):
+        log.addHandler(_Notices())
+    log.setLevel(logging.INFO)
+
+
 def main() -> None:
     """Console-script entry point: SIGTERM and SIGHUP stop a command as Ctrl-C does."""
     import warnings
@@ -913,6 +930,7 @@ def main() -> None:
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _raise_terminated)
     warnings.showwarning = _show_warning
+    show_notices()
     app(prog_name="sg3rt")
 
 

@@ -18,7 +18,11 @@ machine's first run compiles them (about 17 s on 2 cores).
 from __future__ import annotations
 
 import importlib
+import logging
 import math
+import threading
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +34,11 @@ from .layers import _version
 TASKS_PER_THREAD = 4  # (row chunk x column strip) tasks per thread at least: load balance vs the halo each remakes
 MIN_CHUNK = 8  # output rows per task at least (each task fills its ring of Kd activation rows first)
 TILE_BYTES = 16384  # one activation row's strip (all phases, fp32): the ring of Kd strips stays in L2
+COMPILE_NOTICE_S = 3.0  # a process's first kernel call slower than this is compiling them (loading takes ~1 s)
+
+log = logging.getLogger(__name__)
+_first_call = threading.Lock()  # held by the first call of the process until the kernels are ready
+_ready = False
 
 
 def numba_import_error() -> str | None:
@@ -137,6 +146,32 @@ def cpu_plan(fu: torch.Tensor | None, fd: torch.Tensor | None, up: int, down: in
                    yt, ys, yl, yh, gd, sym_y, sym_x, out_h, out_w)
 
 
+@contextmanager
+def _compile_notice():
+    """Around the process's first kernel call: numba compiles the kernels on a machine's first run (then loads
+    them from its disk cache), 20-40 s of silence before the first frame; say so on the log (the CLI shows it)."""
+    global _ready
+    if _ready:
+        yield
+        return
+    with _first_call:
+        if _ready:  # another thread made them ready while this one waited
+            yield
+            return
+        start = time.perf_counter()
+        timer = threading.Timer(COMPILE_NOTICE_S, log.info, ["compiling the CPU kernels (numba): once per machine, "
+                                                             "20-40 s on 2 cores; later runs load them from a cache"])
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
+        _ready = True
+        if time.perf_counter() - start > COMPILE_NOTICE_S:
+            log.info(f"CPU kernels ready ({time.perf_counter() - start:.0f} s)")
+
+
 def filtered_lrelu_cpu(
     x: torch.Tensor,  # [B, C, H, W] float32 on the CPU (channels-last memory saves a copy)
     bias: torch.Tensor,  # [C]
@@ -179,9 +214,18 @@ def filtered_lrelu_cpu(
     if k.numba.get_num_threads() != min(threads, k.numba.config.NUMBA_NUM_THREADS):
         k.numba.set_num_threads(min(threads, k.numba.config.NUMBA_NUM_THREADS))
     hx = np.empty((b, h, down * plan.slots, c), np.float32)
+    out = np.empty((b, plan.out_h, plan.out_w, c), np.float32)
+    with _compile_notice():
+        _run_kernels(k, plan, xn, sn, bn, hx, out, gain, slope, clamp, down, threads)
+    return torch.from_numpy(out).permute(0, 3, 1, 2)
+
+
+def _run_kernels(k, plan: CpuPlan, xn, sn, bn, hx, out, gain: float, slope: float, clamp: float | None, down: int,
+                 threads: int) -> None:
+    """up_rows into hx [B, H, Np, C], then act_down into out [B, OH, OW, C]; tasks sized for `threads`."""
+    b, c = xn.shape[0], xn.shape[3]
     k.up_rows(xn, sn, bn, plan.x_taps, plan.x_start, plan.x_lo, plan.x_hi, plan.x_edge, plan.x_ph_lo, plan.x_ph_hi,
               plan.x_ph_shift, plan.x_ph_taps, plan.slots, plan.x_unused, hx)
-    out = np.empty((b, plan.out_h, plan.out_w, c), np.float32)
     kd = plan.gd.shape[1]
     tile = max(4, TILE_BYTES // (4 * c * down) - (kd - 1) // down)  # output columns per task
     strips = -(-plan.out_w // tile)
@@ -191,4 +235,3 @@ def filtered_lrelu_cpu(
     y_taps = plan.y_taps if gain == 1 else plan.y_taps * f32(gain)  # gain * lrelu(v) = lrelu(gain * v), gain > 0
     k.act_down(hx, y_taps, plan.y_start, plan.y_lo, plan.y_hi, f32(slope), f32(-1.0 if clamp is None else clamp),
                plan.gd, plan.sym_y, plan.sym_x, down, chunk, tile, out)
-    return torch.from_numpy(out).permute(0, 3, 1, 2)

@@ -326,3 +326,33 @@ def test_a_real_signal_while_rendering_stops_the_render(monkeypatch):
         timer.cancel()
         signal.signal(signal.SIGUSR1, previous)
     assert frames < 500 and fl.FUSED_CPU_OP not in fl._failed
+
+
+@pytest.mark.parametrize("slow", [True, False])
+def test_a_first_call_that_compiles_says_so(monkeypatch, caplog, slow):
+    """A machine's first run compiles the kernels (20-40 s of silence): the first call of a process says so on
+    the `sg3rt` log (the CLI prints it) once it takes longer than COMPILE_NOTICE_S; a quick one says nothing."""
+    import logging
+    import time
+
+    real = flc._run_kernels
+
+    def slow_kernels(*args):
+        time.sleep(0.4 if slow else 0.0)
+        return real(*args)
+
+    monkeypatch.setattr(flc, "_ready", False)
+    monkeypatch.setattr(flc, "COMPILE_NOTICE_S", 0.15)
+    monkeypatch.setattr(flc, "_run_kernels", slow_kernels)
+    x = torch.randn([1, 3, 18, 18])
+    args = (x, torch.zeros(3), _taps(12, 1, False, True), _taps(12, 2, True, True), 2, 2, (11, 10, 11, 10), 5.6, 1.0,
+            LRELU_SLOPE, None, {})
+    with caplog.at_level(logging.INFO, logger="sg3rt"):
+        first = flc.filtered_lrelu_cpu(*args)
+        flc.filtered_lrelu_cpu(*args)  # later calls are never timed
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("sg3rt")]
+    if slow:
+        assert len(lines) == 2 and "compiling the CPU kernels" in lines[0] and "CPU kernels ready" in lines[1]
+    else:
+        assert lines == []
+    assert flc._ready and torch.equal(first, flc.filtered_lrelu_cpu(*args))

@@ -169,3 +169,20 @@ def test_help_shows_examples():
     for command in ("render", "image"):
         result = run(command, "--help")
         assert result.exit_code == 0 and "Examples" in result.output and "sg3rt " + command in result.output
+
+
+def test_library_notices_are_plain_lines_on_stderr(capsys):
+    """`sg3rt` shows the library's INFO notices (e.g. the CPU kernels compiling) as one plain line each."""
+    import logging
+
+    from sg3rt.cli import show_notices
+
+    log = logging.getLogger("sg3rt")
+    before = (list(log.handlers), log.level)
+    try:
+        show_notices()
+        show_notices()  # idempotent: one handler
+        logging.getLogger("sg3rt.networks.filtered_lrelu_cpu").info("compiling the CPU kernels (numba)")
+        assert capsys.readouterr().err == "compiling the CPU kernels (numba)\n"
+    finally:
+        log.handlers[:], _ = before[0], log.setLevel(before[1])
