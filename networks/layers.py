@@ -75,10 +75,10 @@ def weight_term(owner: nn.Module, name: str, fn, *tensors: torch.Tensor, extra: 
     are unchanged (same storage, in-place version, dtype, device; `extra`: anything else fn depends on).
 
     Why: a frame at batch 1 recomputed these in 8 small ops per layer (about 2 % of the embedded network's CPU
-    time, and as many kernel launches on a GPU). Computed afresh while tracing (the graph computes them) and
-    when gradients flow to the tensors.
+    time, and as many kernel launches on a GPU). Computed afresh while tracing or compiling (the graph computes
+    them; torch.compile would break its graph at the storage check) and when gradients flow to the tensors.
     """
-    if tracing() or (torch.is_grad_enabled() and any(t.requires_grad for t in tensors)):
+    if tracing() or _compiling() or (torch.is_grad_enabled() and any(t.requires_grad for t in tensors)):
         return fn()
     key = (extra, tuple((t.data_ptr(), _version(t), t.dtype, t.device) for t in tensors))
     cache = owner.__dict__.setdefault("_weight_terms", {})  # not a buffer: never saved, never moved by .to()
@@ -88,6 +88,14 @@ def weight_term(owner: nn.Module, name: str, fn, *tensors: torch.Tensor, extra: 
     value = fn()
     cache[name] = (key, value)
     return value
+
+
+def _compiling() -> bool:
+    """Inside torch.compile's tracing (dynamo)."""
+    compiler = getattr(torch, "compiler", None)
+    if compiler is not None and hasattr(compiler, "is_compiling"):
+        return compiler.is_compiling()
+    return bool(getattr(getattr(torch, "_dynamo", None), "is_compiling", lambda: False)())
 
 
 # ------------------------------------------------------------------------------------------------

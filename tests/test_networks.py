@@ -244,3 +244,20 @@ def test_weight_terms_are_computed_afresh_for_gradients():
     out = fc(x)  # gradients wanted: the scaled weight is part of the graph, not the kept copy
     out.sum().backward()
     assert torch.equal(out.detach(), kept) and fc.weight.grad is not None and fc.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("name", ["sg3r_64", "sg2_64"])
+def test_torch_compile_takes_the_whole_synthesis_in_one_graph(load_reference, name):
+    """Kept weight terms must not break torch.compile's graph (they are computed in the graph while compiling)."""
+    import copy
+
+    G, io = copy.deepcopy(load_reference(name)), reference_io(name)
+    set_fir_impl(G, "conv")
+    ws = io["ws_psi0.7"]
+    torch._dynamo.reset()
+    with torch.no_grad():
+        eager = G.synthesis(ws)  # eager first: the layers keep their weight terms
+        explained = torch._dynamo.explain(G.synthesis)(ws)
+        compiled = torch.compile(G.synthesis, backend="eager")(ws)
+    assert explained.graph_break_count == 0 and explained.graph_count == 1
+    assert max_err(compiled, eager) == 0
