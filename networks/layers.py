@@ -76,9 +76,11 @@ def weight_term(owner: nn.Module, name: str, fn, *tensors: torch.Tensor, extra: 
 
     Why: a frame at batch 1 recomputed these in 8 small ops per layer (about 2 % of the embedded network's CPU
     time, and as many kernel launches on a GPU). Computed afresh while tracing or compiling (the graph computes
-    them; torch.compile would break its graph at the storage check) and when gradients flow to the tensors.
+    them; torch.compile would break its graph at the storage check), while a CUDA graph is captured (its replays
+    then follow weights changed in place) and when gradients flow to the tensors.
     """
-    if tracing() or _compiling() or (torch.is_grad_enabled() and any(t.requires_grad for t in tensors)):
+    if tracing() or _compiling() or (torch.is_grad_enabled() and any(t.requires_grad for t in tensors)) or \
+            (tensors[0].is_cuda and torch.cuda.is_current_stream_capturing()):  # a CUDA graph reads the weights
         return fn()
     key = (extra, tuple((t.data_ptr(), _version(t), t.dtype, t.device) for t in tensors))
     cache = owner.__dict__.setdefault("_weight_terms", {})  # not a buffer: never saved, never moved by .to()

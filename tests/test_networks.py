@@ -198,6 +198,34 @@ def test_fir_matmul_matches_official(load_reference, name):
 
 
 @pytest.mark.gpu
+def test_a_captured_cuda_graph_follows_weights_changed_in_place(load_reference):
+    """While a CUDA graph is captured the weight terms are computed in it (not the kept ones), so a replay after
+    load_state_dict (in place) renders the new weights, as it did before terms were kept."""
+    import copy
+
+    G = copy.deepcopy(load_reference("sg3r_64")).cuda()
+    ws = reference_io("sg3r_64")["ws_psi0.7"][:1].cuda()
+    with torch.no_grad():
+        other = copy.deepcopy(G)
+        for p in other.parameters():
+            p.mul_(1.1).add_(0.01)
+        expected = other.synthesis(ws)
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            for _ in range(2):
+                G.synthesis(ws)  # warm-up: kernels chosen, weight terms kept
+        torch.cuda.current_stream().wait_stream(stream)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            out = G.synthesis(ws)
+        G.load_state_dict(other.state_dict())
+        graph.replay()
+        torch.cuda.synchronize()
+    assert max_err(out, expected) <= 1e-5
+
+
+@pytest.mark.gpu
 @pytest.mark.parametrize("name", REFERENCES)
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 def test_cuda_matches_official(load_reference, name, precision):
