@@ -337,3 +337,43 @@ def test_writers_count_and_size(tmp_path):
         open_writer(tmp_path / "v.avi", 12)
     with pytest.raises(InputError, match="--crf"):
         open_writer(tmp_path / "w.mp4", 12, crf=60)
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_png_frames_are_encoded_side_by_side_in_order(tmp_path, monkeypatch, threads):
+    """PNG_THREADS encoders per batch: every frame lands under its own number, bit-exact, whatever the batches."""
+    from sg3rt.animate import writers
+
+    monkeypatch.setattr(writers, "PNG_THREADS", threads)
+    rng = np.random.default_rng(threads)
+    frames = rng.integers(0, 256, size=(11, 24, 40, 3), dtype=np.uint8)
+    with writers.open_writer(tmp_path / "seq", 12) as w:
+        for batch in (frames[:1], frames[1:8], frames[8:]):
+            w.write(batch)
+        assert (w._pool is not None) == (threads > 1)
+    assert w._pool is None  # closed with the writer
+    names = sorted(p.name for p in (tmp_path / "seq").iterdir())
+    assert names == [f"frame{i:06d}.png" for i in range(11)]
+    for i, frame in enumerate(frames):
+        np.testing.assert_array_equal(iio.imread(tmp_path / "seq" / names[i]), frame)
+
+
+def test_png_frames_a_failing_write_stops_with_one_line(tmp_path, monkeypatch):
+    from sg3rt.animate import writers
+    from sg3rt.errors import OutputError
+
+    monkeypatch.setattr(writers, "PNG_THREADS", 3)
+    calls = []
+
+    def full(path, data):
+        calls.append(path)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        Path(path).write_bytes(data)
+
+    monkeypatch.setattr(writers, "write_bytes", full)
+    frames = np.zeros((6, 8, 8, 3), np.uint8)
+    with pytest.raises(OutputError, match="cannot write frame000002.png \\(No space left on device\\)"):
+        with writers.open_writer(tmp_path / "seq", 12) as w:
+            w.write(frames)
+    assert not (tmp_path / "seq").exists() and not list(tmp_path.iterdir())  # nothing half-written left
