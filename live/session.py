@@ -299,7 +299,7 @@ class LiveSession:
 
         Why a caller's thread: the CPU thread pools (PyTorch's OpenMP and the numba kernels') belong to the
         thread that calls into them, and a second thread's calls wake theirs the slow way: on 2 cores, frames
-        rendered on another thread than the one that opened the runtime took 10-15 % longer. `sg3rt live`
+        rendered on another thread than the one that opened the runtime took about 10 % longer. `sg3rt live`
         renders on its main thread and serves the pages from another."""
         if self._thread is not None:
             raise RuntimeError("this session already renders on its own thread (start())")
