@@ -140,16 +140,18 @@ class FullyConnected(nn.Module):
 # Modulated convolution (StyleGAN2 paper, eqs. 1-3), batch-agnostic form.
 
 
-def demodulation_coefficients(weight: torch.Tensor, styles: torch.Tensor,
-                              wsq: torch.Tensor | None = None) -> torch.Tensor:
+def weight_square_sums(weight: torch.Tensor) -> torch.Tensor:
+    """sum_k w^2 for every output and input channel: [O, I, k, k] -> [O, I], the weight's part of eq. 3 (a
+    weight-only term: callers keep it with weight_term)."""
+    return weight.square().sum(dim=[2, 3])
+
+
+def demodulation_coefficients(wsq: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
     """Eq. 3: 1 / sqrt(sum_{i,k} (s_i w_{o,i,k})^2 + eps) for every sample and output channel.
 
-    weight: [O, I, k, k], styles: [B, I] -> [B, O]. Computed as (s^2) @ (sum_k w^2).T, which equals
+    wsq: weight_square_sums(weight) [O, I], styles: [B, I] -> [B, O]. Computed as (s^2) @ wsq.T, which equals
     the per-sample weight norm of the official fused kernel without building per-sample weights.
-    wsq: sum_k w^2 [O, I] when the caller keeps it (weight_term).
     """
-    if wsq is None:
-        wsq = weight.square().sum(dim=[2, 3])  # [O, I]
     return (styles.square() @ wsq.t() + EPS).rsqrt()
 
 

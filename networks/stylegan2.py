@@ -29,6 +29,7 @@ from .layers import (
     low_precision_dtype,
     lrelu_clamp,
     modulated_conv2d,
+    weight_square_sums,
     weight_term,
 )
 
@@ -91,8 +92,8 @@ class SynthesisLayer(nn.Module):
         styles = self.affine(w)
         if x.dtype == torch.float16:
             styles = styles / styles.abs().amax(dim=1, keepdim=True)  # avoid fp16 overflow, as officially
-        wsq = weight_term(self, "wsq", lambda: self.weight.square().sum(dim=[2, 3]), self.weight)
-        dcoefs = demodulation_coefficients(self.weight, styles, wsq)
+        wsq = weight_term(self, "wsq", lambda: weight_square_sums(self.weight), self.weight)
+        dcoefs = demodulation_coefficients(wsq, styles)
         if use_fused(self.fir_impl, x, FUSED_SG2_OP):
             return self._fused(x, styles, dcoefs, noise_mode)
         if self.up == 1:

@@ -31,6 +31,7 @@ from .layers import (
     low_precision_dtype,
     lrelu_clamp,
     modulated_conv2d,
+    weight_square_sums,
     weight_term,
 )
 
@@ -244,7 +245,7 @@ class SynthesisLayer(nn.Module):
     def _normalised_weight(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The weight over its RMS, and its squares summed over the kernel taps [O, I] (for eq. 3)."""
         weight = self.weight * self.weight.square().mean(dim=[1, 2, 3], keepdim=True).rsqrt()
-        return weight, weight.square().sum(dim=[2, 3])
+        return weight, weight_square_sums(weight)
 
     def forward(
         self,
@@ -261,7 +262,7 @@ class SynthesisLayer(nn.Module):
             # Pre-normalise (as the official kernel does against fp16 overflow), then eq. 3.
             weight, wsq = weight_term(self, "normalised", self._normalised_weight, self.weight)
             styles = styles * styles.square().mean(dim=1, keepdim=True).rsqrt()
-            dcoefs = demodulation_coefficients(weight, styles, wsq)
+            dcoefs = demodulation_coefficients(wsq, styles)
         styles = styles * self.magnitude_ema.rsqrt()  # input gain: undo the input's running magnitude
         x = x.to(dtype)
         # Decided before the conv: the fused op adds the bias itself, else the conv does (no extra pass).
