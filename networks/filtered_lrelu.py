@@ -24,7 +24,7 @@ import torch
 
 from ..vocab import tracing
 from .filtered_lrelu_cpu import cpu_reason
-from .layers import FirFilter, _version, lrelu_clamp
+from .layers import FirFilter, filter_table, lrelu_clamp
 
 # Upsampled samples per tile side on a GPU, per dtype (the activation tile is ACT_BLOCK^2 fp32): the largest
 # tile whose compiled kernel keeps every value in registers on sm_80 and sm_90 with NUM_WARPS warps
@@ -158,7 +158,7 @@ def use_fused_cpu(impl: str, x: torch.Tensor, fu: torch.Tensor | None) -> bool:
     reason = cpu_reason(x, fu)
     if reason is None:
         return True
-    quiet = reason.startswith("tracing") or (impl == "auto" and reason.startswith("dtype"))  # fp16 on a CPU: plain
+    quiet = reason.startswith(("tracing", "torch.compile")) or (impl == "auto" and reason.startswith("dtype"))
     if not quiet:
         _warn_once(FUSED_CPU_OP, reason)
     return False
@@ -333,14 +333,8 @@ def fused_filtered_lrelu(
         scale = scale.to(torch.float32).contiguous()
     if act_block is None:
         act_block = ACT_BLOCK_CUDA[x.dtype] if x.is_cuda else ACT_BLOCK_INTERPRETER
-    key = (None if fu is None else fu.data_ptr(), _version(fu), None if fd is None else fd.data_ptr(), _version(fd),
-           up, down, padding, fu_gain, x.dtype, x.device, act_block)
-    plan = None if cache is None else cache.get(key)
-    if plan is None:
-        plan = fused_plan(fu, fd, up, down, padding, fu_gain, x.dtype, x.device, act_block)
-        if cache is not None:
-            cache.clear()  # one entry: a layer runs in one dtype and place at a time
-            cache[key] = plan
+    plan = filter_table(cache, (fu, fd), (up, down, padding, fu_gain, x.dtype, x.device, act_block),
+                        lambda: fused_plan(fu, fd, up, down, padding, fu_gain, x.dtype, x.device, act_block))
     ku = 1 if fu is None else fu.shape[0]
     kd = 1 if fd is None else fd.shape[0]
     px0, px1, py0, py1 = padding

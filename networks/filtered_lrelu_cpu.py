@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from ..vocab import tracing
-from .layers import _version
+from .layers import _compiling, filter_table
 
 TASKS_PER_THREAD = 4  # (row chunk x column strip) tasks per thread at least: load balance vs the halo each remakes
 MIN_CHUNK = 8  # output rows per task at least (each task fills its ring of Kd activation rows first)
@@ -54,6 +54,8 @@ def cpu_reason(x: torch.Tensor, fu: torch.Tensor | None) -> str | None:
     """Why the CPU kernel cannot filter x (with up-filter fu), or None when it can."""
     if tracing():
         return "tracing for export (the plain path is what exports)"
+    if _compiling():  # numba's kernels are opaque to dynamo: each would break the graph
+        return "torch.compile is tracing (it compiles the plain path)"
     if x.device.type != "cpu":
         return f"the input is on {x.device.type}"
     if x.dtype != torch.float32:
@@ -195,14 +197,8 @@ def filtered_lrelu_cpu(
     if not (gain > 0 and 0 <= slope <= 1):  # what lets the kernel fold the gain and take max(v, slope * v)
         raise ValueError(f"the CPU kernel takes a gain > 0 and a slope in [0, 1], got gain {gain}, slope {slope}")
     assert bias.shape == (c,), (bias.shape, x.shape)
-    key = (None if fu is None else fu.data_ptr(), _version(fu), None if fd is None else fd.data_ptr(), _version(fd),
-           up, down, padding, fu_gain, h, w)
-    plan = None if cache is None else cache.get(key)
-    if plan is None:
-        plan = cpu_plan(fu, fd, up, down, padding, fu_gain, h, w)
-        if cache is not None:
-            cache.clear()  # one entry: a layer sees one input size at a time
-            cache[key] = plan
+    plan = filter_table(cache, (fu, fd), (up, down, padding, fu_gain, h, w),
+                        lambda: cpu_plan(fu, fd, up, down, padding, fu_gain, h, w))
     xn = x.detach().permute(0, 2, 3, 1).contiguous().numpy()  # [B, H, W, C]: no copy when channels-last
     if scale is None:
         sn = np.ones((b, c), np.float32)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from .filtered_lrelu import output_size
-from .layers import FirFilter, _version, lrelu_clamp
+from .layers import FirFilter, filter_table, lrelu_clamp
 
 FUSED_SG2_OP = "fused StyleGAN2 layer"  # the op's name in warnings (use_fused, fused_or_plain)
 # Output tile rows x columns and warps per program on a GPU: 4 outputs per thread. Compiled for sm_90 with a 4x4
@@ -77,13 +77,7 @@ def fused_fir_bias_act(
 
     b, c, h, w = x.shape
     assert bias.shape == (c,), (x.shape, bias.shape)
-    key = (None if f is None else f.data_ptr(), _version(f), x.device)
-    taps = None if cache is None else cache.get(key)
-    if taps is None:
-        taps = correlation_taps_2d(fir, f, x.device)
-        if cache is not None:
-            cache.clear()  # one entry: a layer runs in one place at a time
-            cache[key] = taps
+    taps = filter_table(cache, (f,), (x.device,), lambda: correlation_taps_2d(fir, f, x.device))
     k = taps.shape[0]
     px0, px1, py0, py1 = (0, 0, 0, 0) if fir is None else fir.padding
     out_h, out_w = output_size(h, k, 1, 1, 1, py0, py1), output_size(w, k, 1, 1, 1, px0, px1)

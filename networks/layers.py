@@ -100,6 +100,30 @@ def _compiling() -> bool:
     return bool(getattr(getattr(torch, "_dynamo", None), "is_compiling", lambda: False)())
 
 
+def filter_table(cache: dict | None, filters: tuple[torch.Tensor | None, ...], rest: tuple, make):
+    """make(): a table built from fixed filter taps (index tables, filter banks, tile matrices), kept in `cache` (one
+    entry) per (the filters' storage and in-place version, `rest`: what else it depends on, e.g. dtype, device).
+
+    While torch.compile traces, the kept entry with the same `rest` is used as it is: its tracer cannot compare
+    storages (the check broke the graph at every layer and hit the recompile limit), and a network's filters are
+    fixed by its configuration, so the eager call that made the entry saw the same taps. With none kept, the table
+    is made in the trace (correct, with graph breaks): compile after one eager call.
+    """
+    if _compiling():
+        for (_, kept_rest), value in (cache or {}).items():
+            if kept_rest == rest:
+                return value
+        return make()
+    key = (tuple((None, 0) if f is None else (f.data_ptr(), _version(f)) for f in filters), rest)
+    value = None if cache is None else cache.get(key)
+    if value is None:
+        value = make()
+        if cache is not None:
+            cache.clear()  # one entry: a layer sees one input size, dtype and place at a time
+            cache[key] = value
+    return value
+
+
 # ------------------------------------------------------------------------------------------------
 # Fully connected layer with equalised learning rate (Karras et al. 2018, section 4.1).
 
@@ -249,7 +273,7 @@ class FirFilter(nn.Module):
         # "merged": the same, and a StyleGAN3 layer merges the rows into its down-filter (upsample_act_downsample)
         self.impl = "auto"
         self.channel_multiple = 1  # depthwise convs run on channels zero-padded to this multiple (export forms)
-        self._matrices: tuple[tuple, object] | None = None  # (key, FirMatrices) of the matmul form
+        self._matrices: dict = {}  # the matmul form's FirMatrices (filter_table)
 
     @property
     def conv_channels(self) -> int:
@@ -275,13 +299,12 @@ class FirFilter(nn.Module):
         return self.up > 1 and x.is_cuda and not tracing()
 
     def matrices(self, f: torch.Tensor, x: torch.Tensor):
-        """The tile matrices of the matmul form, cached per (filter, dtype, device)."""
-        key = (f.data_ptr(), _version(f), x.dtype, x.device)
-        if self._matrices is None or self._matrices[0] != key:
-            g = self.correlation_taps(f)
+        """The tile matrices of the matmul form, kept per (filter, dtype, device) (filter_table)."""
+        def make():
             with torch.inference_mode(False), torch.no_grad():
-                self._matrices = key, fir_matrices(g, self.taps, self.up, self.down, self.padding, x.dtype, x.device)
-        return self._matrices[1]
+                return fir_matrices(self.correlation_taps(f), self.taps, self.up, self.down, self.padding, x.dtype,
+                                    x.device)
+        return filter_table(self._matrices, (f,), (x.dtype, x.device), make)
 
     def correlation_taps(self, f: torch.Tensor) -> torch.Tensor:
         """f with the gain, flipped (a true convolution as a correlation): [K] or [K, K] float64 taps."""

@@ -287,3 +287,20 @@ def test_registered_op_traces_under_torch_compile():
         torch._dynamo.reset()
         compiled = torch.compile(run, backend="aot_eager", fullgraph=True)(x)
     assert torch.equal(eager, compiled)
+
+
+@pytest.mark.gpu  # as above: tracing the interpreter's kernels fails on a CPU
+@pytest.mark.parametrize("name", ["sg3r_64", "sg2_64"])
+def test_fused_network_compiles_in_one_graph(load_reference, name):
+    """A whole synthesis with the fused ops (StyleGAN3's filtered lrelu, StyleGAN2's fir_bias_act), compiled after
+    one eager call: one graph, no break at the filter tables' storage checks, the eager output."""
+    G = set_fir_impl(copy.deepcopy(load_reference(name)), "fused").to(DEVICE)
+    ws = reference_io(name)["ws_psi0.7"].to(DEVICE)
+    torch._dynamo.reset()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # the fused ops must run, not fall back
+        eager = G.synthesis(ws)
+        explained = torch._dynamo.explain(G.synthesis)(ws)
+        compiled = torch.compile(G.synthesis, backend="aot_eager", fullgraph=True)(ws)
+    assert explained.graph_break_count == 0 and explained.graph_count == 1, explained.break_reasons
+    assert torch.equal(eager, compiled)

@@ -274,15 +274,18 @@ def test_weight_terms_are_computed_afresh_for_gradients():
     assert torch.equal(out.detach(), kept) and fc.weight.grad is not None and fc.weight.grad.abs().sum() > 0
 
 
+@pytest.mark.parametrize("impl", ["conv", "matmul", "auto"])
 @pytest.mark.parametrize("name", ["sg3r_64", "sg2_64"])
-def test_torch_compile_takes_the_whole_synthesis_in_one_graph(load_reference, name, monkeypatch):
-    """Kept weight terms must not break torch.compile's graph (they are computed in the graph while compiling)."""
+def test_torch_compile_takes_the_whole_synthesis_in_one_graph(load_reference, name, impl, monkeypatch):
+    """Kept weight terms and filter tables must not break torch.compile's graph (weight terms are computed in the
+    graph while compiling; the matmul form's matrices, fixed by the config, are the ones the eager call made), and
+    on a CPU "auto" compiles the plain path (the numba kernels, which the eager call ran, are opaque to dynamo)."""
     import copy
 
     if not torch.cuda.is_available():  # torch.compile imports triton, which reads TRITON_INTERPRET once, at its
         monkeypatch.setenv("TRITON_INTERPRET", "1")  # import: the interpreter tests (triton_cpu.py) need it on
     G, io = copy.deepcopy(load_reference(name)), reference_io(name)
-    set_fir_impl(G, "conv")
+    set_fir_impl(G, impl)
     ws = io["ws_psi0.7"]
     torch._dynamo.reset()
     with torch.no_grad():
@@ -290,4 +293,4 @@ def test_torch_compile_takes_the_whole_synthesis_in_one_graph(load_reference, na
         explained = torch._dynamo.explain(G.synthesis)(ws)
         compiled = torch.compile(G.synthesis, backend="eager")(ws)
     assert explained.graph_break_count == 0 and explained.graph_count == 1
-    assert max_err(compiled, eager) == 0
+    assert max_err(compiled, eager) <= (1e-5 if impl == "auto" and name.startswith("sg3") else 0)
