@@ -29,7 +29,7 @@ def run_live(network: str | Path | Any | None = None, *, backend: str = "auto", 
     from ..animate.edits import Edit
     from ..runtime import open_generator
     from .osc import OscControl
-    from .server import LiveServer, check_host, import_web, open_browser
+    from .server import LiveServer, check_host, check_port_and_token, import_web, open_browser
     from .session import LiveSession
 
     echo = echo or (lambda line: print(line, file=sys.stderr, flush=True))
@@ -59,7 +59,8 @@ def run_live(network: str | Path | Any | None = None, *, backend: str = "auto", 
 
         mapping = MidiMap.load(midi_map) if midi_map is not None else MidiMap.default()
         midi_port = find_input(midi if isinstance(midi, str) else None)
-    warning = check_host(host)
+    check_port_and_token(port, token)
+    warning = check_host(host, token)
     source = None  # a sound input device, opened now: a missing one or PortAudio fails before the network loads
     if audio_in is not None:
         from .audio_in import LiveInput

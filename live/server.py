@@ -1,8 +1,10 @@
 """The web part: a Starlette app on uvicorn serving the page, the frame stream over a WebSocket, snapshots, recordings.
 
-The asyncio loop never renders: the session's thread publishes frames, and each page's sender task
-wakes on a new frame and sends only the latest one (at most MAX_IN_FLIGHT unacknowledged), so a slow
-page skips frames while the others and the render loop carry on.
+The asyncio loop never renders: the session's thread publishes frames. Everything a page is sent goes through
+that page's own writer task: the latest frame only (at most MAX_IN_FLIGHT unacknowledged), the latest state and
+HUD figures only, and its own replies in order. So a slow page skips frames, and a page that stops reading
+(a frozen tab, a sleeping laptop) stalls nobody else: it stops being read from once MAX_REPLIES replies wait,
+and is dropped when one message takes more than SEND_TIMEOUT_S to go out.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import secrets
 import socket
 import sys
@@ -17,9 +20,10 @@ import threading
 from collections import deque
 from pathlib import Path
 from typing import Any, Callable
+from urllib.parse import quote
 
 from ..errors import BackendUnavailableError, InputError, Sg3rtError
-from .controls import EDIT_MAX, SCHEMA
+from .controls import EDIT_MAX, SCHEMA, numeric_range
 from .protocol import MAX_IN_FLIGHT, frame_message, parse_message
 from .session import LiveSession, encode_png
 
@@ -27,7 +31,11 @@ STATIC = Path(__file__).parent / "static"
 STATS_PERIOD_S = 0.5  # how often each page gets the HUD figures
 WS_MAX_BYTES = 1 << 20  # the WebSocket layer closes a connection whose message exceeds this (1009)
 GRACEFUL_SHUTDOWN_S = 3  # seconds uvicorn waits for open connections on Ctrl-C
+MAX_REPLIES = 64  # replies a page may have waiting to go out before its further messages wait (backpressure)
+SEND_TIMEOUT_S = 10.0  # a page whose socket takes longer than this to take one message has stopped reading: dropped
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+log = logging.getLogger(__name__)
 
 
 def import_web():
@@ -40,23 +48,46 @@ def import_web():
                                       "pip install 'sg3rt[live]'") from None
 
 
-def check_host(host: str) -> str | None:
+def check_host(host: str, token: str | None = None) -> str | None:
     """A warning line when `host` makes the server reachable from other machines."""
     if host in LOCAL_HOSTS or host.startswith("127."):
         return None
+    if token is not None:
+        return (f"warning: listening on {host}: anyone who can reach this machine and has the URL with its token can "
+                "watch and drive the session (the token travels unencrypted over plain HTTP)")
     return (f"warning: listening on {host}: anyone who can reach this machine can watch and drive the session; "
             "use --token to require a secret in the URL")
 
 
+def check_port_and_token(port: int, token: str | None) -> None:
+    """A one-line InputError for a port out of range or an unusable token (before any network loads)."""
+    if not 0 <= port <= 65535:
+        raise InputError(f"--port must be between 0 and 65535, got {port}")
+    if token is not None and (not token or len(token) > 256 or not token.isprintable()):
+        raise InputError("--token must be 1 to 256 printable characters")
+
+
+class PageStalled(Exception):
+    """A page's socket took no message for SEND_TIMEOUT_S: it stopped reading."""
+
+
 class Client:
-    """One connected page: its socket, a wake-up event, and the frames it has not acknowledged yet."""
+    """One connected page: its socket, what is waiting to go out to it, and the frames it has not acknowledged.
+
+    Only the page's writer task sends; others post (replies, in order) or mark (state, stats) and wake it.
+    """
 
     def __init__(self, ws: Any, loop: asyncio.AbstractEventLoop):
         self.ws = ws
         self.loop = loop
         self.wake = asyncio.Event()
+        self.room = asyncio.Event()  # set while fewer than MAX_REPLIES replies wait: the page's messages are read
+        self.room.set()
+        self.replies: deque[str] = deque()  # this page's replies (and hello), oldest first
+        self.state_due = False  # the controls changed since the page was last sent them
+        self.stats_due = False
         self.in_flight: deque[int] = deque()  # seqs sent, not yet acknowledged
-        self.send_lock = asyncio.Lock()
+        self.last_seq = 0  # the newest frame sent
 
     def notify(self) -> None:
         """Called from the render thread."""
@@ -65,9 +96,19 @@ class Client:
         except RuntimeError:  # the loop has closed
             pass
 
-    async def send_json(self, data: dict[str, Any]) -> None:
-        async with self.send_lock:
-            await self.ws.send_text(json.dumps(data))
+    def post(self, data: dict[str, Any]) -> None:
+        self.replies.append(json.dumps(data))
+        if len(self.replies) >= MAX_REPLIES:
+            self.room.clear()
+        self.wake.set()
+
+    def mark_state(self) -> None:
+        self.state_due = True
+        self.wake.set()
+
+    def mark_stats(self) -> None:
+        self.stats_due = True
+        self.wake.set()
 
     def ack(self, seq: int) -> None:
         while self.in_flight and self.in_flight[0] <= seq:
@@ -143,11 +184,14 @@ def make_app(session: LiveSession, token: str | None = None, network_name: str =
             return PlainTextResponse("this session has no sound track\n", status_code=404)
         return FileResponse(track, headers={"Cache-Control": "no-store"})
 
+    ranges = {k: r for k in SCHEMA if k != "edits" and (r := numeric_range(k, session.limits)) is not None}
+
     def hello() -> dict[str, Any]:
+        """What the page builds itself from: the network, the controls and the range `apply` accepts for each."""
         rt = session.runtime
         return {"type": "hello", "network": network_name, "kind": rt.kind, "resolution": rt.img_resolution,
                 "size": session.size, "height": session.height, "num_ws": rt.num_ws, "c_dim": rt.c_dim, "stylegan3": rt.is_stylegan3,
-                "controls": list(SCHEMA), "recording_enabled": session.record_dir is not None,
+                "controls": list(SCHEMA), "ranges": ranges, "recording_enabled": session.record_dir is not None,
                 "edits": [e.label for e in session.edits], "edit_max": EDIT_MAX,
                 "max_in_flight": MAX_IN_FLIGHT,
                 "audio": None if session.audio is None or session.audio.page_track is None else
@@ -156,32 +200,56 @@ def make_app(session: LiveSession, token: str | None = None, network_name: str =
     def state() -> dict[str, Any]:
         return {"type": "state", "version": session.version, "controls": session.controls.to_json()}
 
-    async def broadcast(data: dict[str, Any]) -> None:
-        for c in list(clients):
-            with contextlib.suppress(Exception):
-                await c.send_json(data)
+    def broadcast_state() -> None:
+        for c in clients:
+            c.mark_state()
 
-    async def sender(client: Client) -> None:
-        last = 0
+    async def send(client: Client, message: str | bytes) -> None:
+        try:
+            await asyncio.wait_for(client.ws.send_bytes(message) if isinstance(message, bytes) else
+                                   client.ws.send_text(message), SEND_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            raise PageStalled() from None
+
+    async def writer(client: Client) -> None:
+        """All that goes out to one page: its replies in order, then the latest state, HUD figures and frame."""
         while True:
             await client.wake.wait()
             client.wake.clear()
             if session.stream.closed:
                 return
+            while client.replies:
+                await send(client, client.replies.popleft())
+                if len(client.replies) < MAX_REPLIES:
+                    client.room.set()
+            if client.state_due:
+                client.state_due = False
+                await send(client, json.dumps(state()))
+            if client.stats_due:
+                client.stats_due = False
+                s = session.stats().to_json()
+                s.update(type="stats", clients=len(clients), error=str(session.error) if session.error else None)
+                await send(client, json.dumps(s))
             frame = session.stream.latest
-            if frame is None or frame.seq <= last or len(client.in_flight) >= MAX_IN_FLIGHT:
+            if frame is None or frame.seq <= client.last_seq or len(client.in_flight) >= MAX_IN_FLIGHT:
                 continue  # nothing new, or the page is still busy: this frame is skipped for it
-            last = frame.seq
+            client.last_seq = frame.seq
             client.in_flight.append(frame.seq)
-            async with client.send_lock:
-                await client.ws.send_bytes(frame_message(frame.seq, frame.version, frame.jpeg))
+            await send(client, frame_message(frame.seq, frame.version, frame.jpeg))
 
-    async def stats_loop(client: Client) -> None:
+    async def stats_ticker(client: Client) -> None:
         while True:
-            s = session.stats().to_json()
-            s.update(type="stats", clients=len(clients), error=str(session.error) if session.error else None)
-            await client.send_json(s)
+            client.mark_stats()
             await asyncio.sleep(STATS_PERIOD_S)
+
+    async def reader(client: Client, ws: Any) -> None:
+        """The page's messages, one at a time; none is read while MAX_REPLIES of its replies wait to go out."""
+        while True:
+            await client.room.wait()
+            message = await ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            await handle(client, message.get("text"))
 
     async def handle(client: Client, text: str | None) -> None:
         try:
@@ -197,38 +265,38 @@ def make_app(session: LiveSession, token: str | None = None, network_name: str =
                          **await asyncio.to_thread(session.action, msg.value)}
                 if msg.value == "stop" and reply.get("recorded"):
                     reply["url"] = f"recordings/{reply['recorded']}"
-            await client.send_json(reply)
-            await broadcast(state())
+            client.post(reply)
+            broadcast_state()
         except Sg3rtError as e:  # ControlError, or a recording that could not start/finish
-            await client.send_json({"type": "error", "message": str(e)})
+            client.post({"type": "error", "message": str(e)})
 
     async def stream(ws):
+        await ws.accept()  # then refused with code 1008, which a browser's page sees (a refused handshake is 1006)
         if not allowed(ws.query_params) or not same_origin(ws.headers.get("origin"), ws.headers.get("host")):
-            await ws.close(code=1008)
+            await ws.close(code=1008, reason="wrong or missing token, or another site's page")
             return
-        await ws.accept()
         client = Client(ws, asyncio.get_running_loop())
         clients.add(client)
         unsubscribe = session.stream.subscribe(client.notify)
-        tasks: list[asyncio.Task] = []
+        client.post(hello())
+        client.mark_state()
+        tasks = [asyncio.create_task(writer(client)), asyncio.create_task(reader(client, ws)),
+                 asyncio.create_task(stats_ticker(client))]
         try:
-            await client.send_json(hello())
-            await client.send_json(state())
-            tasks = [asyncio.create_task(sender(client)), asyncio.create_task(stats_loop(client))]
-            client.wake.set()
-            while True:
-                message = await ws.receive()
-                if message["type"] == "websocket.disconnect":
-                    break
-                await handle(client, message.get("text"))
-        except (WebSocketDisconnect, RuntimeError, OSError):
-            pass  # the page went away mid-stream
+            done, _ = await asyncio.wait(tasks[:2], return_when=asyncio.FIRST_COMPLETED)
         finally:
             unsubscribe()
             clients.discard(client)
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+        for t in done:  # the page went away, stalled, or the stream ended: all normal; anything else is a bug
+            e = None if t.cancelled() else t.exception()
+            if isinstance(e, PageStalled):
+                log.warning(f"dropped a page that stopped reading ({SEND_TIMEOUT_S:g} s without taking a message)")
+                _abort(ws)
+            elif e is not None and not isinstance(e, (WebSocketDisconnect, RuntimeError, OSError)):
+                raise e
 
     routes = [
         Route("/", index),
@@ -253,10 +321,7 @@ class LiveServer:
         import uvicorn
         from uvicorn.config import WS_PROTOCOLS
 
-        if not 0 <= port <= 65535:
-            raise InputError(f"--port must be between 0 and 65535, got {port}")
-        if token is not None and (not token or len(token) > 256 or not token.isprintable()):
-            raise InputError("--token must be 1 to 256 printable characters")
+        check_port_and_token(port, token)
         self.session, self.host, self.token = session, host, token
         self.sock = _bind(host, port)
         self.port = self.sock.getsockname()[1]
@@ -271,7 +336,7 @@ class LiveServer:
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        query = f"?token={self.token}" if self.token else ""
+        query = f"?token={quote(self.token, safe='')}" if self.token else ""
         return f"http://{host}:{self.port}/{query}"
 
     def run(self) -> None:
@@ -311,6 +376,17 @@ class LiveServer:
         if self._thread is not None:
             self._thread.join()
         self.sock.close()
+
+
+def _abort(ws: Any) -> None:
+    """Drop a stalled page's TCP connection now: a closing handshake, and uvicorn's own close, would wait for a
+    buffer the page never drains (and Ctrl-C would wait on it). The transport is reached through uvicorn's ASGI
+    receive callable (its protocol's bound method); under another server the connection stays until its peer goes."""
+    for channel in (getattr(ws, "_receive", None), getattr(ws, "_send", None)):  # (Starlette wraps send)
+        transport = getattr(getattr(channel, "__self__", None), "transport", None)
+        if transport is not None and hasattr(transport, "abort"):
+            transport.abort()
+            return
 
 
 def _bind(host: str, port: int) -> socket.socket:

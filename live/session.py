@@ -26,7 +26,7 @@ import numpy as np
 from ..animate.edits import check_still
 from ..animate.seeds import MAX_SEED
 from ..animate.writers import open_writer
-from ..errors import InputError, Sg3rtError
+from ..errors import InputError, OutputError, Sg3rtError
 from .audio import RECORD_SAMPLE_RATE, AudioSource, write_wav
 from .controls import ControlError, Controls, NetworkLimits, apply, initial_controls
 from .scene import Clocks, LiveScene
@@ -185,6 +185,8 @@ class Recording:
             self.error = e
         try:
             kept = self.writer.close(keep=self.error is None)
+        except OSError as e:  # the rename into place, or the encoder's pipe
+            raise OutputError(f"recording {self.name} failed: {e.strerror or e}") from None
         finally:
             if sound is not None:
                 sound.unlink(missing_ok=True)
@@ -271,7 +273,10 @@ class LiveSession:
                 raise ControlError("recording is off: this session has no record_dir")
             stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
             path = self.record_dir / f"live-{stamp}-{secrets.token_hex(3)}.mp4"
-            self.recording = Recording(path, self.controls.fps, self.audio)
+            try:
+                self.recording = Recording(path, self.controls.fps, self.audio)
+            except OSError as e:  # a folder gone or unwritable since the start, a name too long, a full disk
+                raise OutputError(f"cannot record into {self.record_dir}: {e.strerror or e}") from None
             return self.recording.name
 
     def stop_recording(self) -> Path | None:

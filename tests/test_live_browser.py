@@ -111,6 +111,18 @@ def test_page_streams_and_rotation_turns_the_picture(page, tmp_path):
     tab.wait_for_function("window.sg3rtLive.controls.psi === 0.5", timeout=WAIT_MS)
     assert session.controls.psi == 0.5 and session.controls.seed == 1
 
+    # The sliders span what the server accepts (from the hello message): psi -1.5 is on the page's slider.
+    tab.fill("[data-key=psi]", "-1.5")
+    tab.wait_for_function("window.sg3rtLive.controls.psi === -1.5", timeout=WAIT_MS)
+    assert tab.get_attribute("[data-key=psi]", "min") == "-2"
+    # Mixed layers go as a pair: a first layer past the last moves both (one at a time would be refused).
+    top = session.runtime.num_ws - 1
+    tab.fill("[data-key=mix_from]", str(top))
+    tab.dispatch_event("[data-key=mix_from]", "change")  # (a typed number is sent on commit: Enter or leaving it)
+    tab.wait_for_function(f"window.sg3rtLive.controls.mix_from === {top} && window.sg3rtLive.controls.mix_to === {top}",
+                          timeout=WAIT_MS)
+    assert tab.evaluate("window.sg3rtLive.errors.length") == 0
+
     tab.fill("[data-edit='0']", "3")  # the editing direction's slider (made from the hello message)
     tab.wait_for_function("window.sg3rtLive.controls.edits[0] === 3", timeout=WAIT_MS)
     assert session.controls.edits == (3.0,)

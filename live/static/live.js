@@ -99,6 +99,15 @@
     }
   }
 
+  // The mixed layers go as a pair: moving one end past the other moves both (one at a time would be refused).
+  function mixRange(el) {
+    const key = el.dataset.key;
+    if (key !== "mix_from" && key !== "mix_to") return {};
+    const other = key === "mix_from" ? "mix_to" : "mix_from";
+    const v = readInput(el), w = readInput(document.querySelector(`[data-key=${other}]`));
+    return { [other]: key === "mix_from" ? Math.max(v, w) : Math.min(v, w) };
+  }
+
   // Picking a seed shows that seed: a running cubic walk (which ignores `seed`) gives way to the still image.
   const leaveWalk = () => (live.controls.walk === "cubic" ? { walk: "off" } : {});
   for (const el of inputs) {
@@ -106,7 +115,7 @@
       showValue(el);
       try {
         const extra = el.dataset.key === "seed" ? leaveWalk() : {};
-        send({ set: { [el.dataset.key]: readInput(el), ...extra } });
+        send({ set: { ...mixRange(el), [el.dataset.key]: readInput(el), ...extra } });
       } catch (e) { say(e.message, true); }
     };
     el.addEventListener(el.type === "range" ? "input" : "change", changed);
@@ -153,9 +162,10 @@
     canvas.height = h.height || h.size;  // a StyleGAN3 canvas (--size WxH) streams non-square frames
     document.getElementById("motion").classList.toggle("hidden", !h.stylegan3);
     document.getElementById("class-row").classList.toggle("hidden", h.c_dim === 0);
-    for (const key of ["mix_from", "mix_to"]) document.querySelector(`[data-key=${key}]`).max = h.num_ws - 1;
-    document.querySelector("[data-key=cutoff]").max = h.num_ws;
-    if (h.c_dim > 0) document.querySelector("[data-key=class]").max = h.c_dim - 1;
+    for (const [key, [lo, hi]] of Object.entries(h.ranges || {})) {  // what the server accepts, nothing narrower
+      const el = document.querySelector(`[data-key=${key}]`);
+      if (el) { el.min = lo; el.max = hi; }
+    }
     recordButton.disabled = !h.recording_enabled;
     if (editSliders.length === 0) buildEdits(h.edits || [], h.edit_max || 20);
     setupAudio(h.audio);
