@@ -39,7 +39,7 @@ class OneLineErrors(typer.core.TyperGroup):
         except click_exceptions.ClickException as e:
             typer.echo(f"error: {e.format_message().replace('Value error, ', '')}", err=True)
             sys.exit(2)
-        except click_exceptions.Abort:
+        except typer.Abort:  # (click's Abort; typer >= 0.2x's vendored click has none of its own)
             typer.echo("error: aborted", err=True)
             sys.exit(1)
         if not standalone_mode:

@@ -38,12 +38,23 @@ def create_temp_dir(path: Path, suffix: str = ".tmp") -> Path:
     return _create_beside(path, suffix, lambda tmp: os.mkdir(tmp, 0o777))
 
 
+def make_parent(path: Path) -> None:
+    """Create the folders `path` goes in; a file in the way (or any OSError) is an OutputError naming it."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        blocker = next((p for p in path.parents if p.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            raise OutputError(f"{path}: cannot write there ({blocker} is a file, not a folder)") from None
+        raise os_error(path, e) from None
+
+
 def _create_beside(path: Path, suffix: str, create: Callable[[Path], Any]) -> Path:
     """A fresh temp name beside `path`, made by `create` (which fails if the name exists); OSError -> OutputError."""
+    make_parent(path)  # outside the loop: its FileExistsError (a file in the way) is no name collision
     while True:
         tmp = temp_path(path, suffix)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
             create(tmp)
             return tmp
         except FileExistsError:

@@ -23,7 +23,7 @@ from torch import nn
 
 from ..version import __version__
 from ..errors import InputError
-from ..fileio import create_temp_dir, os_error
+from ..fileio import create_temp_dir, make_parent, os_error
 from ..networks import Generator, input_transform, on_device, to_uint8_frames
 from ..networks.forms import fir_form
 from ..vocab import DEFAULT_EXPORT_TARGET, one_hot, parse_size
@@ -251,7 +251,7 @@ def export_onnx(
         options["opset"] = int(opset)
     contract = OnnxContract.for_generator(G, **options)
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    make_parent(out_dir)
     source_info = {"path": None, "sha256": generator_sha256(G)}
     if source is not None:
         source_info = {"path": str(Path(source).resolve()), "sha256": file_sha256(Path(source))}

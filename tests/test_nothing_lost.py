@@ -56,6 +56,32 @@ def test_a_full_disk_is_an_error_and_leaves_nothing(full_disk, args):
     assert sorted(p.name for p in full_disk.iterdir()) == []  # no partial file, folder or temp name
 
 
+@pytest.mark.parametrize("args", [
+    ["convert", str(reference_file("sg3r_64.pkl")), "{d}/afile/net.safetensors"],
+    ["export", str(reference_file("sg3r_64.pkl")), "-o", "{d}/afile/sub/onnx"],
+    ["directions", str(reference_file("sg3r_64.pkl")), "-o", "{d}/afile/d.npz"],
+    ["render", "--frames", "2", "-o", "{d}/afile/v.mp4"],
+], ids=["convert", "export", "directions", "render"])
+def test_a_file_where_a_folder_should_be_is_one_line(tmp_path, args):
+    """An output under a path whose parent is a file (the temp-name retry loop once spun on it forever)."""
+    (tmp_path / "afile").write_text("a file, not a folder")
+    done = subprocess.run([sys.executable, "-m", "sg3rt.cli", *[a.format(d=tmp_path) for a in args]],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines()[-1].endswith(f"cannot write there ({tmp_path / 'afile'} is a file, not a "
+                                                         "folder)"), done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
+def test_a_closed_pipe_ends_quietly():
+    """`sg3rt info net.pkl | head -1`: the reader went away; no traceback (click's Abort once broke the handler)."""
+    proc = subprocess.Popen([sys.executable, "-m", "sg3rt.cli", "info", str(reference_file("sg3r_64.pkl"))],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()  # before it writes anything (it loads the network first): its first line meets a closed pipe
+    stderr = proc.communicate(timeout=300)[1]
+    assert proc.returncode == 1 and "Traceback" not in stderr and "Error" not in stderr, stderr
+
+
 def _render_process(tmp_path: Path, out: Path) -> subprocess.Popen:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     return subprocess.Popen([sys.executable, "-m", "sg3rt.cli", "render", "--seeds", "0-1", "--frames", "3000",
