@@ -211,6 +211,8 @@ def filtered_lrelu_cpu(
         k.numba.set_num_threads(min(threads, k.numba.config.NUMBA_NUM_THREADS))
     hx = np.empty((b, h, down * plan.slots, c), np.float32)
     out = np.empty((b, plan.out_h, plan.out_w, c), np.float32)
+    if out.size == 0:  # an empty batch (or no channels): nothing to filter; the task split would divide by zero
+        return torch.from_numpy(out).permute(0, 3, 1, 2)
     with _compile_notice():
         _run_kernels(k, plan, xn, sn, bn, hx, out, gain, slope, clamp, down, threads)
     return torch.from_numpy(out).permute(0, 3, 1, 2)

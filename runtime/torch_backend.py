@@ -107,6 +107,8 @@ class TorchRuntime(Runtime):
 
     @torch.inference_mode()
     def _synthesis(self, ws: torch.Tensor, transforms: torch.Tensor | None, noise_mode: str) -> torch.Tensor:
+        if ws.shape[0] == 0:  # an empty batch is an empty result (as ONNX Runtime gives), not a chunk size of 0
+            return torch.zeros([0, self.img_channels, self.height, self.width], device=self.device)
         with self._numerics():
             if self.cuda_graphs:
                 return self._replay(False, ws, transforms, noise_mode)
@@ -146,7 +148,7 @@ class TorchRuntime(Runtime):
 
     @torch.inference_mode()
     def _frames(self, ws: torch.Tensor, transforms: torch.Tensor | None, noise_mode: str) -> torch.Tensor:
-        if not self.cuda_graphs:
+        if not self.cuda_graphs or ws.shape[0] == 0:
             return super()._frames(ws, transforms, noise_mode)
         with self._numerics():
             return self._replay(True, ws, transforms, noise_mode)

@@ -147,3 +147,14 @@ def test_top_level_api_and_a_light_import():
     assert out.strip() == "False"  # the CLI's --help and option errors need no torch
     with pytest.raises(AttributeError):
         sg3rt.no_such_name  # noqa: B018
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnxruntime"])
+def test_an_empty_batch_is_an_empty_result(backend):
+    """B = 0: synthesis [0, C, H, W] and frames [0, H, W, C] from every backend (torch once took a chunk size of 0)."""
+    if backend == "onnxruntime":
+        pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
+    with open_generator(reference_file("sg3r_64.pkl"), backend=backend) as G:
+        ws = np.zeros((0, G.num_ws, G.w_dim), np.float32)
+        assert tuple(G.synthesis(ws).shape) == (0, 3, 64, 64)
+        assert G.frames(ws).shape == (0, 64, 64, 3)

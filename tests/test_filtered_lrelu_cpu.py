@@ -356,3 +356,13 @@ def test_a_first_call_that_compiles_says_so(monkeypatch, caplog, slow):
     else:
         assert lines == []
     assert flc._ready and torch.equal(first, flc.filtered_lrelu_cpu(*args))
+
+
+def test_an_empty_batch_is_an_empty_result_and_keeps_the_kernel(load_reference, monkeypatch):
+    """A batch of 0 once divided by zero in the task split, and the failure switched the kernels off for the process."""
+    monkeypatch.setattr(fl, "_failed", {})
+    G = load_reference("sg3r_64")
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = G.synthesis(torch.zeros(0, G.synthesis.num_ws, G.w_dim))
+    assert out.shape == (0, 3, 64, 64) and fl._failed == {}
