@@ -405,6 +405,8 @@ def bench(
     from .vocab import check_choice
 
     backends = [check_choice(b.strip(), BACKENDS, "backend") for b in backend.split(",") if b.strip()]
+    if not backends:
+        fail(f"--backend names no backend: {backend!r} (e.g. torch,onnxruntime)")
     batches = _int_list(batch, "--batch")
     if iters < 1:
         fail("--iters must be at least 1")

@@ -129,6 +129,8 @@ def compute_directions(G: Any, method: str = "sefa", layers: str | None = None, 
     if k is not None and k < 1:
         raise InputError(f"--count must be at least 1, got {k}")
     _layer_window(layers, G.num_ws)  # a bad range fails before any work
+    if class_idx is not None:  # a class the network does not have fails too (SeFa itself needs none)
+        class_labels(G.c_dim, class_idx, 1)
     if method == "sefa":
         return sefa_directions(G, layers, k)
     if samples < 2:

@@ -218,6 +218,20 @@ def test_bench_error_is_one_line_without_a_header(tmp_path):
     assert result.exit_code == 2 and lines == [f"error: {tmp_path / 'missing.pkl'}: no such file"], result.output
 
 
+@pytest.mark.parametrize("args, message", [
+    (["bench", str(reference_file("sg3r_64.pkl")), "--backend", ","], "error: --backend names no backend: ','"),
+    (["directions", str(reference_file("sg3r_64.pkl")), "-o", "{d}/d.npz", "--class", "1"],
+     "error: --class 1 given, but this network is unconditional"),
+    (["directions", str(reference_file("sg3t_64_cond.pkl")), "-o", "{d}/d.npz", "--class", "11"],
+     "error: --class 11 is out of range"),
+], ids=["bench-no-backend", "sefa-class-unconditional", "sefa-class-range"])
+def test_options_that_name_nothing_are_errors(tmp_path, args, message):
+    """Once: bench wrote an empty table and exit 0; SeFa ignored a class the network does not have."""
+    result = runner.invoke(app, [a.format(d=tmp_path) for a in args])
+    assert result.exit_code == 2 and result.output.strip().splitlines()[-1].startswith(message), result.output
+    assert not (tmp_path / "d.npz").exists()
+
+
 def test_a_sound_track_that_does_not_fit_is_an_error_and_leaves_nothing(full_disk, tmp_path):
     """The video fits (flat grey frames: a few KiB); muxing 10 s of noise as AAC does not (about 240 KiB)."""
     import wave
