@@ -27,8 +27,9 @@ from .cuda_graph import CapturedCall
 # 47.8 on a quiet one. Above CPU_BATCH_MAX_RES a batch's activations take GiBs, so those run one at a time.
 CPU_SYNTHESIS_CHUNK = 4  # images per synthesis call on a CPU, up to CPU_BATCH_MAX_RES
 CPU_BATCH_MAX_RES = 256  # larger images run one per call on a CPU (a 1024 px image alone needs GiBs)
-CPU_LOW_PRECISION_COST = {  # what the warning says a reduced precision costs on a CPU
-    "fp16": "7x slower than fp32 here", "bf16": "not measured here; slower than fp32 without AVX-512 BF16"}
+CPU_LOW_PRECISION_COST = {  # what the warning says a reduced precision costs on a CPU (sg3r_64 on 2 cores: fp32 0.49 s
+    # per image with the CPU kernels, fp16 20.9 s, bf16 16.3 s: the plain convolutions in emulated low precision)
+    "fp16": "about 40x slower than fp32 here", "bf16": "about 30x slower than fp32 here, without AVX-512 BF16"}
 MAX_CUDA_GRAPHS = 4  # captured (images or frames, batch, transform or not, noise) variants kept; others run eagerly
 
 
