@@ -10,7 +10,6 @@ and is dropped when one message takes more than SEND_TIMEOUT_S to go out.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import secrets
