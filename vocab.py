@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import InputError
+from .errors import BackendUnavailableError, InputError
 
 KINDS = ("stylegan3-r", "stylegan3-t", "stylegan2")  # architectures sg3rt implements
 STYLEGAN2 = "stylegan2"  # the one kind without an input transform (no rotation or translation)
@@ -23,12 +23,49 @@ DEFAULT_EXPORT_TARGET = "portable"  # the plain form every ONNX runtime runs (an
 CODECS = ("h264", "prores", "vp9", "gif", "png",  # video codecs of `render` (png = a folder of PNG frames);
           "h264-nvenc", "hevc-nvenc")  # H.264 / HEVC on an NVIDIA GPU's encoder block (NVENC)
 DEVICES_HELP = "auto, cpu, cuda or cuda:N"  # what --device takes
+DEVICE_TYPES = ("cpu", "cuda")  # torch device types sg3rt runs on (torch.device also takes mps, meta, xla...)
 NO_TRANSFORM = "StyleGAN2 has no input transform (rotation and translation need a StyleGAN3 network)"
 
 
 def is_stylegan3(kind: str) -> bool:
     """StyleGAN3 (R or T): the kinds that take an input transform."""
     return kind != STYLEGAN2
+
+
+def parse_device(device: Any) -> Any:  # torch.device
+    """'auto' -> cuda when torch sees a GPU, else cpu; else cpu, cuda or cuda:N as a torch.device.
+
+    torch.device accepts every type torch has a name for (mps, meta, xla...), even ones this build
+    cannot use and sg3rt does not run on: those are a one-line InputError here, not a torch error later.
+    """
+    import torch
+
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        dev = None
+    if dev is None or dev.type not in DEVICE_TYPES:
+        raise InputError(f"unknown device {str(device)!r} (use {DEVICES_HELP})")
+    return dev
+
+
+def torch_device(device: Any) -> Any:  # torch.device
+    """parse_device, checked against the GPUs torch sees: a BackendUnavailableError before any tensor
+    moves, instead of torch's AssertionError (no CUDA build) or invalid-ordinal error (cuda:N too high)."""
+    import torch
+
+    dev = parse_device(device)
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise BackendUnavailableError(f"device {str(device)!r} requested, but torch sees no CUDA GPU "
+                                          "(torch.cuda.is_available() is False)")
+        count = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= count:
+            raise BackendUnavailableError(f"device {str(device)!r} requested, but torch sees {count} CUDA "
+                                          f"GPU{'s' if count > 1 else ''} (cuda:0..cuda:{count - 1})")
+    return dev
 
 
 def check_choice(value: str, choices: tuple[str, ...], what: str) -> str:

@@ -8,17 +8,54 @@ meaningless as images.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
 
-from ..errors import InputError
+from ..errors import InputError, UnsupportedNetworkError
 from .generator import Generator
 
 OFFICIAL_RESOLUTIONS = (256, 512, 1024)  # resolutions NVIDIA released StyleGAN3 networks at
 OFFICIAL_KINDS = ("stylegan3-t", "stylegan3-r")
 BENCH_KINDS = OFFICIAL_KINDS + ("stylegan2",)  # official-size networks the GPU benchmark builds
 STYLEGAN2_MAPPING_LAYERS = 8  # the released StyleGAN2 networks (config F)
+
+# Limits of a config read from a network file: far above every official network (numbers in brackets),
+# so no real network is refused, while a crafted config fails in one line before anything is built.
+MIN_RESOLUTION = 4  # pixels per side: StyleGAN2's first block is a 4x4 constant
+MAX_RESOLUTION = 8192  # pixels per side (official: 1024)
+MAX_IMG_CHANNELS = 16  # image channels (official: 3; 1 grayscale, 4 RGBA)
+MAX_LATENT = 8192  # z_dim, w_dim and the mapping network's widths (official: 512)
+MAX_CLASSES = 100_000  # c_dim, classes of a conditional network (ImageNet: 1000)
+MAX_CHANNEL_BASE = 2**20  # channel_base (official: 16384 to 65536)
+MAX_CHANNELS = 8192  # channel_max (official: 512; 1024 for StyleGAN3-R)
+MAX_MAPPING_LAYERS = 64  # mapping num_layers (official: 2 for StyleGAN3, 8 for StyleGAN2)
+MAX_FP16_RES = 64  # num_fp16_res (official: 4); only compared against resolutions
+MAX_SYNTHESIS_LAYERS = 128  # StyleGAN3 num_layers (official: 14)
+MAX_MARGIN = 1024  # StyleGAN3 margin_size, pixels (official: 10)
+MAX_KERNEL = 15  # conv_kernel (StyleGAN3) and kernel_size (StyleGAN2) (official: 3, or 1 for R)
+MAX_FILTER_SIZE = 32  # StyleGAN3 filter_size, taps per up/down factor (official: 6)
+MAX_LRELU_UPSAMPLING = 8  # StyleGAN3 lrelu_upsampling (official: 2)
+MAX_RESAMPLE_TAPS = 64  # StyleGAN2 resample_filter length (official: 4)
+
+# (key, lowest, highest) of the whole-number options, by where they sit in the init kwargs
+_COMMON_LIMITS = (("z_dim", 0, MAX_LATENT), ("c_dim", 0, MAX_CLASSES), ("w_dim", 1, MAX_LATENT),
+                  ("img_resolution", MIN_RESOLUTION, MAX_RESOLUTION), ("img_channels", 1, MAX_IMG_CHANNELS),
+                  ("channel_base", 1, MAX_CHANNEL_BASE), ("channel_max", 1, MAX_CHANNELS),
+                  ("num_fp16_res", 0, MAX_FP16_RES))
+_KIND_LIMITS = {
+    "stylegan2": (("kernel_size", 1, MAX_KERNEL),),
+    "stylegan3": (("num_layers", 1, MAX_SYNTHESIS_LAYERS), ("num_critical", 0, MAX_SYNTHESIS_LAYERS),
+                  ("margin_size", 0, MAX_MARGIN), ("conv_kernel", 1, MAX_KERNEL),
+                  ("filter_size", 1, MAX_FILTER_SIZE), ("lrelu_upsampling", 1, MAX_LRELU_UPSAMPLING)),
+}
+_MAPPING_LIMITS = (("num_layers", 1, MAX_MAPPING_LAYERS), ("embed_features", 1, MAX_LATENT),
+                   ("layer_features", 1, MAX_LATENT))
+# (key, must be > 0, may be None) of the real-valued options: finite, or they turn weights and images to NaN
+_REAL_OPTIONS = (("conv_clamp", True, True), ("output_scale", False, False), ("first_cutoff", True, False),
+                 ("first_stopband", True, False), ("last_stopband_rel", True, False))
+_MAPPING_REAL_OPTIONS = (("lr_multiplier", True, False),)
 
 
 def official_config(kind: str, resolution: int) -> dict[str, Any]:
@@ -48,6 +85,44 @@ def official_config(kind: str, resolution: int) -> dict[str, Any]:
     if kind == "stylegan3-r":
         config.update(channel_base=cbase * 2, channel_max=cmax * 2, conv_kernel=1, use_radial_filters=True)
     return config
+
+
+def _check_whole(kwargs: dict[str, Any], limits: tuple[tuple[str, int, int], ...], where: str) -> None:
+    for key, low, high in limits:
+        value = kwargs.get(key)
+        if value is None:  # absent (the architecture's default) or an official None (embed_features)
+            continue
+        whole = (isinstance(value, int) and not isinstance(value, bool)) or (isinstance(value, float) and value.is_integer())
+        if not whole or not low <= value <= high:
+            raise UnsupportedNetworkError(f"{where}{key} must be a whole number from {low} to {high}, got {value!r}")
+
+
+def _check_real(kwargs: dict[str, Any], options: tuple[tuple[str, bool, bool], ...], where: str) -> None:
+    for key, positive, may_be_none in options:
+        if key not in kwargs or (kwargs[key] is None and may_be_none):
+            continue
+        value = kwargs[key]
+        real = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if not real or (positive and value <= 0):
+            raise UnsupportedNetworkError(f"{where}{key} must be a finite number{' > 0' if positive else ''}, got {value!r}")
+
+
+def check_config(kind: str, init_kwargs: dict[str, Any]) -> None:
+    """Refuse, in one line, a file's config beyond the limits above, before a network is built from it:
+    building allocates per the config, and a crafted config could otherwise ask for terabytes."""
+    _check_whole(init_kwargs, _COMMON_LIMITS, "")
+    _check_whole(init_kwargs, _KIND_LIMITS["stylegan2" if kind == "stylegan2" else "stylegan3"], "")
+    mapping = init_kwargs.get("mapping_kwargs") or {}
+    if not isinstance(mapping, dict):
+        raise UnsupportedNetworkError(f"mapping_kwargs must be a mapping, got {type(mapping).__name__}")
+    _check_whole(mapping, _MAPPING_LIMITS, "mapping_kwargs.")
+    _check_real(init_kwargs, _REAL_OPTIONS, "")
+    _check_real(mapping, _MAPPING_REAL_OPTIONS, "mapping_kwargs.")
+    if init_kwargs.get("z_dim", 1) == 0 and init_kwargs.get("c_dim", 1) == 0:
+        raise UnsupportedNetworkError("z_dim and c_dim are both 0: the mapping network has no input")
+    taps = init_kwargs.get("resample_filter")
+    if isinstance(taps, (list, tuple)) and not 1 <= len(taps) <= MAX_RESAMPLE_TAPS:
+        raise UnsupportedNetworkError(f"resample_filter must have 1 to {MAX_RESAMPLE_TAPS} taps, got {len(taps)}")
 
 
 def random_official_generator(kind: str, resolution: int, seed: int = 0) -> Generator:

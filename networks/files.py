@@ -12,11 +12,13 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..errors import NetworkFileError, OutputError, UnsupportedNetworkError
 from ..fileio import atomic_write, write_bytes
-from ..vocab import KINDS
+from ..vocab import KINDS, torch_device
+from .configs import check_config
 from .generator import Generator, kind_of
 from .pickle_reader import NetworkRecord, read_network_pickle
 
@@ -63,13 +65,34 @@ def config_from_record(record: NetworkRecord, path: Path) -> tuple[str, dict[str
     return kind_of(record.init_kwargs, is_stylegan3), record.init_kwargs
 
 
-def build_generator(kind: str, init_kwargs: dict[str, Any], state_dict: dict[str, torch.Tensor], source: str) -> Generator:
-    """Our Generator with the given weights; a mismatching state dict is a file error, not a crash."""
+def _construct(kind: str, init_kwargs: dict[str, Any], source: str, device: str | None = None) -> Generator:
+    """Generator(kind, init_kwargs) (on `device`, e.g. meta: shapes only), any failure of a file's options a
+    one-line error naming the file: a crafted config reaches arithmetic and torch calls no check foresees."""
     try:
-        G = Generator(kind, init_kwargs)
-    except (TypeError, ValueError) as e:
+        with np.errstate(divide="raise", over="raise", invalid="raise"):  # NaN/inf in the filters: an error, not a warning
+            if device is None:
+                return Generator(kind, init_kwargs)
+            with torch.device(device):
+                return Generator(kind, init_kwargs)
+    except UnsupportedNetworkError as e:
+        raise UnsupportedNetworkError(f"{source}: {e}") from None
+    except (TypeError, ValueError, ArithmeticError, LookupError, RuntimeError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise UnsupportedNetworkError(f"{source}: unsupported network options ({first})") from None
+
+
+def build_generator(kind: str, init_kwargs: dict[str, Any], state_dict: dict[str, torch.Tensor], source: str) -> Generator:
+    """Our Generator with the given weights; a mismatching state dict is a file error, not a crash.
+
+    The config is checked against limits and then built on the meta device (shapes, no memory) and
+    compared with the weights before the real network is built: memory then follows the weights the
+    file holds, not what its config asks for.
+    """
+    try:
+        check_config(kind, init_kwargs)
+    except UnsupportedNetworkError as e:
         raise UnsupportedNetworkError(f"{source}: unsupported network options ({e})") from None
-    ours = G.state_dict()
+    ours = _construct(kind, init_kwargs, source, device="meta").state_dict()
     missing = sorted(set(ours) - set(state_dict))
     unexpected = sorted(set(state_dict) - set(ours))
     if missing or unexpected:
@@ -78,7 +101,11 @@ def build_generator(kind: str, init_kwargs: dict[str, Any], state_dict: dict[str
     for name, tensor in state_dict.items():
         if tuple(tensor.shape) != tuple(ours[name].shape):
             raise NetworkFileError(f"{source}: {name} has shape {list(tensor.shape)}, expected {list(ours[name].shape)}")
-    G.load_state_dict({k: v.to(torch.float32) for k, v in state_dict.items()})
+        if not tensor.is_floating_point():  # an integer or bool copy would be cast silently into other weights
+            dtype = str(tensor.dtype).removeprefix("torch.")
+            raise NetworkFileError(f"{source}: {name} has dtype {dtype}, expected a floating-point tensor")
+    G = _construct(kind, init_kwargs, source)
+    G.load_state_dict({k: v.to(torch.float32) for k, v in state_dict.items()})  # fp16/bf16 widen exactly, fp64 rounds
     return G.eval().requires_grad_(False)
 
 
@@ -109,8 +136,10 @@ def _read_safetensors(path: Path) -> tuple[str, dict[str, Any], dict[str, torch.
 def load_generator(path: str | os.PathLike[str], device: str | torch.device = "cpu", key: str | None = None) -> Generator:
     """Load an official pickle (G_ema, or `key`; Gs of a TensorFlow-era pickle) or a native .safetensors file.
 
-    Nothing in the file is executed: pickles go through a restricted unpickler.
+    Nothing in the file is executed: pickles go through a restricted unpickler. `device` (auto, cpu,
+    cuda, cuda:N) is checked first: an unusable one fails in one line before the file is read.
     """
+    device = torch_device(device)
     path = Path(path)
     if network_format(path) == "pickle":
         record = read_network_pickle(path, key=key)

@@ -256,6 +256,9 @@ class SynthesisNetwork(nn.Module):
         log2 = int(np.log2(img_resolution))
         if img_resolution != 2**log2 or img_resolution < 4:
             raise UnsupportedNetworkError(f"StyleGAN2 resolution must be a power of two >= 4, got {img_resolution}")
+        if min(channel_base // img_resolution, channel_max) < 1:  # channels fall as channel_base / resolution
+            raise UnsupportedNetworkError(f"StyleGAN2 channel_base {channel_base} with channel_max {channel_max} leaves "
+                                          f"no channels at {img_resolution} px")
         self.w_dim, self.img_resolution, self.img_channels = w_dim, img_resolution, img_channels
         self.block_resolutions = [2**i for i in range(2, log2 + 1)]
         channels = {res: min(channel_base // res, channel_max) for res in self.block_resolutions}

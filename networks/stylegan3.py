@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import InputError
+from ..errors import InputError, UnsupportedNetworkError
 from ..vocab import MAX_SIZE, TORCH_PRECISIONS, batch_transforms, check_precision
 from .filtered_lrelu import (FUSED_CPU_OP, FUSED_OP, filtered_lrelu_reference, fused_filtered_lrelu, fused_or_plain,
                              use_fused, use_fused_cpu)
@@ -327,6 +327,9 @@ class SynthesisNetwork(nn.Module):
         **layer_kwargs,  # conv_kernel, use_radial_filters, conv_clamp, filter_size, ...
     ):
         super().__init__()
+        if not 0 <= num_critical < num_layers:  # the schedule divides by the non-critical layer count
+            raise UnsupportedNetworkError(f"StyleGAN3 num_critical must be from 0 to num_layers - 1 ({num_layers - 1}), "
+                                          f"got {num_critical}")
         self.w_dim, self.img_resolution, self.img_channels = w_dim, img_resolution, img_channels
         self.num_ws = num_layers + 2
         self.num_layers, self.output_scale = num_layers, output_scale
@@ -341,6 +344,9 @@ class SynthesisNetwork(nn.Module):
         sizes = sampling_rates + margin_size * 2
         sizes[-2:] = img_resolution
         channels = np.rint(np.minimum((channel_base / 2) / cutoffs, channel_max))
+        if not channels.min() >= 1:  # channels fall as channel_base / cutoff (also refuses NaN)
+            raise UnsupportedNetworkError(f"StyleGAN3 channel_base {channel_base} with channel_max {channel_max} leaves "
+                                          f"no channels in the {img_resolution} px layers")
         channels[-1] = img_channels
 
         self.sampling_rates = [float(r) for r in sampling_rates]  # per layer; canvases scale extents by them

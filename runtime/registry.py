@@ -13,7 +13,7 @@ from ..export import ExportedModel, cached_export, read_model_json
 from ..export.tensorrt_build import import_tensorrt, require_cuda_device
 from ..networks import Generator, load_generator
 from ..networks.default import default_generator
-from ..vocab import BACKENDS, ENGINE_PRECISIONS, check_choice, check_precision, parse_size
+from ..vocab import BACKENDS, ENGINE_PRECISIONS, check_choice, check_precision, parse_size, torch_device
 from .base import Runtime
 
 # `auto` on a CPU: which is faster, ONNX Runtime (CPU EP) or PyTorch eager? Measured with
@@ -37,13 +37,10 @@ GPU_AUTO_BACKEND = "torch"
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
-    """'auto' -> cuda when torch sees a GPU, else cpu."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(device)
-    except RuntimeError:
-        raise InputError(f"unknown device {device!r} (use auto, cpu, cuda or cuda:N)") from None
+    """'auto' -> cuda when torch sees a GPU, else cpu; checked like the weights' device (vocab.torch_device):
+    every backend keeps its inputs and outputs in torch tensors, so a device torch cannot use fails here,
+    in one line, before any export or engine work."""
+    return torch_device(device)
 
 
 def tensorrt_importable() -> bool:
