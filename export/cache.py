@@ -5,8 +5,11 @@ cached export itself: a network file, Generator or the default network -> its ex
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any
+
+from ..errors import NetworkFileError
 
 CACHE_ENV = "SG3RT_CACHE_DIR"  # overrides the cache root (tests point it at a temp dir)
 
@@ -51,8 +54,24 @@ def cached_export(network: Any, precision: str = "fp32", frames: bool = False, n
         network_format(source)  # a clear error for a missing or foreign file before hashing it
         G, digest = None, file_sha256(source)
     out = onnx_cache_dir(digest, precision, frames, noise_mode, opset, size, target)
-    if not (out / "model.json").is_file():
+    if not _usable(out):
+        shutil.rmtree(out, ignore_errors=True)  # ours, and damaged (truncated, half-deleted): made again
         G = G if G is not None else load_generator(source)
         export_onnx(G, out, precision=precision, frames=frames, noise_mode=noise_mode, opset=opset, source=source,
                     size=size, target=target)
     return out
+
+
+def _usable(out: Path) -> bool:
+    """Whether a cached export is complete and its graphs are the ones its model.json records; a damaged
+    one would otherwise fail every open. The graph hashes are remembered, so the runtime's own read of
+    model.json does not hash them again."""
+    from .exported import read_model_json
+
+    if not (out / "model.json").is_file():
+        return False
+    try:
+        read_model_json(out)
+    except NetworkFileError:
+        return False
+    return True

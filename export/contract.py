@@ -6,11 +6,11 @@ and what every runtime reading an export directory may rely on; model.json store
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from ..errors import InputError
-from ..vocab import DEFAULT_EXPORT_TARGET, EXPORT_TARGETS, PRECISIONS, check_choice, is_stylegan3
+from ..vocab import DEFAULT_EXPORT_TARGET, EXPORT_TARGETS, KINDS, PRECISIONS, check_choice, is_stylegan3
 
 DEFAULT_OPSET = 17  # TensorRT 10 and ONNX Runtime >= 1.17 run it; the TorchScript exporter supports it
 MIN_OPSET, MAX_OPSET = 14, 20  # range the TorchScript exporter writes and we test
@@ -45,6 +45,19 @@ class OnnxContract:
     target: str = DEFAULT_EXPORT_TARGET  # the runtime the graph's ops are chosen for (vocab.EXPORT_TARGETS)
 
     def __post_init__(self) -> None:
+        # Checked here, not trusted: model.json is a file a person can edit (read_model_json builds this from it).
+        check_choice(self.kind, KINDS, "network kind")
+        for name in ("z_dim", "w_dim", "num_ws", "img_resolution", "img_channels"):
+            _check_int(name, getattr(self, name), 1)
+        _check_int("c_dim", self.c_dim, 0)
+        for name in ("width", "height"):
+            if getattr(self, name) is not None:
+                _check_int(name, getattr(self, name), 1)
+        if not self.is_stylegan3 and self.image_size != (self.img_resolution, self.img_resolution):
+            raise InputError(f"a {self.kind} graph has no canvas: width and height must be img_resolution")
+        if not isinstance(self.frames, bool):
+            raise InputError(f"frames must be true or false, got {self.frames!r}")
+        _check_int("opset", self.opset, 0)
         check_choice(self.target, EXPORT_TARGETS, "export target")
         if self.precision not in PRECISIONS:
             raise InputError(f"export precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
@@ -113,7 +126,19 @@ class OnnxContract:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "OnnxContract":
+        if not isinstance(data, dict):
+            raise InputError(f"the contract is a JSON {type(data).__name__}, not an object")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InputError(f"unknown contract field {unknown[0]!r}")
         return cls(**data)
+
+
+def _check_int(name: str, value: Any, minimum: int) -> None:
+    """An int (not a bool, float or string: JSON gives all of them) of at least `minimum`."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InputError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
 GRAPHS = ("mapping", "synthesis")  # graph files are f"{name}.onnx"

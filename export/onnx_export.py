@@ -29,6 +29,7 @@ from ..networks.forms import fir_form
 from ..vocab import DEFAULT_EXPORT_TARGET, one_hot, parse_size
 from .contract import BATCH, EXPORT_FORMAT, EXPORT_FORMAT_VERSION, FRAMES_TOL, GRAPHS, OnnxContract
 from .errors import ExportError, ExportVerificationError
+from .exported import GRAPH_CONTRACT_KEY
 
 TRACE_BATCH = 2  # example batch for tracing: not 1, so no size-1 broadcast can be baked in
 VERIFY_BATCHES = (1, 3)  # batches ONNX Runtime is checked at, on the one dynamic graph
@@ -132,6 +133,18 @@ def _export_graph(module: nn.Module, args: tuple[torch.Tensor, ...], path: Path,
     except Exception as e:  # the exporter raises many types; all mean "this network did not export"
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise ExportError(f"ONNX export of the {name} graph failed: {first}") from e
+    _record_contract(path, contract)
+
+
+def _record_contract(path: Path, contract: OnnxContract) -> None:
+    """Write the contract into the graph's metadata: a runtime compares it with model.json, which a person can
+    edit (precision or kind changed by hand leave the graph's inputs and outputs as they were)."""
+    import onnx
+
+    model = onnx.load(str(path))
+    entry = model.metadata_props.add()
+    entry.key, entry.value = GRAPH_CONTRACT_KEY, json.dumps(contract.to_json(), sort_keys=True)
+    onnx.save(model, str(path))
 
 
 def _dims(value_info: Any) -> list[Any]:

@@ -241,6 +241,9 @@ def load_or_build_engines(
         if data is not None:
             engine = runtime.deserialize_cuda_engine(data)  # None for a corrupt file
         if engine is None:
+            # The key is the hash model.json records: the file built from must still be that graph (read_model_json
+            # checked it; remembered hashes make this free unless the file changed since).
+            model.check_graph_file(graph)
             data = build_engine(trt, logger, model.graphs[graph].path, contract.graph(graph)[0],
                                 graph_precision, profile, cache.timing_cache_path(trt.__version__, gpu), strongly_typed)
             cache.store(graph, key, data)

@@ -15,9 +15,13 @@ import numpy as np
 import torch
 
 from ..errors import InputError, RuntimeClosedError
+from ..export.contract import NOISE_MODES as EXPORT_NOISE_MODES
 from ..networks import to_uint8_frames
 from ..networks.mapping import truncate
+from ..networks.stylegan2 import NOISE_MODES
 from ..vocab import batch_transforms, is_stylegan3
+
+DEFAULT_NOISE_MODE = "const"  # StyleGAN2 noise of a call that names none, where the network has none baked in
 
 
 def as_tensor(x: Any, device: torch.device, name: str) -> torch.Tensor:
@@ -48,6 +52,9 @@ class Runtime(ABC):
         self.device = torch.device(device)
         self.precision = precision
         self.w_avg = w_avg.to(self.device, torch.float32)  # [w_dim]
+        # StyleGAN2 noise baked into an exported graph: the default of every call, and the only mode it runs
+        # (None: the network runs any noise mode)
+        self.baked_noise_mode: str | None = None if self.is_stylegan3 else info.get("noise_mode")
         self.closed = False
 
     @property
@@ -113,21 +120,38 @@ class Runtime(ABC):
             transforms = batch_transforms(transforms, ws.shape[0], self.is_stylegan3, self.device)
         return ws, transforms
 
-    def synthesis(self, ws: Any, transforms: Any = None, noise_mode: str = "const") -> torch.Tensor:
-        """ws [B, num_ws, w_dim] (+ transforms [3, 3] or [B, 3, 3]) -> float32 images [B, C, H, W] on self.device."""
-        ws, transforms = self._check_synthesis_inputs(ws, transforms)
-        return self._synthesis(ws, transforms, noise_mode)
+    def _noise_mode(self, noise_mode: str | None) -> str:
+        """The call's StyleGAN2 noise: None means the network's own (what an export holds, else const); an
+        export runs only the noise baked into it, and the error names the choices that exist."""
+        if self.baked_noise_mode is None:
+            return DEFAULT_NOISE_MODE if noise_mode is None else noise_mode
+        if noise_mode is None or noise_mode == self.baked_noise_mode:
+            return self.baked_noise_mode
+        where = getattr(self, "export_dir", "this export")
+        baked = f"{where} has noise_mode={self.baked_noise_mode!r} baked in"
+        if noise_mode in EXPORT_NOISE_MODES:
+            raise InputError(f"{baked}; re-export with `sg3rt export --noise {noise_mode}` for noise_mode={noise_mode!r}")
+        if noise_mode in NOISE_MODES:
+            raise InputError(f"{baked}; noise_mode={noise_mode!r} does not export (exports hold "
+                             f"{' or '.join(EXPORT_NOISE_MODES)}): open the network file with the torch backend")
+        raise InputError(f"noise_mode must be one of {', '.join(NOISE_MODES)}, got {noise_mode!r}")
 
-    def frames(self, ws: Any, transforms: Any = None, noise_mode: str = "const") -> Any:
+    def synthesis(self, ws: Any, transforms: Any = None, noise_mode: str | None = None) -> torch.Tensor:
+        """ws [B, num_ws, w_dim] (+ transforms [3, 3] or [B, 3, 3]) -> float32 images [B, C, H, W] on self.device;
+        noise_mode (StyleGAN2): const, random or none; None = the export's own, const for a network file."""
+        ws, transforms = self._check_synthesis_inputs(ws, transforms)
+        return self._synthesis(ws, transforms, self._noise_mode(noise_mode))
+
+    def frames(self, ws: Any, transforms: Any = None, noise_mode: str | None = None) -> Any:
         """uint8 frames [B, H, W, C] on the CPU, quantised on the runtime's device before the copy:
         a numpy array for numpy ws (what image writers take), a torch tensor for torch ws."""
         as_numpy = isinstance(ws, np.ndarray)
         ws, transforms = self._check_synthesis_inputs(ws, transforms)
-        frames = self._frames(ws, transforms, noise_mode).cpu()
+        frames = self._frames(ws, transforms, self._noise_mode(noise_mode)).cpu()
         return frames.numpy() if as_numpy else frames
 
     def __call__(self, z: Any, c: Any = None, truncation_psi: float = 1.0, truncation_cutoff: int | None = None,
-                 transforms: Any = None, noise_mode: str = "const") -> torch.Tensor:
+                 transforms: Any = None, noise_mode: str | None = None) -> torch.Tensor:
         ws = self.mapping(z, c, truncation_psi, truncation_cutoff)
         return self.synthesis(ws, transforms, noise_mode)
 

@@ -100,6 +100,11 @@ class OnnxRuntimeRuntime(Runtime):
                 # ORT falls back to the CPU silently when CUDA or cuDNN libraries fail to load
                 raise BackendUnavailableError(f"ONNX Runtime could not start its CUDA provider for {path.name} "
                                               f"(CUDA 13 / cuDNN 9 libraries not found?): {CUDA_HINT}")
+        # model.json can be edited by hand: its contract must be what the graphs have (names, types, shapes, metadata)
+        model.check_graph_interfaces({name: ([(a.name, a.type, a.shape) for a in session.get_inputs()],
+                                             [(a.name, a.type, a.shape) for a in session.get_outputs()],
+                                             dict(session.get_modelmeta().custom_metadata_map))
+                                      for name, session in self.sessions.items()})
         super().__init__(model.info(), torch.tensor(model.w_avg, dtype=torch.float32), device, self.contract.precision)
 
     # -- running a graph ------------------------------------------------------------------------
