@@ -475,7 +475,7 @@ def _load_timeline(ctx: typer.Context, path: Path):
 @domain_errors
 def render(
     ctx: typer.Context,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Output: .mp4, .mov, .webm, .gif, or a folder/ for PNG frames.")],
+    output: Annotated[str, typer.Option("--output", "-o", help="Output: .mp4, .mov, .webm, .gif, or a folder/ for PNG frames.")],
     timeline: TimelineOpt = None,
     seeds: SeedsOpt = None,
     network: OptionalNetwork = None,
@@ -530,8 +530,9 @@ def render(
     from . import render as render_frames
     from .animate import Edit, Timeline, output_codec, takes_audio
     from .animate.audio import plot_reaction
-    from .animate.latents import as_keyframes, check_w_output, save_ws
+    from .animate.latents import StagedWs, as_keyframes
     from .animate.paths import check_w_keyframes
+    from .animate.scene import check_save_w
 
     # Everything that needs no network is checked first, so a typo fails in a blink.
     show = None if timeline is None else _load_timeline(ctx, timeline)  # (the other checks then see defaults)
@@ -555,49 +556,51 @@ def render(
     if show is not None and loop_bars is not None:
         fail("--loop-bars loops a seed path: a timeline's keys set its timing (drop --loop-bars)")
     _check_batch(batch)
-    output_codec(output, _value(codec), crf)
+    output_codec(output, _value(codec), crf, fps)  # (the path as typed: "frames.v2/" is a folder)
     if save_w is not None:
-        check_w_output(save_w)
-        if spec.kind == "noise":
-            fail("--path noise has no keyframes to save (a noise loop is seeded, not keyframed)")
+        check_save_w(spec)
+    staged = None if save_w is None else StagedWs(save_w)  # (checks the place now; writes nothing yet)
     features, reaction = _audio_reaction(audio, react, bpm, loop_bars, react_plot, fps, output)
     writer = anim = None
-    try:
-        with open_writer(output, fps, crf, _value(codec), audio if features and takes_audio(output) else None) as writer, \
-                open_generator(network, backend=backend.value, device=device, precision=_value(precision),
-                               size=canvas, cuda_graphs=cuda_graphs) as runtime:
-            ws = None if w_array is None else as_keyframes(w_array, runtime.num_ws, runtime.w_dim, str(w_file))
-            if show is not None:
-                anim = show.bind(runtime, features, reaction)  # (features fit to the timeline's length)
+    with staged or contextlib.nullcontext():  # a staged w file not committed below is removed
+        try:
+            with open_writer(output, fps, crf, _value(codec), audio if features and takes_audio(output) else None) as writer, \
+                    open_generator(network, backend=backend.value, device=device, precision=_value(precision),
+                                   size=canvas, cuda_graphs=cuda_graphs) as runtime:
+                ws = None if w_array is None else as_keyframes(w_array, runtime.num_ws, runtime.w_dim, str(w_file))
+                if show is not None:
+                    anim = show.bind(runtime, features, reaction)  # (features fit to the timeline's length)
+                else:
+                    anim = Animation(runtime, seed_list, spec, fps, motion=motion, grid=tiles, duration=duration,
+                                     frames_per_transition=frames_per_transition, frames=frames, ws=ws,
+                                     audio=features, reaction=reaction)
+                if react_plot is not None:
+                    plot_reaction(react_plot, features, anim.reactive.controls)
+                if staged is not None:  # written before the first frame, renamed once the video is complete
+                    staged.stage(anim.keyframe_ws().cpu().numpy())  # [N, num_ws, w_dim]
+                h, w = anim.frame_size
+                writer.check_frame_size(h, w)  # (render() checks too; here before the "rendering" line)
+                typer.echo(f"rendering {anim.num_frames} frames {w}x{h} at {fps:g} fps with {_network_note(network)} "
+                           f"[{runtime.backend}, {runtime.device}, {runtime.precision}]", err=True)
+                with Bar(anim.num_frames, "frames") as bar, \
+                        contextlib.closing(render_frames(runtime, anim, writer, batch)) as events:
+                    for p in events:
+                        bar.update(p.done)
+        except KeyboardInterrupt as e:  # (an interrupted render saves no ws)
+            if writer is not None and writer.kept:
+                total = f" of {anim.num_frames}" if anim is not None else ""
+                typer.echo(f"{_interrupted(e)}: kept the first {writer.count}{total} frames in {output}", err=True)
             else:
-                anim = Animation(runtime, seed_list, spec, fps, motion=motion, grid=tiles, duration=duration,
-                                 frames_per_transition=frames_per_transition, frames=frames, ws=ws,
-                                 audio=features, reaction=reaction)
-            if react_plot is not None:
-                plot_reaction(react_plot, features, anim.reactive.controls)
-            keys_ws = None if save_w is None else anim.keyframe_ws().cpu().numpy()  # [N, num_ws, w_dim]
-            h, w = anim.frame_size
-            typer.echo(f"rendering {anim.num_frames} frames {w}x{h} at {fps:g} fps with {_network_note(network)} "
-                       f"[{runtime.backend}, {runtime.device}, {runtime.precision}]", err=True)
-            with Bar(anim.num_frames, "frames") as bar, \
-                    contextlib.closing(render_frames(runtime, anim, writer, batch)) as events:
-                for p in events:
-                    bar.update(p.done)
-            if save_w is not None:  # once the video is complete (an interrupted render saves no ws)
-                save_ws(save_w, keys_ws)
-    except KeyboardInterrupt as e:
-        if writer is not None and writer.kept:
-            total = f" of {anim.num_frames}" if anim is not None else ""
-            typer.echo(f"{_interrupted(e)}: kept the first {writer.count}{total} frames in {output}", err=True)
-        else:
-            typer.echo(f"{_interrupted(e)}: nothing written", err=True)
-        raise typer.Exit(_exit_code(e)) from None
+                typer.echo(f"{_interrupted(e)}: nothing written", err=True)
+            raise typer.Exit(_exit_code(e)) from None
+        if staged is not None:
+            staged.commit(output)
     typer.echo(f"wrote {output} ({writer.count} frames, {w}x{h}, {fps:g} fps, {writer.count / fps:.2f} s) "
                f"from {_network_note(network)}")
 
 
 def _audio_reaction(audio: Optional[Path], react: Optional[str], bpm: Optional[float], loop_bars: Optional[int],
-                    react_plot: Optional[Path], fps: float, output: Path):
+                    react_plot: Optional[Path], fps: float, output: str):
     """(AudioFeatures, AudioReaction) of --audio (read now: a bad file fails before any frame), or (None, None)."""
     if audio is None:
         return None, None
@@ -625,7 +628,7 @@ def _audio_reaction(audio: Optional[Path], react: Optional[str], bpm: Optional[f
     "  sg3rt image -n stylegan3-t.pkl --seeds 42 --size 1920x1080 -o wide.png   (16:9 canvas, StyleGAN3)"))
 @domain_errors
 def image(
-    output: Annotated[Path, typer.Option("--output", "-o", help="A folder (seedNNNN.png or wNNNN.png inside) or a .png file.")],
+    output: Annotated[str, typer.Option("--output", "-o", help="A folder (seedNNNN.png or wNNNN.png inside) or a .png file.")],
     seeds: SeedsOpt = None,
     network: OptionalNetwork = None,
     w_file: WFileOpt = None,
@@ -645,6 +648,8 @@ def image(
     size: SizeOpt = None,
 ) -> None:
     """Write one PNG per seed (as the official gen_images: same seeds, same images) or per w of a w file."""
+    import os
+
     import numpy as np
 
     from . import StyleMix, Translation, open_generator
@@ -665,10 +670,15 @@ def image(
         fail(f"bad --translate {translate!r}: a still image takes a fixed shift X,Y in image widths, e.g. 0.1,-0.2")
     keys = seed_list if w_array is None else list(range(len(w_array) if w_array.ndim == 3 else 1))
     tag = "seed" if w_array is None else "w"  # seed0042.png, or w0000.png for the first w of a w file
-    if output.suffix.lower() == ".png":
+    folder = output.endswith(("/", os.sep))  # as typed: "shots.v2/" is a folder (Path() drops the slash)
+    output = Path(output)
+    if not folder and output.name.lower() == ".png":  # a bare suffix, not a hidden folder's name (as render)
+        fail(f"{output}: give a name before the suffix (e.g. out.png), or end it with / for a folder named .png")
+    if not folder and output.suffix.lower() == ".png":
         names = {k: output if len(keys) == 1 else output.with_name(f"{output.stem}-{tag}{k:04d}.png") for k in keys}
-    elif output.suffix:
-        fail(f"{output}: unknown image type {output.suffix!r} (use a .png file or a folder)")
+    elif not folder and output.suffix:
+        fail(f"{output}: unknown image type {output.suffix!r} (use a .png file or a folder; a folder name with a dot "
+             f"ends with /, e.g. {output.name}/)")
     else:
         names = {k: output / f"{tag}{k:04d}.png" for k in keys}
     check_writable(next(iter(names.values())))
@@ -750,7 +760,7 @@ def eq(
 
     Flags (exit 1) an exported backend that loses more than 0.5 dB against PyTorch at its precision.
     """
-    from .analysis.backends import MAX_LOSS_DB, equivariance_by_backend, parse_backends, with_references
+    from .analysis.backends import MAX_LOSS_DB, equivariance_by_backend, parse_backends, unavailable, with_references
     from .analysis.equivariance import LABELS, METRICS
     from .analysis.report import eq_text
     from .fileio import write_json, write_png
@@ -758,6 +768,8 @@ def eq(
 
     # On a CPU, fp16 is emulated (19 min against 56 s for 16 samples on a 64 px network): fp32 unless named.
     pairs = parse_backends(backend, cpu=resolve_device(device).type == "cpu")
+    for name, precision, why in unavailable(pairs, device):  # before the minutes of the torch baseline
+        fail(f"{name} {precision} cannot run here: {why}")
     runs = with_references(pairs)
     rows = []
     with Bar(len(runs) * samples, "latents") as bar:

@@ -176,7 +176,7 @@ def read_document(path: str | os.PathLike[str], what: str) -> Any:
     if suffix not in (".toml", ".json"):
         raise InputError(f"{path}: a {what} is a .toml or .json file, not {suffix or 'no suffix'!r}")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # -sig: Windows editors (Notepad) start the file with a BOM
     except (OSError, UnicodeDecodeError) as e:
         raise InputError(f"{path}: cannot read the {what} ({getattr(e, 'strerror', None) or e})") from None
     if suffix == ".toml":

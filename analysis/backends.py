@@ -159,6 +159,36 @@ def equivariance_by_backend(
                          flagged=is_flagged(ref, db, parity))
 
 
+def unavailable(backends: list[tuple[str, str]], device: str = "auto") -> list[tuple[str, str, str]]:
+    """(backend, precision, why) for each pair whose backend cannot run here at all (not installed, no GPU for it),
+    found without opening anything: `sg3rt eq` refuses them before its minutes-long torch baseline."""
+    from ..runtime.registry import resolve_device
+
+    dev = resolve_device(device)
+    missing = []
+    for backend, precision in backends:
+        try:
+            if backend == "tensorrt":
+                from ..export.tensorrt_build import import_tensorrt
+
+                import_tensorrt()
+                if dev.type != "cuda":
+                    raise BackendUnavailableError("TensorRT runs on a CUDA GPU; this run's device is the CPU")
+            elif backend == "onnxruntime":
+                from ..runtime.onnxruntime_backend import _import_onnxruntime
+
+                _import_onnxruntime()
+            elif TORCH_FIR_VARIANTS.get(backend) == "fused":
+                from ..networks.filtered_lrelu import fused_reason
+
+                reason = fused_reason(torch.empty(0, device=dev))
+                if reason is not None:
+                    raise BackendUnavailableError(f"the fused filtered-lrelu op cannot run here: {reason}")
+        except BackendUnavailableError as e:
+            missing.append((backend, precision, str(e)))
+    return missing
+
+
 def _open_variant(network: Path, backend: str, device: str, precision: str) -> Any:
     """open_generator for a row: torch-fused / torch-matmul / torch-conv are torch with that FIR form.
 

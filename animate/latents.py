@@ -16,11 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
-from ..fileio import atomic_write
+from ..errors import InputError, OutputError
+from ..fileio import FileSet, atomic_write, write_bytes
+from .writers import check_writable
 
 W_KEY = "w"  # the array's name in a .npz (the official projector's projected_w.npz uses it)
 W_SUFFIXES = (".npz", ".npy")
+NPY_MAGIC = b"\x93NUMPY"  # the first bytes of a .npy file
+ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # the first bytes of a .npz (a zip archive; the second: an empty one)
 
 
 def _check_suffix(path: Path) -> str:
@@ -31,28 +34,38 @@ def _check_suffix(path: Path) -> str:
 
 
 def read_w_file(path: str | Path) -> np.ndarray:
-    """The array in a w file, as stored (any shape above); one-line errors for anything else."""
+    """The array in a w file, as stored (any shape above, at least one w); one-line errors for anything else.
+
+    The file's first bytes say what it is (as np.load decides): anything that is neither a .npy nor a zip
+    would reach numpy's pickle fallback, whose refusal reads as if the file held Python objects.
+    """
     path = Path(path)
-    suffix = _check_suffix(path)
+    _check_suffix(path)
     if not path.is_file():
         raise InputError(f"{path}: no such w file")
     try:
-        if suffix == ".npy":
+        with open(path, "rb") as f:
+            magic = f.read(len(NPY_MAGIC))
+        if magic.startswith(NPY_MAGIC):
             w = np.load(path, allow_pickle=False)
-        else:
+        elif magic.startswith(ZIP_MAGICS):
             with np.load(path, allow_pickle=False) as data:
                 if W_KEY not in data.files:
                     raise InputError(f"{path}: no array '{W_KEY}' in this .npz (it has: {', '.join(data.files) or 'none'})")
                 w = data[W_KEY]
+        else:
+            raise InputError(f"{path}: not a numpy file (a .npy starts with \\x93NUMPY, a .npz is a zip archive)")
     except InputError:
         raise
-    except ValueError as e:  # an object array (would need pickle), or not a numpy file at all
+    except ValueError as e:  # an object array (would need pickle), or a damaged header
         reason = "holds Python objects (pickled data is never loaded)" if "allow_pickle" in str(e) else str(e)
         raise InputError(f"{path}: not a w file: {reason}") from None
     except (zipfile.BadZipFile, EOFError, OSError) as e:
         raise InputError(f"{path}: not a readable .npz/.npy file ({e})") from None
     if not isinstance(w, np.ndarray) or w.dtype.kind not in "fiu":
         raise InputError(f"{path}: '{W_KEY}' must be a real number array, got {getattr(w, 'dtype', type(w))}")
+    if w.size == 0:  # nothing to show: refused here, so render, image and timelines all say the same
+        raise InputError(f"{path}: holds no w (shape {list(w.shape)}); a w file needs at least one")
     return w
 
 
@@ -102,9 +115,44 @@ def save_ws(path: str | Path, ws: np.ndarray) -> None:
 
 
 def check_w_output(path: str | Path) -> Path:
-    """--save-w's path must be .npz/.npy (checked before any work)."""
+    """--save-w's path must be .npz/.npy in a folder we may write (checked before any work)."""
     path = Path(path)
     _check_suffix(path)
     if path.is_dir():
         raise InputError(f"{path}: is a folder; give a file name for --save-w")
+    check_writable(path)
     return path
+
+
+class StagedWs:
+    """--save-w beside a video: the w file is written to a temp name before the first frame and renamed into
+    place only once the video is complete, so both appear together or neither does.
+
+    Writing the bytes first means a full disk or a refusing folder stops the render before any work, and a
+    failed or interrupted render leaves no w file of a video that does not exist (the temp file and any
+    folder made for it are removed on leaving the block without commit). What is left after the video is
+    one rename in a folder already written to. Should even that fail, the video is kept: it is complete,
+    took the time, and the ws can be saved again; the OutputError says the w file is missing.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = check_w_output(path)
+        self._files = FileSet()
+
+    def stage(self, ws: np.ndarray) -> None:
+        """Write ws [N, num_ws, w_dim] to the temp file now (an OutputError if the disk refuses)."""
+        data = ws_bytes(ws, self.path)
+        self._files.write(self.path, lambda tmp: write_bytes(tmp, data))
+
+    def commit(self, beside: str | Path) -> None:
+        """Rename the staged file into place, once `beside` (the video) is."""
+        try:
+            self._files.commit()
+        except OutputError as e:
+            raise OutputError(f"{e}; {beside} was written, without its ws") from None
+
+    def __enter__(self) -> "StagedWs":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._files.__exit__(*exc)

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from .seeds import class_labels, seed_z, seeds_to_z
+from .seeds import MAX_SEED, class_labels, seed_z, seeds_to_z
+from .writers import check_fps
 
 PATHS = ("linear", "slerp", "cubic", "noise")
 DEFAULT_SPACE = {"linear": "w", "slerp": "z", "cubic": "w", "noise": "z"}  # where each path is smoothest
@@ -25,10 +26,20 @@ NOISE_HARMONICS = 3  # sine/cosine pairs in a noise loop: more makes the walk bu
 SLERP_EPS = 1e-7  # below this angle (radians) slerp falls back to lerp
 # Style-mixing layer groups as fractions of num_ws: 18 ws (1024px) -> coarse 0-3, middle 4-7, fine 8-17.
 LAYER_GROUPS = {"coarse": (0.0, 2 / 9), "middle": (2 / 9, 4 / 9), "fine": (4 / 9, 1.0)}
+MAX_FRAMES = 24 * 3600 * 120  # a day at 120 fps (10.4 M frames): a longer video is a typo (e.g. --duration 1e9)
 
 
 # ------------------------------------------------------------------------------------------------
 # Timing: how many frames, and where each one sits along the path.
+
+
+def check_frame_count(frames: float, what: str = "the video") -> float:
+    """`frames` (a count, or seconds * fps before rounding) up to MAX_FRAMES: a huge length is one line before
+    any work, never an OverflowError from round(inf) or a render that never ends."""
+    if not frames <= MAX_FRAMES:  # (also NaN)
+        count = f"{frames:.3g}" if isinstance(frames, float) else f"{frames}"
+        raise InputError(f"{what} gives {count} frames; at most {MAX_FRAMES} (a day at 120 fps)")
+    return frames
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,7 @@ class Timeline:
     def __post_init__(self) -> None:
         if self.num_frames < 1:
             raise InputError(f"an animation needs at least one frame, got {self.num_frames}")
+        check_frame_count(self.num_frames)
 
     @classmethod
     def build(cls, keyframes: int, loop: bool, fps: float, duration: float | None = None,
@@ -49,22 +61,22 @@ class Timeline:
         """Exactly one of duration (seconds), frames_per_transition or frames (total); none = 60 per transition."""
         if sum(x is not None for x in (duration, frames_per_transition, frames)) > 1:
             raise InputError("give only one of --duration, --frames-per-transition and --frames")
-        if not fps > 0 or not math.isfinite(fps):
-            raise InputError(f"--fps must be positive, got {fps}")
+        check_fps(fps, what="--fps")
         transitions = max(1, keyframes if loop else keyframes - 1)
         if duration is not None:
             if not duration > 0 or not math.isfinite(duration):
                 raise InputError(f"--duration must be positive, got {duration}")
-            num = max(1, round(duration * fps))
+            num = max(1, round(check_frame_count(duration * fps, f"--duration {duration:g} s at {fps:g} fps")))
         elif frames is not None:
             if frames < 1:
                 raise InputError(f"--frames must be at least 1, got {frames}")
-            num = frames
+            num = check_frame_count(frames, "--frames")
         else:
             per = 60 if frames_per_transition is None else frames_per_transition
             if per < 1:
                 raise InputError(f"--frames-per-transition must be at least 1, got {per}")
-            num = per * transitions + (0 if loop else 1)  # a one-way path ends on its last keyframe
+            num = check_frame_count(per * transitions + (0 if loop else 1),  # a one-way path ends on its last keyframe
+                                    f"--frames-per-transition {per} over {transitions} transitions")
         return cls(num, transitions, loop)
 
     def phase(self, frames: np.ndarray) -> np.ndarray:  # [F] in [0, 1) for loops, [0, 1] otherwise
@@ -197,6 +209,8 @@ class StyleMix:
         layers, sep, seed = text.partition(":")
         if not sep or not re.fullmatch(r"\d+", seed.strip()):
             raise InputError(f"bad --mix {text!r}: use LAYERS:SEED, e.g. coarse:5, fine:12 or 4-7:3")
+        if int(seed) > MAX_SEED:  # checked here, not in RandomState after the network loads
+            raise InputError(f"bad --mix {text!r}: seed {int(seed)} is too large (seeds go from 0 to {MAX_SEED})")
         if layers not in LAYER_GROUPS and not re.fullmatch(r"\d+-\d+", layers):
             raise InputError(f"bad layer range {layers!r} in --mix {text!r}: use coarse, middle, fine or a-b")
         return cls(layers, int(seed))

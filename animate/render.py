@@ -102,11 +102,13 @@ def render(runtime: Any, animation: Animation, writer: FrameWriter, batch: int =
            queue_batches: int = QUEUE_BATCHES) -> Iterator[Progress]:
     """Render every frame of `animation` into `writer`, yielding Progress after each batch.
 
+    A frame size the writer's encoder cannot take is an InputError before the first frame is computed.
     Close the generator (contextlib.closing) if you may stop early: the encoder thread then writes
     what is queued and stops; the writer itself is the caller's (close it with keep=True to keep
     a partial video).
     """
     total = animation.num_frames
+    writer.check_frame_size(*animation.frame_size)  # before any frame: a size the encoder refuses is one line
     encoder = _Encoder(writer, queue_batches)
     encoder.start()
     start, done, finished = time.perf_counter(), 0, False

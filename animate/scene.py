@@ -9,10 +9,21 @@ import torch
 
 from ..errors import InputError
 from .audio import AudioFeatures, AudioReaction, ReactiveFrames
-from .edits import BoundEdits, check_stabilize, stabilize
+from .edits import BoundEdits, check_stabilize, check_still, stabilize
 from .grid import Grid
 from .motion import Motion, check_motion
 from .paths import LatentPath, PathSpec, Timeline
+
+
+def check_save_w(spec: PathSpec) -> None:
+    """--save-w writes one w per keyframe, which `--w-file` renders again: a path whose keyframes have no
+    fixed ws is a one-line error before any work. A noise loop is seeded, not keyframed; a sweep's amount
+    changes between the keyframes, so the ws saved there would not give the frames between them again
+    (fixed edits and the stabilize anchor are the same shift in every frame: saved, they round-trip)."""
+    if spec.kind == "noise":
+        raise InputError("--path noise has no keyframes to save (a noise loop is seeded, not keyframed)")
+    check_still(spec.edits, "--save-w saves fixed ws per keyframe, and a sweep's amount changes between them "
+                            "(give a fixed AMOUNT, or save without --edit)")
 
 
 class Animation:
@@ -59,8 +70,16 @@ class Animation:
             self.paths = [LatentPath(runtime, None, spec, self.timeline, ws=np.asarray(ws)[g]) for g in groups]
 
     def keyframe_ws(self) -> torch.Tensor:  # [N, num_ws, w_dim] float32, in the order of the seeds/ws given
-        """The ws every keyframe shows (mixing included), tile after tile: what --save-w writes."""
-        return torch.cat([p.keyframe_ws() for p in self.paths])
+        """The ws every keyframe shows, tile after tile: mixing, fixed edits and the stabilize anchor included,
+        as inputs() applies them, so that `--w-file` (without --edit/--stabilize) renders the keyframes again,
+        as `image --save-w` saves them. What --save-w writes; check_save_w refuses what cannot round-trip."""
+        check_save_w(self.spec)
+        ws = torch.cat([p.keyframe_ws() for p in self.paths])  # [N, num_ws, w_dim]
+        if self.edits:
+            ws = self.edits.apply(ws)  # fixed amounts only (check_save_w)
+        if self.spec.stabilize:
+            ws = stabilize(ws, self.runtime.w_avg)
+        return ws
 
     @property
     def num_frames(self) -> int:

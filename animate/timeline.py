@@ -44,8 +44,9 @@ from ..vocab import NO_TRANSFORM, class_labels, parse_size
 from .edits import Edit
 from .grid import Grid
 from .latents import as_keyframes, read_w_file
-from .paths import StyleMix, ease, layer_range
+from .paths import StyleMix, check_frame_count, ease, layer_range
 from .seeds import MAX_SEED, seed_z
+from .writers import check_fps
 
 EASES = ("linear", "in", "out", "in-out", "cubic")  # `ease` values; cubic = Catmull-Rom through the keys (C1)
 DEFAULT_FPS = 30.0  # frames per second when the file gives none
@@ -316,6 +317,11 @@ class KeyTimeline:
                              f"the last key's time ({last:g} s)")
         if self.loop and self.duration is None and len(self.keys) < 2:
             raise InputError("a loop needs at least two keys (or a top-level duration)")
+        check_fps(self.fps, what="fps")
+        first = self.keys[0].time
+        span = self.duration if self.duration is not None else (  # seconds, as `length` (which rounds: inf would not)
+            last + ((last - first) / (len(self.keys) - 1) if self.loop else 0.0))
+        check_frame_count(span * self.fps, f"the timeline ({span:g} s at {self.fps:g} fps)")
         self.edit_points = self._edit_points()
 
     # -- building --------------------------------------------------------------------------------
@@ -329,6 +335,8 @@ class KeyTimeline:
                 raise InputError(f"unknown top-level field {name!r} (fields: {', '.join(TOP_FIELDS)})")
         top = _Fields(data, "top level")
         fps = top.number("fps", 0.0, strict=True)
+        if fps is not None:
+            check_fps(fps, what="top level: field 'fps'")
         psi = top.number("psi")
         duration = top.number("duration", 0.0, strict=True)
         loop = data.get("loop", False)
@@ -461,15 +469,16 @@ class TimelineAnimation:
     def __init__(self, timeline: KeyTimeline, runtime: Any, audio: Any = None, reaction: Any = None):
         tl = self.timeline = timeline
         self.runtime, self.fps = runtime, tl.fps
+        at = self._at
         self.size = canvas_size(tl.size, runtime)  # (W, H)
         self.period = tl.length
         if not runtime.is_stylegan3 and any(k.rotate is not None or k.translate is not None for k in tl.keys):
             k = next(k for k in tl.keys if k.rotate is not None or k.translate is not None)
-            raise InputError(f"{k.where}: {NO_TRANSFORM}: drop rotate/translate")
+            raise InputError(f"{at(k)}: {NO_TRANSFORM}: drop rotate/translate")
         num_ws, w_dim = runtime.num_ws, runtime.w_dim
         for k in tl.keys:
             if k.cutoff is not None and k.cutoff > num_ws:
-                raise InputError(f"{k.where}: field 'cutoff' must be at most num_ws = {num_ws}, got {k.cutoff}")
+                raise InputError(f"{at(k)}: field 'cutoff' must be at most num_ws = {num_ws}, got {k.cutoff}")
         self.latent = tl.latent_points()
         self.classes = self._class_points()  # values: one-hot labels [1, c_dim] | None
         self.mixes = tl.points("mix") or _Points(np.zeros(1), [DEFAULT_EASE], [()])
@@ -491,7 +500,7 @@ class TimelineAnimation:
                 keys_ws.append(torch.stack([m[s] for m in mapped]))
                 s += 1
             else:
-                w = as_keyframes(k.w[None] if k.w.ndim == 2 else k.w, num_ws, w_dim, f"{k.where}: w {k.w_label!r}")
+                w = as_keyframes(k.w[None] if k.w.ndim == 2 else k.w, num_ws, w_dim, f"{at(k)}: w {k.w_label!r}")
                 keys_ws.append(torch.from_numpy(w).to(device).expand(len(mapped), num_ws, w_dim))
         self.key_ws = torch.stack(keys_ws)  # [K, C, num_ws, w_dim] float32
         self.seeded = torch.tensor([k.seed is not None for k in self.latent.values], device=device)  # [K]
@@ -499,13 +508,14 @@ class TimelineAnimation:
             if mix_seeds else torch.zeros((0, len(mapped), num_ws, w_dim), device=device)  # [S, C, num_ws, w_dim]
         # per mix point: each layer's source, -1 = the latent path, else a mix seed (later mixes win, as --mix)
         self.mix_sources = []
-        for ms in self.mixes.values:
+        mix_keys = [k for k in tl.keys if k.mix is not None]  # the keys of the mix points (none: the default point)
+        for i, ms in enumerate(self.mixes.values):
             src = np.full(num_ws, -1)
             for m in ms:
                 try:
                     start, stop = layer_range(m.layers, num_ws)
                 except InputError as e:
-                    raise InputError(f"field 'mix': {e}") from None
+                    raise InputError(f"{at(mix_keys[i])}: field 'mix': {e}") from None
                 src[start:stop] = self.mix_index[m.seed]
             self.mix_sources.append(src)
         self.edit_offsets = [torch.from_numpy(e.offset(num_ws, w_dim)).to(device) for e in tl.edit_terms]
@@ -545,6 +555,11 @@ class TimelineAnimation:
             end = tl.length if tl.loop else float(tl.frame_times(np.array([n - 1]))[0])
             self.times = self.reactive.controls.phase * end  # [n] from 0 to the plain last time (loop: the period)
 
+    def _at(self, key: Key) -> str:
+        """Where a key is, for an error found only now the network is known: "show.toml: key 3 (time 4.0)",
+        as load_timeline names the errors it finds."""
+        return f"{self.timeline.source}: {key.where}" if self.timeline.source else key.where
+
     def frame_times(self, frames: np.ndarray) -> np.ndarray:  # [F] seconds on the timeline's track
         """Where each frame sits on the keys' time axis: the timeline's own times, or the audio-warped ones."""
         if self.times is None:
@@ -563,7 +578,7 @@ class TimelineAnimation:
             try:
                 labels.append(class_labels(c_dim, k.class_idx, 1))
             except InputError as e:
-                raise InputError(f"{k.where}: field 'class': {e}") from None
+                raise InputError(f"{self._at(k)}: field 'class': {e}") from None
         return _Points(pts.times, pts.eases, labels)
 
     # -- the Animation interface -----------------------------------------------------------------

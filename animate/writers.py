@@ -8,6 +8,7 @@ interruption still finishes the container (the MP4 trailer), so the frames so fa
 
 from __future__ import annotations
 
+import numbers
 import os
 import re
 import secrets
@@ -47,21 +48,46 @@ VP9_CPU_USED = 4  # libvpx speed 0 (best, slowest) .. 8; 4 keeps the encoder nea
 PNG_THREADS = max(1, (os.cpu_count() or 1) - 2)  # PNG encoders per batch (zlib frees the GIL); 2 cores left to render
 PRORES_HQ = "3"  # prores_ks profile: 0 proxy, 1 LT, 2 standard, 3 HQ (422 HQ: what editors expect)
 AUDIO_CODECS = {"mp4": ("aac", "192k"), "mov": ("aac", "192k"), "webm": ("libopus", "128k")}  # muxed audio: codec, bitrate
+FPS_RANGE = (0.01, 1000.0)  # frames/s every writer takes: 100 s a frame .. past any screen (ffmpeg read 0.0001 as 0/1)
+GIF_MAX_FPS = 100.0  # a GIF's frame delays are whole centiseconds: above 100 fps ffmpeg writes 1 cs, playing too slow
+FFMPEG_MAX_AREA = (2**31 - 1) // 8  # ffmpeg's av_image_check_size: (W + 128) * (H + 128) must stay below INT_MAX / 8
+MAX_SIDE = {"h264": 16384, "vp9": 65536, "prores": 65535, "gif": 65535}  # pixels per side: libx264, libvpx-vp9, MOV, GIF
 
 
-def output_format(path: Path) -> str:
-    """mp4 | mov | webm | gif | png (a folder), from the output path; one-line error for anything else."""
-    suffix = Path(path).suffix.lower()
+def output_format(path: str | os.PathLike[str]) -> str:
+    """mp4 | mov | webm | gif | png (a folder), from the output path; one-line error for anything else.
+
+    Give the path as the user wrote it (a str): a trailing separator means a folder whatever its name holds
+    ("frames.v2/"), and Path() would drop it.
+    """
     if str(path).endswith(("/", os.sep)):
         return "png"
     path = Path(path)
+    suffix = path.suffix.lower()
+    if path.name.lower() in FORMATS:  # ".mp4": a hidden name, no suffix; surely meant as a video's suffix
+        raise InputError(f"{path}: give a name before the suffix (e.g. out{path.name}), "
+                         f"or end it with / for a folder of PNG frames named {path.name}")
     if suffix in FORMATS and suffix and path.is_dir():
         raise InputError(f"{path}: is a folder; give a file name for {suffix} output, or a folder without a suffix for PNG frames")
     if path.is_dir():
         return "png"
     if suffix not in FORMATS:
-        raise InputError(f"{path}: unknown output type {suffix!r} (use .mp4, .mov, .webm, .gif, or a folder for PNG frames)")
+        raise InputError(f"{path}: unknown output type {suffix!r} (use .mp4, .mov, .webm, .gif, or a folder for PNG "
+                         f"frames; a folder name with a dot ends with /, e.g. {path.name}/)")
     return FORMATS[suffix]
+
+
+def check_fps(fps: float, container: str | None = None, what: str = "fps") -> float:
+    """A frame rate in FPS_RANGE (GIF: up to GIF_MAX_FPS), checked before any work: ffmpeg takes 0.0001 as 0/1
+    (and fails after the render) and a GIF cannot hold more than 100 frames per second. `what` names the
+    value in the message ("--fps", a timeline's field)."""
+    lo, hi = FPS_RANGE
+    if isinstance(fps, bool) or not isinstance(fps, numbers.Real) or not lo <= fps <= hi:  # (also NaN)
+        raise InputError(f"{what} must be between {lo:g} and {hi:g} frames per second, got {fps!r}")
+    if container == "gif" and fps > GIF_MAX_FPS:
+        raise InputError(f"{fps:g} fps is too fast for a GIF (its frame delays are whole centiseconds: at most "
+                         f"{GIF_MAX_FPS:g} fps); lower the fps or use .mp4/.webm")
+    return fps
 
 
 def check_crf(codec: str, crf: int | None) -> int | None:
@@ -77,13 +103,17 @@ def check_crf(codec: str, crf: int | None) -> int | None:
     return crf
 
 
-def output_codec(path: Path, codec: str | None = None, crf: int | None = None) -> tuple[str, int | None]:
+def output_codec(path: str | os.PathLike[str], codec: str | None = None, crf: int | None = None,
+                 fps: float | None = None) -> tuple[str, int | None]:
     """(codec, crf) for this output: codec None = the container's default, crf None = the codec's default.
 
-    A codec the container cannot hold, a CRF for a codec without one, or a hardware codec that cannot
-    open here (check_encoder) is a one-line error.
+    A codec the container cannot hold, a CRF for a codec without one, an fps the container cannot play
+    (check_fps; None: not checked), or a hardware codec that cannot open here (check_encoder) is a
+    one-line error.
     """
-    container = output_format(Path(path))
+    container = output_format(path)
+    if fps is not None:
+        check_fps(fps, container)
     allowed = CONTAINER_CODECS[container]
     codec = allowed[0] if codec is None else codec
     if codec not in CODECS:
@@ -178,7 +208,7 @@ def _unavailable(codec: str, reason: str) -> str:
     return f"--codec {codec}: NVENC is not available on this machine: {reason}; use --codec h264 (x264 on the CPU)"
 
 
-def check_writable(path: Path) -> None:
+def check_writable(path: str | os.PathLike[str]) -> None:
     """The nearest existing ancestor of `path` must be a writable folder (missing folders get created)."""
     parent = Path(os.path.abspath(path)).parent
     while not parent.exists():
@@ -200,20 +230,33 @@ def even_size(frames: np.ndarray) -> np.ndarray:
 class FrameWriter(ABC):
     """Takes uint8 frames [B, H, W, C] in order; close(keep) finishes, then renames (keep) or deletes."""
 
+    container: str | None = None  # the container check_fps holds this writer's fps to (None: FPS_RANGE alone)
+
     def __init__(self, path: Path, fps: float):
         self.path = Path(path)
-        self.fps = fps
+        self.fps = check_fps(fps, self.container)
         self.count = 0  # frames written so far
         self.size: tuple[int, int] | None = None  # (H, W) of the first frame
         self._closed = False
         self.kept = False  # renamed into place by close()
         check_writable(self.path)
+        # the folders made for the output, deepest first: removed again when nothing is kept (a failed render
+        # leaves no empty folders behind)
+        self.made = [p for p in [self.path.parent, *self.path.parent.parents] if not p.exists()]
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = self._make_tmp()
+        try:
+            self.tmp = self._make_tmp()
+        except BaseException:
+            self._remove_made()
+            raise
 
     @abstractmethod
     def _make_tmp(self) -> Path:
         """Create the temporary file/folder beside self.path."""
+
+    def check_frame_size(self, height: int, width: int) -> None:
+        """Frames of this size must fit the encoder: a one-line InputError before any frame is computed
+        (render() calls it first), not ffmpeg failing after the first batch. PNG frames take any size."""
 
     @abstractmethod
     def _write(self, frames: np.ndarray) -> None:
@@ -250,6 +293,15 @@ class FrameWriter(ABC):
         finally:
             if self.tmp is not None:
                 self._remove_tmp()
+            if not self.kept:
+                self._remove_made()
+
+    def _remove_made(self) -> None:
+        for folder in self.made:  # deepest first; a folder something else has written into stays
+            try:
+                folder.rmdir()
+            except OSError:
+                break
 
     def _commit(self) -> None:
         os.replace(self.tmp, self.path)
@@ -287,6 +339,8 @@ class FfmpegWriter(FrameWriter):
     """
 
     encoder: str | None = None  # an ffmpeg encoder whose own log lines give the reason of a failure
+    codec: str | None = None  # the --codec this writer encodes: its MAX_SIDE applies
+    pads_even: bool = False  # odd frame sizes are padded to even (even_size): yuv420p / yuv422p need it
 
     def __init__(self, path: Path, fps: float, audio: Path | None = None):
         self._proc: subprocess.Popen | None = None
@@ -323,7 +377,18 @@ class FfmpegWriter(FrameWriter):
         """ffmpeg output options of this format (codec, pixel format, quality)."""
 
     def _prepare(self, frames: np.ndarray) -> np.ndarray:
-        return frames
+        return even_size(frames) if self.pads_even else frames
+
+    def check_frame_size(self, height: int, width: int) -> None:
+        h, w = (height + height % 2, width + width % 2) if self.pads_even else (height, width)
+        side = MAX_SIDE.get(self.codec)
+        if side is not None and max(h, w) > side:
+            raise InputError(f"{self.path}: frames of {w}x{h} are too big for {self.codec} (at most {side} pixels "
+                             f"per side); render smaller frames (--size, --grid)"
+                             + (" or use .webm (VP9: up to 65536)" if self.codec == "h264" else ""))
+        if (w + 128) * (h + 128) >= FFMPEG_MAX_AREA:
+            raise InputError(f"{self.path}: frames of {w}x{h} are too big for ffmpeg ((W + 128) x (H + 128) must stay "
+                             f"under {FFMPEG_MAX_AREA}); render smaller frames (--size, --grid)")
 
     def _start(self, h: int, w: int, c: int) -> None:
         import imageio_ffmpeg
@@ -405,12 +470,11 @@ class FfmpegWriter(FrameWriter):
 class Mp4Writer(FfmpegWriter):
     """H.264 (libx264) yuv420p; odd sizes padded to even. Also in a .mov (--codec h264)."""
 
+    encoder, codec, pads_even = "libx264", "h264", True
+
     def __init__(self, path: Path, fps: float, crf: int = DEFAULT_CRF, audio: Path | None = None):
         self.crf = check_crf("h264", crf)
         super().__init__(path, fps, audio)
-
-    def _prepare(self, frames: np.ndarray) -> np.ndarray:
-        return even_size(frames)
 
     def _codec_args(self) -> list[str]:
         return ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", str(self.crf), "-preset", X264_PRESET]
@@ -423,6 +487,8 @@ class NvencWriter(FfmpegWriter):
     HEVC is tagged hvc1 (Apple players need it; the audio mux copies the stream, tag included).
     """
 
+    pads_even = True
+
     def __init__(self, path: Path, fps: float, codec: str = "h264-nvenc", crf: int | None = None,
                  audio: Path | None = None):
         if codec not in NVENC_ENCODERS:
@@ -431,9 +497,6 @@ class NvencWriter(FfmpegWriter):
         self.crf = check_crf(codec, crf)
         check_encoder(codec)
         super().__init__(path, fps, audio)
-
-    def _prepare(self, frames: np.ndarray) -> np.ndarray:
-        return even_size(frames)
 
     def _codec_args(self) -> list[str]:
         tag = ["-tag:v", HEVC_TAG] if self.codec == "hevc-nvenc" else []
@@ -447,8 +510,7 @@ class ProResWriter(FfmpegWriter):
     so odd widths are padded to even (like H.264).
     """
 
-    def _prepare(self, frames: np.ndarray) -> np.ndarray:
-        return even_size(frames)
+    encoder, codec, pads_even = "prores_ks", "prores", True
 
     def _codec_args(self) -> list[str]:
         return ["-c:v", "prores_ks", "-profile:v", PRORES_HQ, "-pix_fmt", "yuv422p10le"]
@@ -457,12 +519,11 @@ class ProResWriter(FfmpegWriter):
 class Vp9Writer(FfmpegWriter):
     """VP9 (libvpx-vp9) yuv420p in a .webm at constant quality (-crf N -b:v 0); odd sizes padded to even."""
 
+    encoder, codec, pads_even = "libvpx-vp9", "vp9", True
+
     def __init__(self, path: Path, fps: float, crf: int = CODEC_CRF["vp9"], audio: Path | None = None):
         self.crf = check_crf("vp9", crf)
         super().__init__(path, fps, audio)
-
-    def _prepare(self, frames: np.ndarray) -> np.ndarray:
-        return even_size(frames)
 
     def _codec_args(self) -> list[str]:
         return ["-c:v", "libvpx-vp9", "-pix_fmt", "yuv420p", "-crf", str(self.crf), "-b:v", "0",
@@ -475,6 +536,8 @@ class GifWriter(FfmpegWriter):
     ffmpeg collects the palette statistics as frames stream in and writes the file at close; the
     quantisation runs in ffmpeg's own process, not in Python beside the render loop.
     """
+
+    encoder, codec, container = "gif", "gif", "gif"
 
     def _codec_args(self) -> list[str]:
         return ["-filter_complex", GIF_FILTER, "-c:v", "gif", "-loop", "0"]
@@ -521,21 +584,22 @@ class PngSequenceWriter(FrameWriter):
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def takes_audio(path: Path) -> bool:
+def takes_audio(path: str | os.PathLike[str]) -> bool:
     """Whether this output can hold a sound track (.mp4 and .mov: AAC; .webm: Opus; not GIF or PNG frames)."""
-    return output_format(Path(path)) in AUDIO_CODECS
+    return output_format(path) in AUDIO_CODECS
 
 
-def open_writer(path: Path, fps: float, crf: int | None = None, codec: str | None = None,
+def open_writer(path: str | os.PathLike[str], fps: float, crf: int | None = None, codec: str | None = None,
                 audio: Path | None = None) -> FrameWriter:
     """The writer for this output: .mp4 (H.264), .mov (ProRes 422 HQ or H.264), .webm (VP9), .gif, or a
-    folder (PNG frames); .mp4 / .mov also take codec "h264-nvenc" or "hevc-nvenc" (NVIDIA GPUs with NVENC).
-    codec None = the container's default; crf None = the codec's default. `audio`: a sound file muxed in
-    (AAC in .mp4/.mov, Opus in .webm), as long as the video; GIF and PNG refuse it."""
-    path = Path(path)
-    codec, crf = output_codec(path, codec, crf)
+    folder (PNG frames: a name without a suffix, or any name ending with /); .mp4 / .mov also take codec
+    "h264-nvenc" or "hevc-nvenc" (NVIDIA GPUs with NVENC). codec None = the container's default; crf None =
+    the codec's default. `audio`: a sound file muxed in (AAC in .mp4/.mov, Opus in .webm), as long as the
+    video; GIF and PNG refuse it. Every option, fps included, is checked before anything is created."""
+    codec, crf = output_codec(path, codec, crf, fps)  # (classified as written: "frames.v2/" is a folder)
     if audio is not None and not takes_audio(path):
         raise InputError(f"{path}: {output_format(path).upper()} output has no audio track; use .mp4, .mov or .webm")
+    path = Path(path)
     if codec == "h264":
         return Mp4Writer(path, fps, crf, audio)
     if codec in NVENC_ENCODERS:

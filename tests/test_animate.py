@@ -16,7 +16,9 @@ from sg3rt.animate import (
     Animation, Grid, LatentPath, Motion, PathSpec, StyleMix, Timeline, Translation, check_motion, class_labels,
     cubic_path, frame_batches, lerp_path, noise_loop, open_writer, parse_seeds, render, seed_z, slerp_path,
 )
-from sg3rt.animate.paths import layer_range
+from sg3rt.animate.edits import Edit
+from sg3rt.animate.paths import MAX_FRAMES, layer_range
+from sg3rt.animate.seeds import MAX_SEED
 from sg3rt.runtime.torch_backend import TorchRuntime
 
 
@@ -104,6 +106,23 @@ def test_timeline_errors(kwargs, match):
         Timeline.build(3, False, 0, frames=3)
 
 
+@pytest.mark.parametrize("fps, kwargs, match", [
+    (30, {"duration": 1e308}, r"^--duration 1e\+308 s at 30 fps gives inf frames; at most 10368000 \(a day at 120 fps\)$"),
+    (30, {"frames": 10**20}, r"^--frames gives 100000000000000000000 frames; at most 10368000"),
+    (30, {"frames_per_transition": 10**19}, r"^--frames-per-transition 10000000000000000000 over 2 transitions gives"),
+    (1e308, {"duration": 10}, r"^--fps must be between 0\.01 and 1000 frames per second, got 1e\+308$"),
+    (1e-4, {"frames": 3}, r"^--fps must be between 0\.01 and 1000"),
+    (float("nan"), {"frames": 3}, r"^--fps must be between 0\.01 and 1000"),
+])
+def test_timeline_lengths_and_rates_are_bounded(fps, kwargs, match):
+    """A huge length is one line (not round(inf)'s OverflowError, nor a render that never ends); so is an fps
+    that ffmpeg would take as 0/1 or refuse after the render."""
+    with pytest.raises(InputError, match=match):
+        Timeline.build(3, False, fps, **kwargs)
+    assert Timeline.build(2, False, 120, duration=24 * 3600).num_frames == MAX_FRAMES  # a day at 120 fps still is
+    assert Timeline.build(2, False, 0.01, frames=2).num_frames == 2
+
+
 def test_paths_pass_through_keyframes():
     keys = np.random.RandomState(0).randn(4, 3, 5)
     t = np.arange(4.0)
@@ -179,6 +198,10 @@ def test_style_mixing(sg3r):
         StyleMix.parse("coarse")
     with pytest.raises(InputError, match="layer range"):
         StyleMix.parse("top:3")
+    assert StyleMix.parse(f"fine:{MAX_SEED}").seed == MAX_SEED
+    with pytest.raises(InputError, match=r"^bad --mix 'coarse:4294967296': seed 4294967296 is too large \(seeds go "
+                                         r"from 0 to 4294967295\)$"):
+        StyleMix.parse("coarse:4294967296")  # (RandomState's ValueError once the network had loaded)
     mixes = (StyleMix.parse("coarse:9"), StyleMix.parse("10-12:11"))
     tl = Timeline.build(2, False, 30, frames=2)
     plain = LatentPath(sg3r, [0, 1], PathSpec("linear"), tl).ws(np.arange(2))
@@ -190,6 +213,22 @@ def test_style_mixing(sg3r):
     torch.testing.assert_close(mixed[:, 10:13], w11[10:13].expand(2, -1, -1))
     torch.testing.assert_close(mixed[:, hi:10], plain[:, hi:10])
     torch.testing.assert_close(mixed[:, 13:], plain[:, 13:])
+
+
+def test_keyframe_ws_are_what_the_keyframes_show(sg3r, tmp_path):
+    """--save-w's ws are the keyframes' frames exactly: mixing, a fixed edit and the stabilize anchor included
+    (so --w-file renders them again); a sweep, whose amount changes between keyframes, is refused."""
+    np.save(tmp_path / "d.npy", np.random.RandomState(0).randn(sg3r.w_dim))
+    edit = Edit.parse(f"{tmp_path / 'd.npy'}:2.5")
+    spec = PathSpec("cubic", mixes=(StyleMix.parse("coarse:9"),), edits=(edit,), stabilize=True)
+    anim = Animation(sg3r, [3, 5], spec, frames=4)  # a loop through 2 keys: they are frames 0 and 2
+    keys = anim.keyframe_ws()
+    shown, _ = anim.inputs(np.array([0, 2]))
+    assert torch.equal(keys, shown)
+    assert torch.equal(keys[:, 0], sg3r.w_avg.expand(2, -1))  # the anchor
+    sweep = PathSpec("cubic", edits=(Edit.parse(f"{tmp_path / 'd.npy'}:-1..1"),))
+    with pytest.raises(InputError, match=r"--edit '.*d\.npy:-1\.\.1': --save-w saves fixed ws per keyframe"):
+        Animation(sg3r, [3, 5], sweep, frames=4).keyframe_ws()
 
 
 # -- motion and grids -------------------------------------------------------------------------------

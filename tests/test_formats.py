@@ -20,8 +20,9 @@ from typer.testing import CliRunner
 
 from refdata import reference_file
 from sg3rt import InputError
-from sg3rt.animate import Animation, PathSpec, open_writer, output_codec, render
-from sg3rt.animate.writers import CODEC_CRF, CRF_RANGE
+from sg3rt.animate import Animation, Grid, PathSpec, open_writer, output_codec, render
+from sg3rt.animate.writers import CODEC_CRF, CRF_RANGE, output_format
+from sg3rt.errors import OutputError
 from sg3rt.cli import app
 from sg3rt.runtime.torch_backend import TorchRuntime
 
@@ -201,3 +202,110 @@ def test_interrupt_keeps_a_playable_file(sg2, tmp_path, name, codec):
     got_codec, size, frames = decode(tmp_path / name)
     assert got_codec.startswith(codec) and size == (64, 64) and len(frames) == 4
     assert [p.name for p in tmp_path.iterdir()] == [name]  # no temp file left
+
+
+# ---- limits checked before any work ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fps", [0, -1, float("nan"), float("inf"), 1e-4, 1e12])
+def test_a_frame_rate_ffmpeg_cannot_take_is_refused_before_anything_is_made(tmp_path, fps):
+    """ffmpeg reads -r 0.0001 as 0/1 (and fails after the render); 1e12 it refuses; 0, -1 and NaN used to
+    pass open_writer. All are one line, and nothing is created."""
+    for name in ("v.mp4", "v.webm", "v.gif", "frames"):
+        with pytest.raises(InputError, match=r"^fps must be between 0\.01 and 1000 frames per second"):
+            open_writer(tmp_path / "new" / name, fps)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_frame_rate_range_is_what_ffmpeg_and_gif_play(tmp_path, clip):
+    """Both ends of the range encode, and say so in the file; a GIF stops at 100 fps (centisecond delays)."""
+    for name, fps in (("slow.mp4", 0.01), ("fast.webm", 1000), ("fast.gif", 100)):
+        with open_writer(tmp_path / name, fps) as writer:
+            writer.write(clip[:3])
+    for name in ("slow.mp4", "fast.webm"):
+        assert len(decode(tmp_path / name)[2]) == 3
+    assert iio.immeta(tmp_path / "fast.gif", index=0)["duration"] == 10  # ms: 1 cs per frame
+    with pytest.raises(InputError, match=r"^120 fps is too fast for a GIF .*at most 100 fps"):
+        open_writer(tmp_path / "v.gif", 120)
+    with pytest.raises(InputError, match="too fast for a GIF"):
+        output_codec("v.gif", fps=120)  # (what the CLI checks before loading anything)
+    assert output_codec("v.mp4", fps=120) == ("h264", CODEC_CRF["h264"])
+
+
+def test_a_folder_is_named_by_its_trailing_slash_whatever_its_dots(tmp_path, clip):
+    """'frames.v2/' is a PNG folder (Path() dropped the slash: "unknown output type '.v2'"); '.mp4' is refused,
+    not made into a hidden PNG folder."""
+    out = f"{tmp_path / 'frames.v2'}/"
+    assert output_format(out) == "png"
+    with open_writer(out, 12) as writer:
+        writer.write(clip[:2])
+    assert sorted(p.name for p in (tmp_path / "frames.v2").iterdir()) == ["frame000000.png", "frame000001.png"]
+    with pytest.raises(InputError, match=r"unknown output type '\.v3' .*a folder name with a dot ends with /, e\.g\. "
+                                         r"frames\.v3/"):
+        open_writer(tmp_path / "frames.v3", 12)
+    for name in (".mp4", ".GIF"):
+        with pytest.raises(InputError, match=rf"{re.escape(name)}: give a name before the suffix"):
+            open_writer(tmp_path / name, 12)
+    assert output_format(tmp_path / ".frames") == "png"  # a hidden folder that is not a suffix stays a folder
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frames.v2"]
+
+
+class Huge:
+    """A 2x1 grid of 16384 x 2 tiles: frames 32768 x 2, which no frame may be computed for."""
+
+    num_frames, frame_size, grid = 2, (2, 32768), Grid(2, 1)
+
+    def inputs(self, frames):
+        raise AssertionError("a frame was computed")
+
+
+def test_frames_too_big_for_the_codec_are_refused_before_any_frame(tmp_path):
+    with open_writer(tmp_path / "z.mp4", 30) as writer:
+        with pytest.raises(InputError, match=r"z\.mp4: frames of 32768x2 are too big for h264 \(at most 16384 pixels "
+                                             r"per side\).*\.webm"):
+            next(render(None, Huge(), writer))
+    assert list(tmp_path.iterdir()) == []
+    with open_writer(tmp_path / "z.webm", 30) as writer:
+        writer.check_frame_size(2, 32768)  # VP9 takes 65536 per side
+        with pytest.raises(InputError, match=r"frames of 65538x2 are too big for vp9 \(at most 65536"):
+            writer.check_frame_size(2, 65537)  # (padded to even)
+        with pytest.raises(InputError, match=r"frames of 16384x16384 are too big for ffmpeg"):
+            writer.check_frame_size(16384, 16384)
+    with open_writer(tmp_path / "z.gif", 30) as writer:
+        with pytest.raises(InputError, match=r"too big for gif \(at most 65535"):
+            writer.check_frame_size(2, 65536)
+    with open_writer(tmp_path / "frames", 30) as writer:
+        writer.check_frame_size(2, 65536)  # PNG frames take any size
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_encoder_failure_keeps_the_encoders_own_reason(tmp_path):
+    """Past the size check (a library caller writing frames itself), libx264's own line says why, not ffmpeg's
+    closing 'Nothing was written into output file'."""
+    writer = open_writer(tmp_path / "z.mp4", 30)
+    with pytest.raises(OutputError, match=r"z\.mp4: ffmpeg .*: invalid width x height \(16386x2\)$"):
+        with writer:
+            writer.write(np.zeros((1, 2, 16386, 3), np.uint8))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_writer_removes_the_folders_it_made_when_nothing_is_kept(tmp_path, clip):
+    """A render that fails (a network that does not load, an encoder error) leaves no empty folders behind;
+    folders that were there, or that hold something else, stay."""
+    for name in ("v.mp4", "v.gif", "frames"):
+        writer = open_writer(tmp_path / "new" / "sub" / name, 12)
+        assert (tmp_path / "new" / "sub").is_dir()
+        writer.close(keep=False)
+        assert list(tmp_path.iterdir()) == []
+    with pytest.raises(RuntimeError):
+        with open_writer(tmp_path / "new" / "sub" / "v.webm", 12) as writer:
+            writer.write(clip[:1])
+            raise RuntimeError("the render failed")
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "new").mkdir()
+    (tmp_path / "new" / "mine.txt").write_text("mine")
+    open_writer(tmp_path / "new" / "sub" / "v.mp4", 12).close()  # no frames: nothing kept
+    assert [p.name for p in (tmp_path / "new").iterdir()] == ["mine.txt"]
+    with open_writer(tmp_path / "new" / "sub" / "v.mp4", 12) as writer:
+        writer.write(clip[:1])
+    assert [p.name for p in (tmp_path / "new" / "sub").iterdir()] == ["v.mp4"]  # kept: its folder stays

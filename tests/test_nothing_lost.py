@@ -144,14 +144,19 @@ def test_eq_measures_fp32_on_a_cpu_unless_fp16_is_named():
     assert ("onnxruntime", "fp16") in parse_backends("onnxruntime:fp16", cpu=True)
 
 
-def test_eq_fails_when_a_named_backend_did_not_run():
+def test_eq_refuses_a_backend_that_cannot_run_before_measuring(monkeypatch):
+    """Once: the torch baseline (minutes at --samples 64) ran first, then the error."""
+    from sg3rt.analysis import backends
     from sg3rt.runtime.registry import tensorrt_importable
 
     if tensorrt_importable():
         pytest.skip("TensorRT is installed here")
+    monkeypatch.setattr(backends, "measure_equivariance", lambda *a, **k: pytest.fail("measured before refusing"))
     result = runner.invoke(app, ["eq", str(reference_file("sg3r_64.pkl")), "--backend", "tensorrt",
                                  "--samples", "2", "--device", "cpu"])
-    assert result.exit_code == 2 and "error: tensorrt fp16 was not measured" in result.output
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines()[-1].startswith("error: tensorrt fp16 cannot run here: TensorRT is not "
+                                                             "installed"), result.output
 
 
 def test_fp16_on_a_cpu_warns_once(monkeypatch):

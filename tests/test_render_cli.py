@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import imageio.v3 as iio
@@ -186,3 +187,125 @@ def test_library_notices_are_plain_lines_on_stderr(capsys):
         assert capsys.readouterr().err == "compiling the CPU kernels (numba)\n"
     finally:
         log.handlers[:], _ = before[0], log.setLevel(before[1])
+
+
+# ---- checked before any work, nothing left behind ------------------------------------------------
+
+
+@pytest.mark.parametrize("command, args, match", [
+    ("image", ["--mix", "coarse:99999999999"], "bad --mix 'coarse:99999999999': seed 99999999999 is too large"),
+    ("render", ["--mix", "coarse:99999999999"], "bad --mix 'coarse:99999999999': seed 99999999999 is too large"),
+    ("render", ["--duration", "1e308"], "--duration 1e+308 s at 30 fps gives inf frames; at most 10368000"),
+    ("render", ["--fps", "1e308", "--duration", "10"], "--fps must be between 0.01 and 1000 frames per second"),
+    ("render", ["--frames", "99999999999999999999"], "--frames gives 99999999999999999999 frames; at most 10368000"),
+    ("render", ["--fps", "0.0001"], "--fps must be between 0.01 and 1000"),
+    ("render", ["--fps", "1e12"], "--fps must be between 0.01 and 1000"),
+    ("render", ["--fps", "120", "-o", "{d}/x.gif"], "120 fps is too fast for a GIF"),
+    ("render", ["-o", "{d}/.mp4"], ".mp4: give a name before the suffix"),
+    ("image", ["-o", "{d}/.png"], ".png: give a name before the suffix"),
+    ("render", ["--edit", "{d}/d.npy:-1..1", "--save-w", "{d}/k.npz"], "--save-w saves fixed ws per keyframe"),
+])
+def test_errors_before_the_network_loads(tmp_path, command, args, match):
+    """One line, before the (missing) network is even opened: a mix seed RandomState refuses, a length or an
+    fps that overflows or that ffmpeg refuses, a bare suffix as a name, a --save-w that cannot round-trip."""
+    np.save(tmp_path / "d.npy", np.ones(64, np.float32))
+    args = [a.format(d=tmp_path) for a in args]
+    out = [] if "-o" in args else ["-o", tmp_path / ("x.png" if command == "image" else "x.mp4")]
+    result = run(command, "-n", tmp_path / "missing.pkl", "--seeds", "0", *args, *out)
+    assert result.exit_code == 2, result.output
+    assert lines(result) == [lines(result)[0]] and lines(result)[0].startswith("error: ") and match in result.output
+    assert [p.name for p in tmp_path.iterdir()] == ["d.npy"]
+
+
+def test_a_failed_render_leaves_no_folders_it_made(tmp_path):
+    (tmp_path / "notpkl.pkl").write_text("not a pickle")
+    result = run("render", "-n", tmp_path / "notpkl.pkl", "--seeds", "0", "--frames", "2",
+                 "-o", tmp_path / "newdir" / "sub" / "x.mp4")
+    assert result.exit_code == 2 and len(lines(result)) == 1, result.output
+    assert [p.name for p in tmp_path.iterdir()] == ["notpkl.pkl"]
+
+
+def test_render_a_png_folder_with_a_dot_in_its_name(tmp_path, sg3r_pkl):
+    result = run("render", "-n", sg3r_pkl, "--seeds", "0", "--frames", "1", "-o", f"{tmp_path / 'frames.v2'}/")
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in (tmp_path / "frames.v2").iterdir()] == ["frame000000.png"]
+    result = run("image", "-n", sg3r_pkl, "--seeds", "0", "-o", f"{tmp_path / 'shots.v2'}/")
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in (tmp_path / "shots.v2").iterdir()] == ["seed0000.png"]
+
+
+def test_render_save_w_renders_the_same_keyframes_again(tmp_path, sg3r_pkl):
+    """--save-w saves what render shows at its keyframes, fixed edits and the stabilize anchor included (as
+    image --save-w does): --w-file renders the same frames (frame 0 once differed by 46 levels)."""
+    np.save(tmp_path / "d.npy", np.random.RandomState(0).randn(64))
+    a = run("render", "-n", sg3r_pkl, "--seeds", "3,5", "--mix", "coarse:9", "--edit", f"{tmp_path / 'd.npy'}:2.5",
+            "--stabilize", "--frames", "2", "--save-w", tmp_path / "k.npz", "-o", f"{tmp_path / 'a'}/")
+    assert a.exit_code == 0, a.output
+    b = run("render", "-n", sg3r_pkl, "--w-file", tmp_path / "k.npz", "--frames", "2", "-o", f"{tmp_path / 'b'}/")
+    assert b.exit_code == 0, b.output
+    for i in range(2):  # a loop through 2 keys in 2 frames: every frame is a keyframe
+        got = iio.imread(tmp_path / "b" / f"frame{i:06d}.png").astype(int)
+        assert np.abs(got - iio.imread(tmp_path / "a" / f"frame{i:06d}.png").astype(int)).max() <= 1, i
+
+
+@pytest.fixture
+def small_mount(tmp_path):
+    """mount(options) -> a fresh 64 KiB tmpfs (root and mount rights, else skipped), unmounted afterwards."""
+    import subprocess
+
+    mounted = []
+
+    def mount(options: str):
+        mnt = tmp_path / f"mnt{len(mounted)}"
+        mnt.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size=64k,{options}", "tmpfs", str(mnt)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a small tmpfs here ({done.stderr.strip() or 'mount failed'})")
+        mounted.append(mnt)
+        return mnt
+
+    yield mount
+    for mnt in mounted:
+        if subprocess.run(["umount", str(mnt)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_save_w_where_it_cannot_be_written_stops_before_any_frame(tmp_path, small_mount, sg3r_pkl):
+    """A read-only place is refused before the network loads; a full disk before the first frame (the w file is
+    written first, renamed once the video is complete). Either way: one line, no video, nothing on the disk."""
+    read_only = small_mount("ro")
+    result = run("render", "-n", tmp_path / "missing.pkl", "--seeds", "0", "--frames", "2",
+                 "--save-w", read_only / "k.npz", "-o", tmp_path / "v.mp4")
+    assert result.exit_code == 2 and lines(result) == [f"error: {read_only / 'k.npz'}: cannot write there (folder "
+                                                       f"{read_only} is not writable)"], result.output
+    full = small_mount("rw")
+    with contextlib.suppress(OSError), open(full / "filler", "wb") as f:
+        f.write(bytes(128 * 1024))
+    result = run("render", "-n", sg3r_pkl, "--seeds", "0", "--frames", "2", "--save-w", full / "sub" / "k.npz",
+                 "-o", tmp_path / "v.mp4")
+    assert result.exit_code == 2 and "No space left on device" in lines(result)[-1], result.output
+    assert "rendering" not in result.output
+    assert [p.name for p in full.iterdir()] == ["filler"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mnt0", "mnt1"]
+
+
+def test_save_w_that_fails_at_the_end_keeps_the_video(tmp_path, sg3r_pkl, monkeypatch):
+    """Should even the final rename of the w file fail, the finished video stays (it once was thrown away)."""
+    import errno
+    import os
+
+    real = os.replace
+
+    def replace(src, dst):
+        if str(dst).endswith(".npz"):
+            raise OSError(errno.EIO, "Input/output error")
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    out, keys = tmp_path / "v.mp4", tmp_path / "k.npz"
+    result = run("render", "-n", sg3r_pkl, "--seeds", "0", "--frames", "2", "--save-w", keys, "-o", out)
+    assert result.exit_code == 2, result.output
+    assert lines(result)[-1] == f"error: {keys}: cannot write (Input/output error); {out} was written, without its ws"
+    assert mp4_frames(out) == ((64, 64), 2)
+    assert [p.name for p in tmp_path.iterdir()] == ["v.mp4"]  # no w file, no temp file

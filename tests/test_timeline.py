@@ -128,6 +128,14 @@ def _keys(*extra: dict) -> list[dict]:
     ({"key": _keys({"translate": "0.1,0"})}, r"field 'translate' must be \[x, y\]"),
     ({"key": _keys({"mix": "coarse"})}, r"key 1 \(time 0\.0\): field 'mix' bad --mix 'coarse'"),
     ({"key": _keys({"mix": [5]})}, r"field 'mix' must be a string or a list of strings"),
+    ({"key": _keys({"mix": "coarse:99999999999"})},
+     r"^key 1 \(time 0\.0\): field 'mix' bad --mix 'coarse:99999999999': seed 99999999999 is too large"),
+    ({"fps": 1e-4, "key": _keys()}, r"^top level: field 'fps' must be between 0\.01 and 1000 frames per second"),
+    ({"fps": 1e12, "key": _keys()}, r"^top level: field 'fps' must be between 0\.01 and 1000"),
+    ({"loop": True, "key": [{"time": 0, "seed": 1}, {"time": 1e308, "seed": 2}]},
+     r"^the timeline \(inf s at 30 fps\) gives inf frames; at most 10368000 \(a day at 120 fps\)$"),
+    ({"key": [{"time": 0, "seed": 1}, {"time": 1e308, "seed": 2}]}, r"^the timeline \(1e\+308 s at 30 fps\) gives"),
+    ({"duration": 1e9, "key": _keys()}, r"^the timeline \(1e\+09 s at 30 fps\) gives 3e\+10 frames"),
     ({"key": _keys({"edit": "nowhere.npy:1"})}, r"key 1 \(time 0\.0\): field 'edit' 'nowhere.npy:1': .*no such file"),
     ({"key": _keys({"edit": "dir.npy:x"})}, r"field 'edit' 'dir.npy:x': bad amount"),
     ({"key": _keys({}, {}, {"edit": "dir.npy:-1..1"})}, r"key 3 \(time 4\.0\): field 'edit': a sweep .* last key"),
@@ -173,6 +181,28 @@ def test_readme_example_parses(tmp_path, rt3):
     assert (tl.fps, tl.loop, tl.psi, len(tl.keys)) == (30.0, True, 0.7, 3)
     assert tl.num_frames == 6 * 30  # keys at 0, 2, 4 s loop over 6 s
     assert [k.ease for k in tl.keys] == ["cubic", "in-out", "linear"]
+
+
+def test_a_byte_order_mark_is_no_error(tmp_path):
+    """Windows Notepad starts a UTF-8 file with a BOM; tomllib and json refuse it, so it is read past."""
+    import tomllib
+
+    for name, text in (("show.toml", SHOW_TOML), ("show.json", json.dumps(tomllib.loads(SHOW_TOML)))):
+        (tmp_path / name).write_bytes(b"\xef\xbb\xbf" + text.encode())
+        tl = load_timeline(tmp_path / name)
+        assert (tl.fps, tl.loop, len(tl.keys)) == (2.0, True, 3)
+
+
+def test_errors_found_on_binding_name_the_file_and_key(tmp_path, rt3):
+    """A mix layer range is checked against the network's num_ws only when the timeline binds: its error says
+    where, as every other timeline error does."""
+    (tmp_path / "show.toml").write_text('[[key]]\ntime = 0\nseed = 1\n[[key]]\ntime = 1\nseed = 2\nmix = "0-99:3"\n')
+    with pytest.raises(InputError, match=rf"^{re.escape(str(tmp_path / 'show.toml'))}: key 2 \(time 1\.0\): field 'mix': "
+                                         r"layer range '0-99' must satisfy a <= b < num_ws = 16$"):
+        load_timeline(tmp_path / "show.toml").bind(rt3)
+    (tmp_path / "cut.toml").write_text("[[key]]\ntime = 0\nseed = 1\ncutoff = 17\n")
+    with pytest.raises(InputError, match=r"cut\.toml: key 1 \(time 0\.0\): field 'cutoff' must be at most num_ws"):
+        load_timeline(tmp_path / "cut.toml").bind(rt3)
 
 
 def test_file_errors(tmp_path):
