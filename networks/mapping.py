@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import torch
 from torch import nn
 
@@ -68,6 +71,10 @@ def truncate(
 ) -> torch.Tensor:  # [B, num_ws, w_dim]
     """The truncation trick: pull w towards the average, written with a mask instead of slice assignment."""
     num_ws = ws.shape[1]
+    if isinstance(psi, bool) or not isinstance(psi, numbers.Real) or not math.isfinite(psi):
+        raise InputError(f"truncation psi must be a finite number, got {psi!r}")
+    if cutoff is not None and (isinstance(cutoff, bool) or not isinstance(cutoff, numbers.Integral)):
+        raise InputError(f"truncation cutoff must be an integer or None, got {cutoff!r}")
     if cutoff is not None and not 0 <= cutoff <= num_ws:
         raise InputError(f"truncation cutoff must be between 0 and {num_ws}, got {cutoff}")
     if psi == 1.0:

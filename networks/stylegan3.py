@@ -74,10 +74,16 @@ def input_transform(
     Equals inv(M) with M = [[c, s, tx], [-s, c, ty], [0, 0, 1]], the matrix the official
     gen_images.py builds and inverts, so the same numbers move the picture the same way.
     """
-    angle = torch.as_tensor(rotate_deg, dtype=torch.float64) * (math.pi / 180)
-    t = torch.as_tensor(translate, dtype=torch.float64)
-    batched = angle.ndim > 0 or t.ndim > 1
-    angle, t = torch.broadcast_tensors(angle.reshape(-1, 1), t.reshape(-1, 2))
+    try:
+        angle = torch.as_tensor(rotate_deg, dtype=torch.float64) * (math.pi / 180)
+        t = torch.as_tensor(translate, dtype=torch.float64)
+        if angle.ndim > 1 or t.ndim > 2 or t.shape[-1:] != (2,):
+            raise ValueError
+        batched = angle.ndim > 0 or t.ndim > 1
+        angle, t = torch.broadcast_tensors(angle.reshape(-1, 1), t.reshape(-1, 2))
+    except (TypeError, ValueError, RuntimeError):
+        raise InputError(f"input_transform takes an angle in degrees ([] or [B]) and a shift (x, y) in image widths "
+                         f"([2] or [B, 2]), got {rotate_deg!r} and {translate!r}") from None
     angle = angle[:, 0]
     c, s = torch.cos(angle), torch.sin(angle)
     tx, ty = t[:, 0], t[:, 1]

@@ -107,6 +107,8 @@ class Runtime(ABC):
             if c.shape != (z.shape[0], self.c_dim):
                 raise InputError(f"c must have shape [{z.shape[0]}, {self.c_dim}], got {list(c.shape)}")
         else:
+            if c is not None and as_tensor(c, self.device, "c").numel() > 0:  # [B, 0] is no label, as None
+                raise InputError("this network is unconditional (c_dim 0): pass no class label c")
             c = None
         return truncate(self._mapping(z, c), self.w_avg, truncation_psi, truncation_cutoff)
 

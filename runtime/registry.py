@@ -87,6 +87,9 @@ def check_options(backend: str, options: dict[str, Any]) -> dict[str, Any]:
                 raise InputError(f"CUDA graphs (cuda_graphs) apply to the torch backend, not {backend}")
             takes = ", ".join(BACKEND_OPTIONS[backend])
             raise InputError(f"the {backend} backend takes no option {name!r} (it takes: {takes})")
+    threads = options.get("threads")
+    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
+        raise InputError(f"threads must be a positive integer (or None: ONNX Runtime's choice), got {threads!r}")
     return options
 
 
@@ -121,6 +124,9 @@ def open_generator(path: str | os.PathLike[str] | Generator | None = None, backe
     canvas = None if size is None else parse_size(size)
     if precision is not None:
         check_precision(precision, ENGINE_PRECISIONS)
+    if path is not None and not isinstance(path, (Generator, str, os.PathLike)):
+        raise InputError(f"open_generator takes a network file or export folder path, a Generator or None, "
+                         f"got {type(path).__name__}")
     if path is not None and not isinstance(path, Generator):
         path = Path(path)
     is_export = isinstance(path, Path) and path.is_dir()

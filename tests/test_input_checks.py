@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors import safe_open
@@ -14,6 +15,7 @@ from safetensors.torch import save_file
 from typer.testing import CliRunner
 
 from refdata import reference_file
+import sg3rt
 from sg3rt import load_generator, open_generator, save_generator
 from sg3rt.cli import app
 from sg3rt.errors import BackendUnavailableError, InputError, NetworkFileError, UnsupportedNetworkError
@@ -207,3 +209,41 @@ def test_config_is_checked_against_the_weights_before_memory_is_taken(tmp_path, 
     done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "weights do not match the config (missing ['mapping.fc10.bias'" in done.stdout
+
+
+# -- library calls: one-line InputErrors, not Python's own ---------------------------------------
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"truncation_psi": "a"}, "truncation psi must be a finite number"),
+    ({"truncation_psi": float("nan")}, "truncation psi must be a finite number"),
+    ({"truncation_cutoff": 2.5}, "truncation cutoff must be an integer"),
+    ({"c": np.ones((1, 3), np.float32)}, "this network is unconditional"),
+])
+def test_mapping_arguments_are_checked(kwargs, match):
+    """Once: ValueError / silently ignored (a label for an unconditional network)."""
+    with sg3rt.open_generator(reference_file("sg3r_64.pkl"), backend="torch") as G:
+        z = np.zeros((1, G.z_dim), np.float32)
+        with pytest.raises(sg3rt.InputError, match=match):
+            G.mapping(z, **kwargs)
+        assert G.mapping(z, c=np.zeros((1, 0), np.float32), truncation_psi=np.float32(0.7)).shape == (1, G.num_ws, G.w_dim)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: sg3rt.input_transform("a", (0, 0)),
+    lambda: sg3rt.input_transform(30, (0.1,)),
+    lambda: sg3rt.input_transform([[1.0]], (0, 0)),
+], ids=["angle-text", "shift-one-value", "angle-2d"])
+def test_input_transform_arguments_are_checked(call):
+    with pytest.raises(sg3rt.InputError, match="input_transform takes an angle in degrees"):
+        call()
+
+
+@pytest.mark.parametrize("args, kwargs, match", [
+    ((5,), {}, "open_generator takes a network file or export folder path"),
+    ((reference_file("sg3r_64.pkl"),), {"backend": "onnxruntime", "threads": "x"}, "threads must be a positive integer"),
+    ((reference_file("sg3r_64.pkl"),), {"backend": "onnxruntime", "threads": 0}, "threads must be a positive integer"),
+])
+def test_open_generator_arguments_are_checked(args, kwargs, match):
+    with pytest.raises(sg3rt.InputError, match=match):
+        sg3rt.open_generator(*args, **kwargs)
