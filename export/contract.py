@@ -142,3 +142,4 @@ def _check_int(name: str, value: Any, minimum: int) -> None:
 
 
 GRAPHS = ("mapping", "synthesis")  # graph files are f"{name}.onnx"
+GRAPH_CONTRACT_KEY = "sg3rt.contract"  # ONNX metadata_props key: the contract a graph was exported with (JSON)

@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..errors import InputError, NetworkFileError
-from .contract import BATCH, EXPORT_FORMAT, EXPORT_FORMAT_VERSION, GRAPHS, OnnxContract
+from .contract import BATCH, EXPORT_FORMAT, EXPORT_FORMAT_VERSION, GRAPH_CONTRACT_KEY, GRAPHS, OnnxContract
 
 MODEL_JSON = "model.json"  # the record inside every export directory
-GRAPH_CONTRACT_KEY = "sg3rt.contract"  # ONNX metadata_props key: the contract a graph was exported with (JSON)
 # model.json repeats these contract fields at its top level (for people and other tools); they must agree
 MIRRORED_FIELDS = ("kind", "z_dim", "c_dim", "w_dim", "num_ws", "img_resolution", "img_channels", "precision",
                    "opset", "target")

@@ -27,9 +27,8 @@ from ..fileio import create_temp_dir, make_parent, os_error
 from ..networks import Generator, input_transform, on_device, to_uint8_frames
 from ..networks.forms import fir_form
 from ..vocab import DEFAULT_EXPORT_TARGET, one_hot, parse_size
-from .contract import BATCH, EXPORT_FORMAT, EXPORT_FORMAT_VERSION, FRAMES_TOL, GRAPHS, OnnxContract
+from .contract import BATCH, EXPORT_FORMAT, EXPORT_FORMAT_VERSION, FRAMES_TOL, GRAPH_CONTRACT_KEY, GRAPHS, OnnxContract
 from .errors import ExportError, ExportVerificationError
-from .exported import GRAPH_CONTRACT_KEY
 
 TRACE_BATCH = 2  # example batch for tracing: not 1, so no size-1 broadcast can be baked in
 VERIFY_BATCHES = (1, 3)  # batches ONNX Runtime is checked at, on the one dynamic graph
