@@ -65,6 +65,9 @@ def config_from_record(record: NetworkRecord, path: Path) -> tuple[str, dict[str
     return kind_of(record.init_kwargs, is_stylegan3), record.init_kwargs
 
 
+META_CHECK_WEIGHTS = 400_000_000  # configs that may hold more weights (1.6 GB in fp32) are checked on meta first
+
+
 def _construct(kind: str, init_kwargs: dict[str, Any], source: str, device: str | None = None) -> Generator:
     """Generator(kind, init_kwargs) (on `device`, e.g. meta: shapes only), any failure of a file's options a
     one-line error naming the file: a crafted config reaches arithmetic and torch calls no check foresees."""
@@ -81,18 +84,36 @@ def _construct(kind: str, init_kwargs: dict[str, Any], source: str, device: str 
         raise UnsupportedNetworkError(f"{source}: unsupported network options ({first})") from None
 
 
+def weight_bound(kind: str, init_kwargs: dict[str, Any]) -> int:
+    """A generous upper bound of the weights a (check_config'ed) config builds, from its widths alone: the
+    official networks stay under 0.1 G (StyleGAN2 1024: 24 layers of 512 x 512 x 3 x 3)."""
+    mapping = init_kwargs.get("mapping_kwargs") or {}
+    w = int(init_kwargs.get("w_dim", 512))
+    width = max(int(init_kwargs.get("z_dim", 512)) + int(init_kwargs.get("c_dim", 0)), w,
+                int(mapping.get("layer_features") or w), int(mapping.get("embed_features") or w))
+    channels, kernel = int(init_kwargs.get("channel_max", 512)), int(init_kwargs.get("conv_kernel", 3))
+    if kind == "stylegan2":
+        layers = 2 * int(init_kwargs.get("img_resolution", 1024)).bit_length() + 2
+    else:
+        layers = int(init_kwargs.get("num_layers", 14)) + 2
+    return (int(mapping.get("num_layers", 8)) + 2) * width * width + layers * (channels * channels * kernel * kernel +
+                                                                               (w + 1) * channels)
+
+
 def build_generator(kind: str, init_kwargs: dict[str, Any], state_dict: dict[str, torch.Tensor], source: str) -> Generator:
     """Our Generator with the given weights; a mismatching state dict is a file error, not a crash.
 
-    The config is checked against limits and then built on the meta device (shapes, no memory) and
-    compared with the weights before the real network is built: memory then follows the weights the
-    file holds, not what its config asks for.
+    The config is checked against limits first. One that could ask for more than META_CHECK_WEIGHTS is
+    built on the meta device (shapes, no memory) and compared with the weights before the real network is
+    built: memory then follows the weights the file holds, not what its config asks for. (Not for every
+    file: the meta build imports torch's compiler stack, 1.5 s more per load.)
     """
     try:
         check_config(kind, init_kwargs)
     except UnsupportedNetworkError as e:
         raise UnsupportedNetworkError(f"{source}: unsupported network options ({e})") from None
-    ours = _construct(kind, init_kwargs, source, device="meta").state_dict()
+    G = _construct(kind, init_kwargs, source) if weight_bound(kind, init_kwargs) <= META_CHECK_WEIGHTS else None
+    ours = (G if G is not None else _construct(kind, init_kwargs, source, device="meta")).state_dict()
     missing = sorted(set(ours) - set(state_dict))
     unexpected = sorted(set(state_dict) - set(ours))
     if missing or unexpected:
@@ -104,7 +125,7 @@ def build_generator(kind: str, init_kwargs: dict[str, Any], state_dict: dict[str
         if not tensor.is_floating_point():  # an integer or bool copy would be cast silently into other weights
             dtype = str(tensor.dtype).removeprefix("torch.")
             raise NetworkFileError(f"{source}: {name} has dtype {dtype}, expected a floating-point tensor")
-    G = _construct(kind, init_kwargs, source)
+    G = G if G is not None else _construct(kind, init_kwargs, source)
     G.load_state_dict({k: v.to(torch.float32) for k, v in state_dict.items()})  # fp16/bf16 widen exactly, fp64 rounds
     return G.eval().requires_grad_(False)
 

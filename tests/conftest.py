@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import types
 from pathlib import Path
@@ -13,6 +14,29 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # `from refdata import ...` in every test
 
 from refdata import reference_file  # noqa: E402
+
+
+def _triton_language_for_the_interpreter() -> None:
+    """Without CUDA, triton.language's own @jit helpers must be made in interpreter mode, which triton reads
+    once, when it is first imported. Import it so now, before any test: otherwise whichever test first
+    imports it (torch.compile does; torch's meta-device ops do through torch._dynamo) decides for the
+    interpreter tests (triton_cpu.py), whose kernels then fail to call those helpers."""
+    if torch.cuda.is_available():
+        return
+    before = os.environ.get("TRITON_INTERPRET")
+    os.environ["TRITON_INTERPRET"] = "1"
+    try:
+        import triton.language  # noqa: F401
+    except ImportError:  # no triton: its tests skip with the reason
+        pass
+    finally:
+        if before is None:
+            os.environ.pop("TRITON_INTERPRET", None)
+        else:
+            os.environ["TRITON_INTERPRET"] = before
+
+
+_triton_language_for_the_interpreter()
 
 
 @pytest.fixture(scope="session", autouse=True)
