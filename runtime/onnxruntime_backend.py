@@ -163,12 +163,12 @@ class OnnxRuntimeRuntime(Runtime):
         return self._run("mapping", inputs, ["ws"])[0]
 
     def _synthesis(self, ws: torch.Tensor, transforms: torch.Tensor | None, noise_mode: str) -> torch.Tensor:
-        return self._run("synthesis", synthesis_feed(self.contract, self.export_dir, ws, transforms, noise_mode), ["img"])[0]
+        return self._run("synthesis", synthesis_feed(self.contract, ws, transforms), ["img"])[0]
 
     def _frames(self, ws: torch.Tensor, transforms: torch.Tensor | None, noise_mode: str) -> torch.Tensor:
         if not self.contract.frames:
             return super()._frames(ws, transforms, noise_mode)
-        return self._run("synthesis", synthesis_feed(self.contract, self.export_dir, ws, transforms, noise_mode), ["frames"])[0]
+        return self._run("synthesis", synthesis_feed(self.contract, ws, transforms), ["frames"])[0]
 
     def _release(self) -> None:
         self.sessions = {}

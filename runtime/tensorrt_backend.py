@@ -135,7 +135,7 @@ class TensorRTRuntime(Runtime):
         return self.runners["mapping"].run(inputs)["ws"]
 
     def _synthesis_outputs(self, ws: torch.Tensor, transforms: torch.Tensor | None, noise_mode: str) -> dict[str, torch.Tensor]:
-        return self.runners["synthesis"].run(synthesis_feed(self.contract, self.export_dir, ws, transforms, noise_mode))
+        return self.runners["synthesis"].run(synthesis_feed(self.contract, ws, transforms))
 
     @torch.inference_mode()
     def _synthesis(self, ws: torch.Tensor, transforms: torch.Tensor | None, noise_mode: str) -> torch.Tensor:
