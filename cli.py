@@ -877,6 +877,7 @@ def live(
     midi_map: Annotated[Optional[Path], typer.Option(
         "--midi-map", help="A MIDI map (.toml/.json: CC or pitch bend -> control, range, curve, 14-bit, pickup; notes -> actions); default: README's.")] = None,
     midi_ports: Annotated[bool, typer.Option("--midi-ports", help="List the MIDI input ports and exit.")] = False,
+    cuda_graphs: CudaGraphsOpt = False,
 ) -> None:
     """Serve a live, controllable walk in the browser (and over OSC); prints the URL. Ctrl-C stops it."""
     from .live import run_live
@@ -902,7 +903,8 @@ def live(
     run_live(network, backend=backend.value, device=device, precision=_value(precision), size=_canvas(size),
              stream_size=stream_size, host=host, port=port, osc_port=osc_port, token=token, open_page=open_page,
              record_dir=record_dir, edits=tuple(edit or ()), audio=audio, react=react,
-             midi=midi_port if midi_port is not None else midi, midi_map=midi_map, audio_in=audio_in)
+             midi=midi_port if midi_port is not None else midi, midi_map=midi_map, audio_in=audio_in,
+             cuda_graphs=cuda_graphs)
 
 
 def _version(value: bool) -> None:

@@ -16,7 +16,7 @@ def run_live(network: str | Path | Any | None = None, *, backend: str = "auto", 
              controls: dict[str, Any] | None = None, edits: Sequence[str] = (),
              audio: str | Path | None = None, react: str | None = None, midi: str | bool | None = None,
              midi_map: str | Path | None = None, echo: Callable[[str], None] | None = None,
-             audio_in: str | None = None) -> Path | None:
+             audio_in: str | None = None, cuda_graphs: bool = False) -> Path | None:
     """Serve a live session until Ctrl-C; returns the recording finished at shutdown, if one was running.
 
     size: a StyleGAN3 canvas, "1920x1080" or (width, height) (open_generator's); stream_size: the
@@ -25,7 +25,9 @@ def run_live(network: str | Path | Any | None = None, *, backend: str = "auto", 
     audio: a sound track played in sync (looping) whose features drive the --react amounts (NAME=X,...).
     audio_in: instead, a sound input device ('default', an index or part of a name: audio_in.input_devices)
     whose sound, analysed as it comes, drives them.
-    midi: True (the first MIDI input) or part of an input's name; midi_map: a .toml/.json map (default: the built-in one)."""
+    midi: True (the first MIDI input) or part of an input's name; midi_map: a .toml/.json map (default: the built-in one).
+    cuda_graphs: PyTorch on CUDA replays each frame's synthesis from one CUDA graph (live renders one image a call,
+    where kernel launches weigh most)."""
     from ..animate.edits import Edit
     from ..runtime import open_generator
     from .osc import OscControl
@@ -67,7 +69,8 @@ def run_live(network: str | Path | Any | None = None, *, backend: str = "auto", 
 
         track = source = LiveInput.open(audio_in, react)
     try:
-        runtime = open_generator(network, backend=backend, device=device, precision=precision, size=size)
+        runtime = open_generator(network, backend=backend, device=device, precision=precision, size=size,
+                                 cuda_graphs=cuda_graphs)
     except BaseException:
         if source is not None:
             source.close()
