@@ -129,15 +129,15 @@ def layer_rows(G, batch: int) -> list[dict]:
 
 
 def time_layers(G, rows: list[dict], gpu: str, dtypes: list[str], tiles: list[int | None],
-                warps: list[int]) -> list[dict]:
-    """ms of the fused op and of the unfused chain per layer and dtype; GB/s of the fused op's own traffic.
-    Each (tile, warps) pair is timed where the tile fits the layer (None: the default tile of the dtype)."""
+                warps: list[int], out: list[dict]) -> None:
+    """ms of the fused op and of the unfused chain per layer and dtype, appended to `out` as they are measured;
+    GB/s of the fused op's own traffic. Each (tile, warps) pair is timed where the tile fits the layer (None:
+    the default tile of the dtype)."""
     from triton.testing import do_bench
 
     from sg3rt.networks.filtered_lrelu import ACT_BLOCK_CUDA, NUM_WARPS, filtered_lrelu_reference, fused_filtered_lrelu
 
     peak = peak_bandwidth_gbs(gpu)
-    out = []
     for row in rows:
         layer = getattr(G.synthesis, row["layer"]).cuda()
         args = (layer.bias, layer.up_filter, layer.down_filter, layer.up, layer.down, layer.padding,
@@ -168,11 +168,10 @@ def time_layers(G, rows: list[dict], gpu: str, dtypes: list[str], tiles: list[in
                     print(f"{row['layer']:<18} {dname:<11} {out[-1]['act_block']:>4} {nw:>5} "
                           f"{fused_ms:>9.3f} {plain_ms:>9.3f} {gbs:>8.0f}{frac} {err:>9.1e}", flush=True)
         layer.cpu()
-    return out
 
 
 def time_stylegan2_layers(G, rows: list[dict], gpu: str, dtypes: list[str], blocks: list[tuple[int, int] | None],
-                          warps: list[int | None]) -> list[dict]:
+                          warps: list[int | None], out: list[dict]) -> None:
     """ms of StyleGAN2's fused epilogue (blur, demodulation, noise, bias, activation) and of its unfused chain per
     layer and dtype (at LAYER_BATCH the demodulation is the kernel's, as at any batch > 1); GB/s of its traffic."""
     from triton.testing import do_bench
@@ -180,7 +179,6 @@ def time_stylegan2_layers(G, rows: list[dict], gpu: str, dtypes: list[str], bloc
     from sg3rt.networks.fir_bias_act import BLOCK_CUDA, NUM_WARPS, fir_bias_act_reference, fused_fir_bias_act
 
     peak = peak_bandwidth_gbs(gpu)
-    out = []
     for row in rows:
         res, name = row["layer"][1:].split(".")
         layer = getattr(getattr(G.synthesis, f"b{res}"), name).cuda()
@@ -218,7 +216,6 @@ def time_stylegan2_layers(G, rows: list[dict], gpu: str, dtypes: list[str], bloc
                     print(f"{row['layer']:<18} {dname:<11} {tile:>6} {nw or NUM_WARPS:>5} "
                           f"{fused_ms:>9.3f} {plain_ms:>9.3f} {gbs:>8.0f}{frac} {err:>9.1e}", flush=True)
         layer.cpu()
-    return out
 
 
 def parse_tiles(kind: str, tiles: str, warps: str) -> tuple[list, list]:
@@ -234,6 +231,19 @@ def parse_tiles(kind: str, tiles: str, warps: str) -> tuple[list, list]:
         tile_list = [int(t) for t in tiles.split(",")]
     warp_list = [None] if warps == "default" else [int(w) for w in warps.split(",")]
     return tile_list, warp_list
+
+
+class _Saving(list):
+    """A list that calls `save` after each append: the per-layer rows of a run, kept as they come."""
+
+    def __init__(self, target: list, save) -> None:
+        super().__init__()
+        self.target, self.save = target, save
+
+    def append(self, row) -> None:
+        super().append(row)
+        self.target.append(row)
+        self.save()
 
 
 def main() -> None:
@@ -291,7 +301,18 @@ def main() -> None:
     print(f"{args.kind} {args.res}px (random weights) on {gpu}; tf32 conv {torch.backends.cudnn.allow_tf32}, "
           f"cudnn.benchmark {args.cudnn_benchmark}")
     print(f"{'variant':<22} {'batch':>5} {'frames/s':>9} {'ms/frame':>9} {'peak MiB':>9} {'GPU used':>9}", flush=True)
-    rows, skipped = [], {}
+    rows, skipped, layers = [], {}, []
+
+    def save() -> None:  # after every variant and layer: a run cut short by its time limit keeps what it measured
+        result = {"gpu": gpu, "config": f"{args.kind}-{args.res} random weights", "versions": versions(),
+                  "tf32_conv": torch.backends.cudnn.allow_tf32, "cudnn_benchmark": args.cudnn_benchmark,
+                  "iters": args.iters, "results": rows, "skipped": skipped, "layers": layers,
+                  "layer_batch": LAYER_BATCH, "peak_gbs": peak_bandwidth_gbs(gpu)}
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = args.out.with_name(args.out.name + ".tmp")
+        tmp.write_text(json.dumps(result, indent=2) + "\n")
+        tmp.replace(args.out)
+
     export_root = Path(tempfile.mkdtemp(prefix="sg3rt-bench-gpu-"))
     for spec in filter(None, args.variants.split(",")):  # --variants "": the per-layer timing only
         variant, _, only = spec.partition("@")
@@ -301,6 +322,7 @@ def main() -> None:
         except BackendUnavailableError as e:
             skipped[variant] = str(e)
             print(f"{variant:<22} skipped: {e}", flush=True)
+            save()
             continue
         with rt:
             for b in sizes:
@@ -316,20 +338,15 @@ def main() -> None:
                 split = f"  ({r.chunk} per call)" if r.chunk < b else ""
                 print(f"{variant:<22} {b:>5} {r.frames_per_s:>9.2f} {r.ms_per_frame:>9.2f} {r.peak_mem_mib:>9.0f} "
                       f"{used:>9.0f}{split}", flush=True)
+                save()
         torch.cuda.empty_cache()
-    layers = []
     if args.layers:
         print(f"\n{'layer':<18} {'dtype':<11} {'tile':>4} {'warps':>5} {'fused ms':>9} {'plain ms':>9} {'GB/s':>8} "
               f"{'of peak':>6} {'rel err':>9}  (rel err: max |fused - plain fp32| / max |plain fp32|)", flush=True)
         dtypes = args.layer_dtypes.split(",")
         timer = time_stylegan2_layers if G.kind == "stylegan2" else time_layers
-        layers = timer(G, layer_rows(G, LAYER_BATCH), gpu, dtypes, tiles, warps)
-    result = {"gpu": gpu, "config": f"{args.kind}-{args.res} random weights", "versions": versions(),
-              "tf32_conv": torch.backends.cudnn.allow_tf32, "cudnn_benchmark": args.cudnn_benchmark,
-              "iters": args.iters, "results": rows, "skipped": skipped, "layers": layers,
-              "layer_batch": LAYER_BATCH, "peak_gbs": peak_bandwidth_gbs(gpu)}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+        timer(G, layer_rows(G, LAYER_BATCH), gpu, dtypes, tiles, warps, _Saving(layers, save))
+    save()
     print(f"wrote {args.out}")
 
 

@@ -148,7 +148,8 @@ def serve_and_measure(network, res: int | None, args) -> dict:
     from sg3rt.live.server import LiveServer
     from sg3rt.runtime import open_generator
 
-    runtime = open_generator(network, backend=args.backend, device=args.device, precision=args.precision)
+    runtime = open_generator(network, backend=args.backend, device=args.device, precision=args.precision,
+                             cuda_graphs=args.cuda_graphs)
     session = LiveSession(runtime, controls={"fps": args.fps, "rotate_speed": 0.0})
     render_only = render_only_fps(session)
     server = LiveServer(session, port=0).start_in_thread(on_exit=session.stop)
@@ -181,8 +182,23 @@ def serve_and_measure(network, res: int | None, args) -> dict:
                   precision=runtime.precision, kind=runtime.kind, server_fps=stats.fps,
                   server_ms_per_frame=stats.ms_per_frame, target_fps=args.fps, render_only_fps=render_only,
                   network="embedded default" if res is None and args.network is None else (args.network or f"stylegan3-r {res} random"),
-                  torch_threads=torch.get_num_threads())
+                  torch_threads=torch.get_num_threads(), cuda_graphs=args.cuda_graphs)
     return result
+
+
+def write_results(out: Path, rows: list[dict], args, load_before: float) -> None:
+    """The JSON with the rows measured so far and the conditions (load average, versions)."""
+    import torch
+
+    from sg3rt import __version__
+
+    meta = {"sg3rt": __version__, "torch": torch.__version__, "python": platform.python_version(),
+            "cpu": platform.machine(), "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+            "seconds": args.seconds, "trials": args.trials,
+            "load_avg_1min_before": load_before, "load_avg_1min_after": os.getloadavg()[0],  # busy machine: lower
+            "niceness": os.nice(0)}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
 
 
 def main() -> None:
@@ -195,6 +211,7 @@ def main() -> None:
     ap.add_argument("--fps", type=float, default=60.0, help="target frames/s of the render loop (the cap)")
     ap.add_argument("--seconds", type=float, default=10.0, help="how long frames/s is measured")
     ap.add_argument("--trials", type=int, default=30, help="control changes timed for the latency")
+    ap.add_argument("--cuda-graphs", action="store_true", help="PyTorch on CUDA: synthesis replayed from CUDA graphs")
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
     ap.add_argument("--out", default=None, help="JSON path (default: benchmarks/results/live_<device>.json)")
     ap.add_argument("--screenshot", default=None, help="only save a screenshot of the page here (e.g. docs/live.png)")
@@ -214,33 +231,32 @@ def main() -> None:
     if args.screenshot:
         screenshot(Path(args.screenshot), args.network, args)
         return
-    targets = [(args.network, None)]
-    if args.res:
-        from sg3rt.networks.configs import random_official_generator
-
-        targets = [(random_official_generator("stylegan3-r", int(r)), int(r)) for r in args.res.split(",")]
+    sizes = [int(r) for r in args.res.split(",")] if args.res else [None]
+    device = "cuda" if args.device.startswith("cuda") or (args.device == "auto" and torch.cuda.is_available()) else "cpu"
+    out = Path(args.out) if args.out else HERE / "results" / f"live_{device}.json"
     load_before = os.getloadavg()[0]
-    rows = [serve_and_measure(net, res, args) for net, res in targets]
-
+    rows = []
     print(f"{'network':<26} {'backend':<12} {'device':<7} {'prec':<5} {'res':>5} {'render-only':>11} {'server fps':>10} "
-          f"{'client fps':>10} {'latency ms (median / p95)':>26}")
-    for r in rows:
+          f"{'client fps':>10} {'latency ms (median / p95)':>26}", flush=True)
+    for res in sizes:  # one network at a time, the JSON rewritten after each: a run cut short keeps its rows
+        if res is None:
+            net = args.network
+        else:
+            from sg3rt.networks.configs import random_official_generator
+
+            net = random_official_generator("stylegan3-r", res)
+        rows.append(r := serve_and_measure(net, res, args))
+        del net
+        write_results(out, rows, args, load_before)
         print(f"{r['network']:<26} {r['backend']:<12} {r['device']:<7} {r['precision']:<5} {r['resolution']:>5} "
-              f"{r['render_only_fps']:>11.1f} {r['server_fps']:>10.1f} {r['client_fps']:>10.1f} {r['latency_ms_median']:>14.0f} / {r['latency_ms_p95']:<9.0f}")
+              f"{r['render_only_fps']:>11.1f} {r['server_fps']:>10.1f} {r['client_fps']:>10.1f} "
+              f"{r['latency_ms_median']:>14.0f} / {r['latency_ms_p95']:<9.0f}", flush=True)
+
     if args.device == "cpu" and args.network is None and not args.res:
         r = rows[0]
         ok = r["client_fps"] >= TARGET_FPS and r["latency_ms_median"] <= TARGET_LATENCY_MS
         print(f"target (2 CPU cores, 128 px): >= {TARGET_FPS:g} frames/s and <= {TARGET_LATENCY_MS:g} ms: "
               f"{'met' if ok else 'NOT met'}")
-    meta = {"sg3rt": __version__, "torch": torch.__version__, "python": platform.python_version(),
-            "cpu": platform.machine(), "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
-            "seconds": args.seconds, "trials": args.trials,
-            "load_avg_1min_before": load_before, "load_avg_1min_after": os.getloadavg()[0],  # busy machine: lower
-            "niceness": os.nice(0)}
-    device = "cuda" if args.device.startswith("cuda") or (args.device == "auto" and torch.cuda.is_available()) else "cpu"
-    out = Path(args.out) if args.out else HERE / "results" / f"live_{device}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
     print(f"wrote {out} (1-minute load average {load_before:.1f} before the run, {os.getloadavg()[0]:.1f} after, "
           f"{os.cpu_count()} cores)")
 
