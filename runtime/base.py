@@ -25,12 +25,25 @@ DEFAULT_NOISE_MODE = "const"  # StyleGAN2 noise of a call that names none, where
 
 
 def as_tensor(x: Any, device: torch.device, name: str) -> torch.Tensor:
-    """numpy or torch -> float32 tensor on `device` (the runtime's own)."""
+    """numpy or torch -> float32 tensor on `device` (the runtime's own); host values checked finite."""
     if isinstance(x, np.ndarray):
         x = torch.from_numpy(x)
     if not isinstance(x, torch.Tensor):
         raise InputError(f"{name} must be a torch tensor or numpy array, got {type(x).__name__}")
+    check_finite(x, name)
     return x.to(device=device, dtype=torch.float32)
+
+
+def check_finite(x: torch.Tensor, name: str) -> None:
+    """A NaN or infinity in a latent or transform renders black or garbage frames without a word: refuse it.
+    Host tensors only (what files, paths and the CLI produce): checking a GPU tensor would wait for the GPU."""
+    if x.device.type != "cpu" or not x.is_floating_point() or x.numel() == 0:
+        return
+    finite = torch.isfinite(x)
+    if not bool(finite.all()):
+        bad = x.numel() - int(finite.sum())
+        raise InputError(f"{name} holds {bad} NaN or infinite value{'s' if bad > 1 else ''} (of {x.numel()}): "
+                         f"{name} must be finite numbers")
 
 
 class Runtime(ABC):
@@ -119,6 +132,8 @@ class Runtime(ABC):
         if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
             raise InputError(f"ws must have shape [B, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}")
         if transforms is not None:
+            if isinstance(transforms, (np.ndarray, torch.Tensor)):
+                check_finite(torch.as_tensor(transforms), "transforms")
             transforms = batch_transforms(transforms, ws.shape[0], self.is_stylegan3, self.device)
         return ws, transforms
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 
+import numpy as np
 import pytest
 import torch
 from refdata import PARITY_TOL, labels, reference_file, reference_io
@@ -169,6 +170,25 @@ def test_fir_option_picks_the_form_on_a_copy(load_reference):
         open_generator(G, backend="torch", device="cpu", fir="fast")
     with pytest.raises(InputError, match="the onnxruntime backend takes no option 'fir'"):
         open_generator(reference_file("sg3r_64.pkl"), backend="onnxruntime", device="cpu", fir="conv")
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnxruntime"])
+def test_non_finite_inputs_are_refused(runtimes, backend):
+    """A NaN or infinity in z, ws or a transform (a damaged latent file, an overflowing path) would render black
+    or garbage frames without a word: every runtime refuses it, naming the input, before any work."""
+    rt = runtimes("sg3r_64", backend)
+    io = reference_io("sg3r_64")
+    ws = np.asarray(io["ws_psi0.7"][:2], np.float32).copy()
+    ws[1, 3, 5] = np.nan
+    with pytest.raises(InputError, match=r"ws holds 1 NaN or infinite value \(of 2048\)"):
+        rt.frames(ws)
+    with pytest.raises(InputError, match="z holds 64 NaN or infinite values"):
+        rt.mapping(np.full((1, rt.z_dim), np.inf, np.float32))
+    transform = np.eye(3, dtype=np.float32)
+    transform[0, 2] = -np.inf
+    with pytest.raises(InputError, match="transforms holds 1 NaN or infinite value"):
+        rt.synthesis(torch.as_tensor(ws[:1]), transform)
+    assert rt.frames(ws[:1], np.eye(3, dtype=np.float32)).shape == (1, 64, 64, 3)  # finite: rendered
 
 
 def test_cuda_graphs_need_cuda():
