@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from ..errors import InputError
+from ..errors import InputError, NetworkFileError
 from ..export import ExportedModel, read_model_json
 from ..networks import to_uint8_frames
 from .base import Runtime
@@ -26,6 +26,16 @@ def _torch_dtype(trt, dtype) -> torch.dtype:
     if hasattr(trt, "bfloat16"):
         table[trt.bfloat16] = torch.bfloat16
     return table[dtype]
+
+
+def check_engine_io(graph: str, engine_path: Any, inputs: list[str], outputs: list[str], contract: Any) -> None:
+    """An engine must take the inputs the export's contract feeds and give the outputs it reads: one built from
+    another graph (a cache entry copied in by hand, say) would fail with a KeyError deep in a call, or run."""
+    want_in, want_out = contract.graph(graph)
+    if sorted(inputs) != sorted(want_in) or sorted(outputs) != sorted(want_out):
+        raise NetworkFileError(
+            f"{engine_path}: the TensorRT engine has inputs {inputs} and outputs {outputs}, but {graph}.onnx has "
+            f"{list(want_in)} and {list(want_out)}: delete that engine from the cache and build it again")
 
 
 class EngineRunner:
@@ -125,6 +135,8 @@ class TensorRTRuntime(Runtime):
         self.export_dir, self.contract = model.export_dir, model.contract
         self.records = load_or_build_engines(model, precision, profile or DEFAULT_PROFILE, cache_dir, device)
         self.runners = {g: EngineRunner(trt, r, device) for g, r in self.records.items()}
+        for g, runner in self.runners.items():
+            check_engine_io(g, self.records[g].path, runner.inputs, runner.outputs, self.contract)
         if cuda_graph_batch is not None:
             self.runners["synthesis"].capture(int(cuda_graph_batch))
         super().__init__(model.info(), torch.tensor(model.w_avg, dtype=torch.float32), device, precision)

@@ -9,7 +9,7 @@ import torch
 from refdata import reference_file, reference_io
 from typer.testing import CliRunner
 
-from sg3rt import BackendUnavailableError, InputError
+from sg3rt import BackendUnavailableError, InputError, NetworkFileError
 from sg3rt.cli import app
 from sg3rt.export.tensorrt_build import (
     BatchProfile,
@@ -134,3 +134,22 @@ def test_corrupt_engine_is_rebuilt_and_cuda_graph(trt_export, tmp_path):
                             cuda_graph_batch=2)
     assert torch.equal(plain.frames(ws), graph.frames(ws))
     assert os.path.exists(records["synthesis"].path)
+
+
+def test_engine_io_must_be_the_graphs():
+    """An engine whose inputs or outputs are not its graph's (another network's, or an export with frames=False
+    against one with frames) is refused in one line naming the engine, before any call."""
+    from sg3rt.export.contract import OnnxContract
+    from sg3rt.runtime.tensorrt_backend import check_engine_io
+
+    sg3 = OnnxContract(kind="stylegan3-r", z_dim=8, c_dim=0, w_dim=8, num_ws=4, img_resolution=16, img_channels=3)
+    outputs = list(sg3.synthesis_outputs())
+    check_engine_io("synthesis", "s.engine", ["transform", "ws"], outputs, sg3)  # the order may differ
+    check_engine_io("mapping", "m.engine", ["z"], ["ws"], sg3)
+    with pytest.raises(NetworkFileError, match=r"s.engine: the TensorRT engine has inputs \['ws'\] .* synthesis.onnx"):
+        check_engine_io("synthesis", "s.engine", ["ws"], outputs, sg3)  # a StyleGAN2 engine: no transform
+    assert outputs == ["img"]  # frames=False, the contract's default
+    with pytest.raises(NetworkFileError, match="delete that engine from the cache"):
+        check_engine_io("synthesis", "s.engine", ["ws", "transform"], ["img", "frames"], sg3)
+    with pytest.raises(NetworkFileError, match="mapping.onnx has"):
+        check_engine_io("mapping", "m.engine", ["z", "c"], ["ws"], sg3)  # a conditional network's engine
