@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from ..networks.mapping import MAX_PSI
 from .seeds import MAX_SEED, class_labels, seed_z, seeds_to_z
 from .writers import check_fps
 
@@ -253,6 +254,8 @@ class PathSpec:
                              f"not {str(self.space).upper()}")
         if not math.isfinite(self.psi):
             raise InputError(f"--psi must be a finite number, got {self.psi}")
+        if abs(self.psi) > MAX_PSI:  # checked before the network loads, as the mapping would after
+            raise InputError(f"--psi must be between -{MAX_PSI:g} and {MAX_PSI:g}, got {self.psi:g}")
 
     @property
     def latent_space(self) -> str:

@@ -45,6 +45,7 @@ from .edits import Edit
 from .grid import Grid
 from .latents import as_keyframes, read_w_file
 from .paths import StyleMix, check_frame_count, ease, layer_range
+from ..networks.mapping import MAX_PSI
 from .seeds import MAX_SEED, seed_z
 from .writers import check_fps
 
@@ -149,7 +150,9 @@ class _Fields:
     def fail(self, name: str, message: str) -> InputError:
         return InputError(f"{self.where}: field '{name}' {message}")
 
-    def number(self, name: str, low: float | None = None, strict: bool = False) -> float | None:
+    def number(self, name: str, low: float | None = None, strict: bool = False,
+               bound: float | None = None) -> float | None:
+        """A finite number; >= low (> low if strict); |v| <= bound."""
         v = self.table.get(name)
         if v is None:
             return None
@@ -157,6 +160,8 @@ class _Fields:
             raise self.fail(name, f"must be a finite number, got {v!r}")
         if low is not None and (v <= low if strict else v < low):
             raise self.fail(name, f"must be {'>' if strict else '>='} {low:g}, got {v!r}")
+        if bound is not None and abs(v) > bound:
+            raise self.fail(name, f"must be between -{bound:g} and {bound:g}, got {v!r}")
         return float(v)
 
     def integer(self, name: str, low: int = 0, high: int | None = None) -> int | None:
@@ -252,7 +257,7 @@ def _parse_key(table: Any, number: int, top_ease: str, base: Path) -> Key:
             raise f.fail("mix", str(e)) from None
     edits = f.strings("edit")
     return Key(number, time, key_ease, seed=f.integer("seed", 0, MAX_SEED), w=w, w_label=w_label,
-               psi=f.number("psi"), cutoff=f.integer("cutoff"), class_idx=f.integer("class"), rotate=f.number("rotate"),
+               psi=f.number("psi", bound=MAX_PSI), cutoff=f.integer("cutoff"), class_idx=f.integer("class"), rotate=f.number("rotate"),
                translate=translate, mix=mixes, edit=None if edits is None else _parse_edits(edits, base, f))
 
 
@@ -337,7 +342,7 @@ class KeyTimeline:
         fps = top.number("fps", 0.0, strict=True)
         if fps is not None:
             check_fps(fps, what="top level: field 'fps'")
-        psi = top.number("psi")
+        psi = top.number("psi", bound=MAX_PSI)
         duration = top.number("duration", 0.0, strict=True)
         loop = data.get("loop", False)
         if not isinstance(loop, bool):

@@ -63,6 +63,9 @@ class MappingNetwork(nn.Module):
         return truncate(ws, self.w_avg, truncation_psi, truncation_cutoff)
 
 
+MAX_PSI = 100.0  # |truncation psi| above this is a typo (beyond about 3 the images are noise; 1e39 overflows fp32)
+
+
 def truncate(
     ws: torch.Tensor,  # [B, num_ws, w_dim]
     w_avg: torch.Tensor,  # [w_dim]
@@ -73,6 +76,8 @@ def truncate(
     num_ws = ws.shape[1]
     if isinstance(psi, bool) or not isinstance(psi, numbers.Real) or not math.isfinite(psi):
         raise InputError(f"truncation psi must be a finite number, got {psi!r}")
+    if abs(psi) > MAX_PSI:
+        raise InputError(f"truncation psi must be between -{MAX_PSI:g} and {MAX_PSI:g}, got {psi:g}")
     if cutoff is not None and (isinstance(cutoff, bool) or not isinstance(cutoff, numbers.Integral)):
         raise InputError(f"truncation cutoff must be an integer or None, got {cutoff!r}")
     if cutoff is not None and not 0 <= cutoff <= num_ws:

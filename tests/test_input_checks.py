@@ -217,6 +217,7 @@ def test_config_is_checked_against_the_weights_before_memory_is_taken(tmp_path, 
 @pytest.mark.parametrize("kwargs, match", [
     ({"truncation_psi": "a"}, "truncation psi must be a finite number"),
     ({"truncation_psi": float("nan")}, "truncation psi must be a finite number"),
+    ({"truncation_psi": 1e39}, "truncation psi must be between -100 and 100, got 1e"),  # once: fp32 overflow
     ({"truncation_cutoff": 2.5}, "truncation cutoff must be an integer"),
     ({"c": np.ones((1, 3), np.float32)}, "this network is unconditional"),
 ])

@@ -118,6 +118,7 @@ def test_interrupt_exits_130_and_keeps_frames(tmp_path, sg2_pkl, monkeypatch):
     (["--rotate", "10", "--rotate-speed", "5"], "not both"),
     (["--frames", "2", "--duration", "1"], "only one"),
     (["--batch", "0"], "--batch"),
+    (["--psi", "1e300"], "--psi must be between -100 and 100"),  # once: fp32 overflow, a traceback
 ])
 def test_render_errors_before_loading(tmp_path, args, match):
     result = run("render", *args, "-o", tmp_path / "x.mp4")

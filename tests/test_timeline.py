@@ -118,6 +118,8 @@ def _keys(*extra: dict) -> list[dict]:
     ({"key": _keys({"ease": "smooth"})}, r"key 1 \(time 0\.0\): field 'ease' must be one of linear, in, out, in-out, cubic"),
     ({"ease": "fast", "key": _keys()}, r"top level: field 'ease' must be one of"),
     ({"key": _keys({"psi": "0.7"})}, r"key 1 \(time 0\.0\): field 'psi' must be a finite number, got '0.7'"),
+    ({"key": _keys({"psi": 1e300})}, r"key 1 \(time 0\.0\): field 'psi' must be between -100 and 100"),
+    ({"psi": -1e3, "key": _keys()}, r"top level: field 'psi' must be between -100 and 100"),
     ({"key": _keys({"seed": -1})}, r"key 1 \(time 0\.0\): field 'seed' must be an integer 0\.\.4294967295"),
     ({"key": _keys({"seed": True})}, r"field 'seed' must be an integer"),
     ({"key": _keys({"seed": 1.5})}, r"field 'seed' must be an integer"),
