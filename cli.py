@@ -389,7 +389,7 @@ def bench(
     backend: Annotated[str, typer.Option(help="Comma-separated backends: torch, onnxruntime, tensorrt.")] = "torch,onnxruntime",
     batch: Annotated[str, typer.Option(help="Comma-separated batch sizes.")] = "1,4,16",
     res: Annotated[Optional[int], typer.Option(help="Use a random-weight official StyleGAN3 config at this resolution (256/512/1024) instead of NETWORK.")] = None,
-    kind: Annotated[str, typer.Option(help="Official config for --res: stylegan3-r or stylegan3-t.")] = "stylegan3-r",
+    kind: Annotated[Optional[str], typer.Option(help="Official config for --res: stylegan3-r (default) or stylegan3-t.")] = None,
     precision: Annotated[Optional[EnginePrecision], typer.Option(help="Default per backend (bf16: tensorrt).")] = None,
     device: DeviceOpt = "auto",
     iters: Annotated[int, typer.Option(help="Timed iterations per configuration (median reported).")] = 5,
@@ -400,10 +400,14 @@ def bench(
 
     Example: sg3rt bench --res 1024 --backend torch,tensorrt --batch 1,16 --precision fp16
     """
-    from .fileio import write_json
+    from .fileio import check_can_write, write_json
     from .runtime.bench import bench_backends
     from .vocab import check_choice
 
+    if json_path is not None:
+        check_can_write(json_path)  # before the runs, not after them
+    if kind is not None and res is None:
+        fail("--kind picks the official config of --res; it does not apply to NETWORK")
     backends = [check_choice(b.strip(), BACKENDS, "backend") for b in backend.split(",") if b.strip()]
     if not backends:
         fail(f"--backend names no backend: {backend!r} (e.g. torch,onnxruntime)")
@@ -416,7 +420,7 @@ def bench(
             fail("give either NETWORK or --res, not both")
         from .networks.configs import random_official_generator
 
-        target = random_official_generator(kind, res)
+        target = random_official_generator(kind or "stylegan3-r", res)
     lines, results = [], []
     with Bar(len(backends) * len(batches), "configurations") as bar:
         for r in bench_backends(target, backends, batches, device=device, precision=_value(precision), iters=iters,
@@ -431,7 +435,7 @@ def bench(
     for line in lines:
         typer.echo(line)
     if json_path is not None:
-        write_json(json_path, {"network": str(network) if network else (f"{kind}-{res} random" if res else "default"),
+        write_json(json_path, {"network": str(network) if network else (f"{kind or 'stylegan3-r'}-{res} random" if res else "default"),
                                "results": results})
         typer.echo(f"wrote {json_path}")
 
@@ -763,9 +767,12 @@ def eq(
     from .analysis.backends import MAX_LOSS_DB, equivariance_by_backend, parse_backends, unavailable, with_references
     from .analysis.equivariance import LABELS, METRICS
     from .analysis.report import eq_text
-    from .fileio import write_json, write_png
+    from .fileio import check_can_write, write_json, write_png
     from .runtime.registry import resolve_device
 
+    for path, suffixes in ((json_path, ()), (plot, (".png",))):  # before minutes of measuring, not after
+        if path is not None:
+            check_can_write(path, suffixes)
     # On a CPU, fp16 is emulated (19 min against 56 s for 16 samples on a 64 px network): fp32 unless named.
     pairs = parse_backends(backend, cpu=resolve_device(device).type == "cpu")
     for name, precision, why in unavailable(pairs, device):  # before the minutes of the torch baseline

@@ -122,6 +122,26 @@ class FileSet:
                     pass
 
 
+def check_can_write(path: str | os.PathLike[str], suffixes: tuple[str, ...] = ()) -> None:
+    """Before minutes of work (eq, bench): `path` can be written, so a typo fails first, not last.
+
+    Its suffix is one of `suffixes` (if given); it is no folder; where its folder exists, a temp file is made
+    and removed there (that catches read-only and special filesystems, which os.access does not for root).
+    Missing folders are not made here: their nearest existing ancestor must be a folder."""
+    path = Path(path)
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise InputError(f"{path}: the file name must end in {' or '.join(suffixes)}")
+    if path.is_dir():
+        raise InputError(f"{path} is a folder: give a file name")
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(f"{path}: cannot write there ({parent} is a file, not a folder)")
+    if parent == path.parent:
+        os.unlink(create_temp_file(path, ".probe"))
+
+
 def write_text(path: str | os.PathLike[str], text: str) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text))
 

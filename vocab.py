@@ -111,6 +111,18 @@ def class_labels(c_dim: int, class_idx: int | None, count: int) -> Any:  # [coun
     return one_hot([class_idx] * count, c_dim)
 
 
+MAX_SEED = 2**32 - 1  # np.random.RandomState accepts seeds in [0, 2**32)
+
+
+def check_seed(seed: Any, name: str = "seed", high: int = MAX_SEED) -> int:
+    """An integer seed in 0..high (RandomState's range; a caller that also uses seed + 1 passes MAX_SEED - 1)."""
+    import numbers
+
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= high:
+        raise InputError(f"{name} must be an integer from 0 to {high}, got {seed!r}")
+    return int(seed)
+
+
 def batch_transforms(transforms: Any, batch: Any, stylegan3: bool = True, device: Any = None) -> Any:
     """The input-transform rule: None (identity), [3, 3] (shared) or [B, 3, 3] -> float32 [B, 3, 3] torch.
 

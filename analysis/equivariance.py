@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from ..vocab import NO_TRANSFORM, one_hot
+from ..vocab import NO_TRANSFORM, check_seed, one_hot
 from .resample import affine_transform, fractional_translate, image_transform, integer_translate
 
 METRICS = ("eqt_int", "eqt_frac", "eqr")  # names, in the order the paper lists them
@@ -120,7 +120,7 @@ def equivariance_batches(
                          f"not a {canvas[0]}x{canvas[1]} canvas: open the runtime without a size")
     if samples < 1 or batch_size < 1:
         raise InputError("samples and batch size must be at least 1")
-    rng = np.random.RandomState(seed)
+    rng = np.random.RandomState(check_seed(seed))
     size = rt.img_resolution
     sums = EquivarianceSums()
     while sums.samples < samples:

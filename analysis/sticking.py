@@ -13,6 +13,7 @@ independently give about 1 / frames.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,10 +21,11 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from ..vocab import class_labels
+from ..vocab import MAX_SEED, check_seed, class_labels
 from .equivariance import SynthesisLike
 
 WALK_RADIUS = 0.2  # std of the latent steps around the central z (z ~ N(0, I) has unit std)
+MAX_RADIUS = 10.0  # beyond a few stds the walk leaves the latent distribution: a typo guard
 HF_CUTOFF = 0.25  # "high frequency": radial frequency above this, in cycles per pixel (Nyquist = 0.5)
 
 
@@ -62,6 +64,11 @@ def texture_sticking(
     """Render a small latent walk and compare its average with its central frame (see module doc)."""
     if frames < 2:
         raise InputError("texture sticking needs at least 2 frames")
+    if batch_size < 1:
+        raise InputError(f"batch size must be at least 1, got {batch_size}")
+    if isinstance(radius, bool) or not isinstance(radius, numbers.Real) or not 0 < radius <= MAX_RADIUS:  # 0: identical frames, "stuck" for all
+        raise InputError(f"radius must be a number above 0 and at most {MAX_RADIUS:g}, got {radius!r}")
+    seed = check_seed(seed, high=MAX_SEED - 1)  # the steps use seed + 1
     z0 = np.random.RandomState(seed).randn(rt.z_dim)  # [z_dim]
     steps = np.random.RandomState(seed + 1).randn(frames, rt.z_dim)
     steps[0] = 0  # frame 0 is the central latent itself

@@ -7,9 +7,9 @@ import re
 import numpy as np
 
 from ..errors import InputError
+from ..vocab import MAX_SEED  # noqa: F401  (re-exported)
 from ..vocab import class_labels  # noqa: F401  (re-exported: seeds and labels go together)
 
-MAX_SEED = 2**32 - 1  # np.random.RandomState accepts seeds in [0, 2**32)
 MAX_SEEDS = 100_000  # a seed list longer than this is a typo (e.g. "0-1000000000")
 _ITEM = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")  # "12" or "0-7"
 

@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from sg3rt import InputError, input_transform
 from sg3rt.analysis.backends import (MAX_LOSS_DB, equivariance_by_backend, is_flagged, with_references,
                                     parse_backends)
-from sg3rt.analysis.equivariance import measure_equivariance, psnr
+from sg3rt.analysis.equivariance import equivariance_batches, measure_equivariance, psnr
 from sg3rt.analysis.resample import affine_transform, fractional_translate, image_transform, integer_translate
 from sg3rt.analysis.sticking import texture_sticking
 from sg3rt.cli import app
@@ -289,6 +289,25 @@ def test_sticking_needs_two_frames(torch_runtime):
         texture_sticking(torch_runtime("sg3r_64"), frames=1)
 
 
+@pytest.mark.parametrize("kwargs, match", [
+    ({"radius": 0}, "radius must be a number above 0"),  # once: score 1.000 ("stuck") for every network
+    ({"radius": -1.0}, "radius must be a number above 0"),
+    ({"radius": float("nan")}, "radius must be a number above 0"),  # once: "z holds NaN", naming no option
+    ({"seed": -1}, "seed must be an integer from 0 to 4294967294"),  # once: numpy's ValueError
+    ({"seed": 2**32 - 1}, "seed must be an integer from 0 to 4294967294"),  # seed + 1 seeds the steps
+    ({"batch_size": 0}, "batch size must be at least 1"),  # once: range()'s ValueError
+])
+def test_sticking_arguments_are_checked(torch_runtime, kwargs, match):
+    with pytest.raises(InputError, match=match):
+        texture_sticking(torch_runtime("sg3r_64"), frames=2, **kwargs)
+
+
+def test_equivariance_seed_is_checked(torch_runtime):
+    for seed in (-1, 2**32, 1.5):  # once: numpy's ValueError / TypeError, a traceback from `sg3rt eq`
+        with pytest.raises(InputError, match="seed must be an integer from 0 to 4294967295"):
+            next(equivariance_batches(torch_runtime("sg3r_64"), samples=1, seed=seed))
+
+
 # ------------------------------------------------------------------------------------------------
 # CLI.
 
@@ -310,6 +329,33 @@ def test_cli_eq_on_stylegan2_is_one_line_error():
     result = runner.invoke(app, ["eq", str(reference_file("sg2_64.pkl")), "--backend", "torch", "--samples", "1"])
     assert result.exit_code == 2
     assert result.output.strip().splitlines()[-1].startswith("error: StyleGAN2 has no input transform")
+
+
+def test_cli_eq_checks_its_outputs_before_measuring(tmp_path):
+    """A --plot that is not .png (once: PNG bytes in x.jpg) or an output that cannot be written (once: found after
+    the whole measurement) fails first, in one line, and leaves nothing."""
+    (tmp_path / "file").write_text("")
+    net = str(reference_file("sg3r_64.pkl"))
+    for extra, match in [(["--plot", str(tmp_path / "x.jpg")], "x.jpg: the file name must end in .png"),
+                         (["--json", str(tmp_path / "file" / "eq.json")], "file is a file, not a folder"),
+                         (["--json", str(tmp_path)], "is a folder: give a file name")]:
+        result = runner.invoke(app, ["eq", net, "--backend", "torch", "--samples", "1", "--device", "cpu", *extra])
+        assert result.exit_code == 2, result.output
+        assert result.output.strip().splitlines() == [result.output.strip()] and match in result.output
+        assert "latents" not in result.output  # nothing was measured
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_cli_bench_checks_its_json_and_kind_first(tmp_path):
+    net = str(reference_file("sg3r_64.pkl"))
+    result = runner.invoke(app, ["bench", net, "--backend", "torch", "--batch", "1", "--iters", "1", "--device", "cpu",
+                                 "--json", str(tmp_path / "nowhere" / "..." / "x" / "b.json"), "--kind", "stylegan3-t"])
+    assert result.exit_code == 2 and "--kind picks the official config of --res" in result.output, result.output
+    (tmp_path / "file").write_text("")
+    result = runner.invoke(app, ["bench", net, "--backend", "torch", "--batch", "1", "--iters", "1", "--device", "cpu",
+                                 "--json", str(tmp_path / "file" / "b.json")])
+    assert result.exit_code == 2 and "file is a file, not a folder" in result.output, result.output
+    assert "frames/s" not in result.output
 
 
 def test_cli_sticking_writes_side_by_side_png(tmp_path):
