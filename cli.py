@@ -724,8 +724,8 @@ def directions(
     method: Annotated[str, typer.Option("--method", help="sefa (closed form, from the style affines) or pca (of sampled w, GANSpace).")] = "sefa",
     layers: Annotated[Optional[str], typer.Option("--layers", help="ws layers: coarse|middle|fine|a-b (default: all); edits use them by default.")] = None,
     count: Annotated[Optional[int], typer.Option("--count", help="Keep the K strongest directions (default: all w_dim).")] = None,
-    samples: Annotated[int, typer.Option("--samples", help="PCA: sampled w.")] = 10_000,
-    seed: Annotated[int, typer.Option("--seed", help="PCA: seed of the sampled z.")] = 0,
+    samples: Annotated[Optional[int], typer.Option("--samples", help="PCA: sampled w (default 10000, at most 100000).")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="PCA: seed of the sampled z (default 0).")] = None,
     class_idx: ClassOpt = None,
 ) -> None:
     """Find editing directions in a network (SeFa or PCA), strongest first, for --edit FILE.npz:K:AMOUNT."""

@@ -84,22 +84,41 @@ class Edit:
                     raise InputError(f"--edit {text!r}: {path} has no 'directions' array (write one with sg3rt directions)")
                 dirs = np.asarray(data["directions"], dtype=np.float64)
                 own_layers = str(data["layers"]) if "layers" in data.files else "all"
-            if dirs.ndim != 2:
+            if dirs.ndim != 2 or dirs.shape[1] == 0:
                 raise InputError(f"--edit {text!r}: 'directions' in {path} must be [K, w_dim], got {tuple(dirs.shape)}")
             k = int(index)
+            if len(dirs) == 0:
+                raise InputError(f"--edit {text!r}: {path} holds no directions "
+                                 f"(its 'directions' is {tuple(dirs.shape)})")
             if k >= len(dirs):
                 raise InputError(f"--edit {text!r}: direction {k} is out of range ({path} holds {len(dirs)}: 0-{len(dirs) - 1})")
             direction = dirs[k]
+        which = str(path) if index is None else f"direction {int(index)} of {path}"
         if not np.all(np.isfinite(direction)):
-            raise InputError(f"--edit {text!r}: the direction in {path} has NaN or infinite values")
+            raise InputError(f"--edit {text!r}: the direction ({which}) has NaN or infinite values")
+        if not np.any(direction):  # any amount of it would change nothing, silently
+            raise InputError(f"--edit {text!r}: the direction is a zero vector ({which}): it would change nothing")
         return cls(direction, amount, layers if at else own_layers, text)
 
-    def offset(self, num_ws: int, w_dim: int) -> np.ndarray:  # [num_ws, w_dim] float64: the shift per unit amount
-        """The direction placed on its layers (zeros elsewhere); checks its width against the network."""
+    def problem(self, num_ws: int, w_dim: int) -> str | None:
+        """Why this edit does not fit a network with ws [num_ws, w_dim] (its width or layer range), or None."""
         d = self.direction
         if d.shape[-1] != w_dim or (d.ndim == 2 and d.shape[0] != num_ws):
             want = f"[{w_dim}]" + (f" or [{num_ws}, {w_dim}]" if d.ndim == 2 else "")
-            raise InputError(f"--edit {self.label!r}: direction has shape {list(d.shape)}, the network needs {want}")
+            return f"direction has shape {list(d.shape)}, the network needs {want}"
+        if self.layers != "all":
+            try:
+                layer_range(self.layers, num_ws)
+            except InputError as e:
+                return str(e)
+        return None
+
+    def offset(self, num_ws: int, w_dim: int) -> np.ndarray:  # [num_ws, w_dim] float64: the shift per unit amount
+        """The direction placed on its layers (zeros elsewhere); checks it fits the network (`problem`)."""
+        problem = self.problem(num_ws, w_dim)
+        if problem is not None:
+            raise InputError(f"--edit {self.label!r}: {problem}")
+        d = self.direction
         start, stop = (0, num_ws) if self.layers == "all" else layer_range(self.layers, num_ws)
         out = np.zeros((num_ws, w_dim))
         out[start:stop] = np.broadcast_to(d, (num_ws, w_dim))[start:stop]

@@ -217,8 +217,8 @@ def _parse_edits(items: list[str], base: Path, f: _Fields) -> tuple[Edit, ...]:
         spec = text if m is None else f"{_resolve(m.group(1), base)}{m.group(2)}"
         try:
             edit = Edit.parse(spec)
-        except InputError as e:
-            raise f.fail("edit", f"{text!r}: {e}") from None
+        except InputError as e:  # named as written here, so the CLI's "--edit 'spec': " would only repeat it
+            raise f.fail("edit", f"{text!r}: {str(e).removeprefix(f'--edit {spec!r}: ')}") from None
         edits.append(Edit(edit.direction, edit.amount, edit.layers, text))
     return tuple(edits)
 
@@ -523,6 +523,11 @@ class TimelineAnimation:
                     raise InputError(f"{at(mix_keys[i])}: field 'mix': {e}") from None
                 src[start:stop] = self.mix_index[m.seed]
             self.mix_sources.append(src)
+        for k in tl.keys:  # an edit that does not fit the network (width, layers): named where the file sets it
+            for e in k.edit or ():
+                problem = e.problem(num_ws, w_dim)
+                if problem is not None:
+                    raise InputError(f"{at(k)}: field 'edit' {e.label!r}: {problem}")
         self.edit_offsets = [torch.from_numpy(e.offset(num_ws, w_dim)).to(device) for e in tl.edit_terms]
         self.w_avg = runtime.w_avg.to(torch.float32)
         self.reactive = None  # audio.ReactiveFrames | None
@@ -576,14 +581,19 @@ class TimelineAnimation:
         c_dim = self.runtime.c_dim
         if pts is None:
             if c_dim > 0:
-                raise InputError(f"this network is conditional ({c_dim} classes): set 'class' (0..{c_dim - 1}) on a key")
+                where = f"{self.timeline.source}: " if self.timeline.source else ""
+                raise InputError(f"{where}this network is conditional ({c_dim} classes): "
+                                 f"set 'class' (0..{c_dim - 1}) on a key")
             return _Points(np.zeros(1), [DEFAULT_EASE], [None])
         labels = []
         for k in (k for k in self.timeline.keys if k.class_idx is not None):
-            try:
-                labels.append(class_labels(c_dim, k.class_idx, 1))
-            except InputError as e:
-                raise InputError(f"{self._at(k)}: field 'class': {e}") from None
+            if c_dim == 0:
+                raise InputError(f"{self._at(k)}: field 'class' is set, but this network is unconditional "
+                                 "(it has no classes): drop it")
+            if not k.class_idx < c_dim:  # (>= 0: parsing checked)
+                raise InputError(f"{self._at(k)}: field 'class' must be 0..{c_dim - 1} (this network has {c_dim} "
+                                 f"classes), got {k.class_idx}")
+            labels.append(class_labels(c_dim, k.class_idx, 1))
         return _Points(pts.times, pts.eases, labels)
 
     # -- the Animation interface -----------------------------------------------------------------

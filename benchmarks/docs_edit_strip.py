@@ -31,7 +31,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp, open_generator(G, backend="torch", device="cpu") as rt:
         dirs = Path(tmp) / "dirs.npz"
-        compute_directions(G, "sefa", None, max(DIRECTIONS) + 1, 0, 0, None).save(dirs)
+        compute_directions(G, "sefa", None, max(DIRECTIONS) + 1).save(dirs)
         for k in DIRECTIONS:
             edits = [Edit.parse(f"{dirs}:{k}:{a}") for a in AMOUNTS]
             images = [next(still_batches(rt, [SEED], edits=(e,)))[2][0] for e in edits]  # [H, W, 3] each

@@ -98,6 +98,45 @@ def test_directions_cli_writes_npz(tmp_path):
         assert f["directions"].shape == (2, 128)
 
 
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(method="pca", samples=4, seed=-1), r"^--seed must be an integer from 0 to 4294967295, got -1$"),
+    (dict(method="pca", samples=4, seed=2**32), r"^--seed must be an integer from 0 to 4294967295, got 4294967296$"),
+    (dict(method="pca", samples=100_000_000), r"^--samples must be an integer from 2 to 100000 .*got 100000000$"),
+    (dict(method="pca", samples=1), r"^--samples must be an integer from 2 to 100000"),
+    (dict(method="sefa", samples=50), r"^--samples and --seed apply to --method pca, not sefa \(got --samples 50\)$"),
+    (dict(method="sefa", seed=5), r"^--samples and --seed apply to --method pca, not sefa \(got --seed 5\)$"),
+])
+def test_directions_refuse_bad_or_unused_samples_and_seed(g3, kwargs, message):
+    """A seed outside RandomState's range and a sample count past memory are one line before any sampling (were a
+    numpy ValueError and a 47.7 GiB MemoryError); --samples/--seed with SeFa were silently unused."""
+    with pytest.raises(InputError, match=message):
+        compute_directions(g3, **kwargs)
+    assert compute_directions(g3, "sefa", k=2, samples=None, seed=None).directions.shape == (2, 64)
+
+
+def test_directions_cli_refuses_sefa_samples_and_bad_seed(tmp_path):
+    net = str(reference_file("sg3r_64.pkl"))
+    for extra in (["--samples", "50"], ["--seed", "5"], ["--method", "pca", "--samples", "4", "--seed", "-1"]):
+        result = runner.invoke(app, ["directions", net, "-o", str(tmp_path / "d.npz"), *extra])
+        assert result.exit_code == 2 and result.output.startswith("error: "), (extra, result.output)
+        assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "d.npz").exists()
+
+
+@pytest.mark.parametrize("samples, count, want", [(2, None, 1), (10, 64, 9), (10, None, 9), (100, 5, 5), (100, None, 64)])
+def test_pca_gives_at_most_samples_minus_one(g3, samples, count, want):
+    """N centred samples span N - 1 dimensions: a further axis would be an arbitrary null-space vector (effect 0)."""
+    found = compute_directions(g3, "pca", k=count, samples=samples)
+    assert found.directions.shape == (want, 64)
+    assert found.effect[-1] > 1e-6 * found.effect[0]
+
+
+def test_sample_w_draws_z_batch_by_batch_as_one_draw(g3):
+    z = np.random.RandomState(3).randn(25, g3.z_dim).astype(np.float32)
+    with torch.no_grad():
+        want = g3.mapping(torch.from_numpy(z), None)[:, 0].double().numpy()
+    np.testing.assert_allclose(sample_w(g3, 25, seed=3, batch=10), want, rtol=0, atol=1e-5)
+
+
 # ---- edits ---------------------------------------------------------------------------------------
 
 
@@ -128,10 +167,33 @@ def test_edit_parse_errors(spec, message, dirs_file, tmp_path):
     assert "\n" not in str(info.value)
 
 
+def test_edit_zero_direction_is_refused(dirs_file, tmp_path):
+    """A zero direction (a .npy, or a row of a .npz) would change nothing at any amount: an error naming it."""
+    np.save(tmp_path / "zero.npy", np.zeros(64, np.float32))
+    with pytest.raises(InputError, match=r"^--edit '.*zero\.npy:2': the direction is a zero vector \(.*zero\.npy\)"):
+        Edit.parse(f"{tmp_path / 'zero.npy'}:2")
+    with np.load(dirs_file) as f:
+        dirs = f["directions"].copy()
+    dirs[1] = 0
+    np.savez(tmp_path / "zerorow.npz", directions=dirs)
+    with pytest.raises(InputError, match=r"the direction is a zero vector \(direction 1 of .*zerorow\.npz\)"):
+        Edit.parse(f"{tmp_path / 'zerorow.npz'}:1:5")
+    assert Edit.parse(f"{tmp_path / 'zerorow.npz'}:2:5").amount == 5.0  # the other rows are fine
+
+
+def test_edit_empty_directions_file(tmp_path):
+    np.savez(tmp_path / "empty.npz", directions=np.zeros((0, 64), np.float32))
+    with pytest.raises(InputError, match=r"empty\.npz holds no directions") as info:
+        Edit.parse(f"{tmp_path / 'empty.npz'}:1:5")
+    assert "0--1" not in str(info.value)
+
+
 def test_edit_wrong_width_is_one_line(rt3, tmp_path):
     np.save(tmp_path / "wide.npy", np.ones(512))
     with pytest.raises(InputError, match=r"shape \[512\], the network needs \[64\]"):
         list(render_images(rt3, [0], edits=(Edit.parse(f"{tmp_path / 'wide.npy'}:1"),)))
+    with pytest.raises(InputError, match=r"^--edit '.*wide\.npy:1@0-40': layer range '0-40' must satisfy"):
+        Edit.parse(f"{tmp_path / 'wide.npy'}:1@0-40").offset(16, 512)  # a range past num_ws names the edit too
 
 
 def test_edit_zero_changes_nothing_and_amount_shifts_w(rt3, dirs_file):

@@ -207,6 +207,31 @@ def test_errors_found_on_binding_name_the_file_and_key(tmp_path, rt3):
         load_timeline(tmp_path / "cut.toml").bind(rt3)
 
 
+def test_edit_errors_name_the_file_key_and_field(tmp_path, rt3, load_reference):
+    """An edit that does not fit the network (width) is found on binding and named as every timeline error (was the
+    CLI's "--edit '...': direction has shape ..."); a zero direction is refused on parsing; class errors read as
+    a timeline's, not as --class."""
+    np.save(tmp_path / "wide.npy", np.ones(128))
+    np.save(tmp_path / "zero.npy", np.zeros(64))
+    (tmp_path / "wide.toml").write_text('[[key]]\ntime = 0\nseed = 1\nedit = "wide.npy:1"\n')
+    with pytest.raises(InputError, match=rf"^{re.escape(str(tmp_path / 'wide.toml'))}: key 1 \(time 0\.0\): field 'edit' "
+                                         r"'wide\.npy:1': direction has shape \[128\], the network needs \[64\]$"):
+        load_timeline(tmp_path / "wide.toml").bind(rt3)
+    (tmp_path / "zero.toml").write_text('[[key]]\ntime = 0\nseed = 1\n[[key]]\ntime = 1\nseed = 2\nedit = "zero.npy:1"\n')
+    with pytest.raises(InputError, match=rf"^{re.escape(str(tmp_path / 'zero.toml'))}: key 2 \(time 1\.0\): field 'edit' "
+                                         r"'zero\.npy:1': the direction is a zero vector"):
+        load_timeline(tmp_path / "zero.toml")
+    (tmp_path / "class.toml").write_text("[[key]]\ntime = 0\nseed = 1\nclass = 1000\n")
+    with open_generator(load_reference("sg3t_64_cond"), backend="torch", device="cpu") as rt:
+        with pytest.raises(InputError, match=r"class\.toml: key 1 \(time 0\.0\): field 'class' must be 0\.\.9 "
+                                             r"\(this network has 10 classes\), got 1000$"):
+            load_timeline(tmp_path / "class.toml").bind(rt)
+    with pytest.raises(InputError, match=r"class\.toml: key 1 \(time 0\.0\): field 'class' is set, but this network "
+                                         r"is unconditional") as info:
+        load_timeline(tmp_path / "class.toml").bind(rt3)
+    assert "--class" not in str(info.value)
+
+
 def test_file_errors(tmp_path):
     (tmp_path / "bad.toml").write_text("fps = \n[[key]]\n")
     with pytest.raises(InputError, match=r"bad\.toml: not valid TOML: .*line 1"):
