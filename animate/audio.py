@@ -3,7 +3,8 @@
 Three steps, each computed once for the whole track (offline, so smoothing may look ahead):
 
 1. `read_audio`: the ffmpeg sg3rt already ships decodes any file it can read to mono float32 PCM at
-   SAMPLE_RATE. A missing, empty, corrupt or unsupported file is one InputError, before any frame renders.
+   SAMPLE_RATE. A missing, empty, corrupt, truncated (shorter than its WAV or FLAC header says), unsupported,
+   too short or non-finite (NaN / inf samples) file is one InputError, before any frame renders.
 2. `AudioFeatures.from_signal`: librosa features on one STFT (hop HOP), pooled into video frames
    (frame i covers [i / fps, (i + 1) / fps) seconds) and normalised to [0, 1]:
    - loudness: each frame's mean RMS in dBFS mapped linearly from (peak - RANGE_DB) .. peak to 0 .. 1, where
@@ -51,6 +52,8 @@ ONSET_GATE = 0.1  # loudness below which onsets fade out (noise in near-silence 
 ONSET_FLOOR = 1.0  # flux (mean dB rise per band) under which a whole track counts as having no onsets
 PITCH_SHARPNESS = 4.0  # pitch seed weights ~ chroma ** 4: the strongest class leads, neighbours' leakage fades
 BEATS_PER_BAR = 4  # --loop-bars counts bars of 4 beats
+MAX_BPM = 1000.0  # --bpm above this is no tempo (and its beat grid would not fit in memory)
+TRUNCATED_S = 0.1  # seconds of audio missing from what a WAV / FLAC header promises that make the file truncated
 BEAT_RAMP_S = 0.25  # seconds over which the extra rotation of one beat is turned (smoothstep)
 BEAT_RELEASE_S = 0.2  # time constant (seconds) of the beat envelope that drives the translation gain
 PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
@@ -91,9 +94,46 @@ def read_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, channels: int =
             reason = "it has no audio stream"
         raise InputError(f"{path}: cannot read audio ({reason})")
     samples = np.frombuffer(proc.stdout, dtype="<f4").astype(np.float32)
+    missing = _missing_seconds(path, len(samples) // channels / sample_rate)
+    if missing is not None:
+        raise InputError(f"{path}: the file is truncated: its header promises {missing[0]:.2f} s of audio, "
+                         f"it holds {missing[1]:.2f} s")
     if len(samples) < channels:
         raise InputError(f"{path}: no audio samples (cannot read audio from this file)")
+    if not np.isfinite(samples).all():
+        raise InputError(f"{path}: the audio has NaN or infinite samples")
     return samples if channels == 1 else samples[: len(samples) // channels * channels].reshape(-1, channels)
+
+
+def _missing_seconds(path: Path, decoded_s: float) -> tuple[float, float] | None:
+    """(promised, held) seconds when a WAV or FLAC header promises more than TRUNCATED_S beyond what the file holds;
+    None when complete, or when the format or header states no length. ffmpeg decodes a cut file without failing
+    (it only warns "Packet corrupt", as it does for a valid streamed WAV whose header leaves the length open)."""
+    with open(path, "rb") as fh:
+        head = fh.read(12)
+        if head[:4] == b"RIFF" and head[8:12] == b"WAVE":  # chunks up to "data"; held: the bytes actually there
+            byte_rate = 0
+            while len(chunk := fh.read(8)) == 8:
+                kind, size = chunk[:4], int.from_bytes(chunk[4:], "little")
+                if kind == b"data":
+                    if not byte_rate or size in (0, 0xFFFFFFFF):  # a streamed WAV: the length is left open
+                        return None
+                    held = min(size, path.stat().st_size - fh.tell())
+                    promised_s, held_s = size / byte_rate, held / byte_rate
+                    return (promised_s, held_s) if promised_s - held_s > TRUNCATED_S else None
+                body = fh.read(size + (size & 1))  # (chunks are padded to an even size)
+                if kind == b"fmt " and len(body) >= 12:
+                    byte_rate = int.from_bytes(body[8:12], "little")  # average bytes per second
+            return None
+        if head[:4] == b"fLaC" and head[4] & 0x7F == 0:  # STREAMINFO first: 20-bit rate, 36-bit total samples
+            info = head[8:12] + fh.read(30)
+            if len(info) < 18:
+                return None
+            bits = int.from_bytes(info[10:18], "big")
+            rate, total = bits >> 44, bits & (2**36 - 1)
+            if rate and total and total / rate - decoded_s > TRUNCATED_S:
+                return total / rate, decoded_s
+        return None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -145,6 +185,15 @@ def refine_tempo(beats: np.ndarray) -> float:
     return 60.0 / period if period > 0 else 0.0
 
 
+def _check_signal(y: np.ndarray, sr: int, where: str = "") -> None:
+    """Samples the features can be computed from: finite, and at least one STFT window (N_FFT) long."""
+    if not np.isfinite(y).all():
+        raise InputError(f"{where}the audio has NaN or infinite samples")
+    if len(y) < N_FFT:
+        raise InputError(f"{where}the audio is too short to analyse: {len(y) / sr:.3f} s "
+                         f"(at least {N_FFT / sr:.2f} s, one analysis window)")
+
+
 @dataclass(frozen=True)
 class AudioFeatures:
     """Per-video-frame features of one track, each in [0, 1] (see the module docstring for definitions)."""
@@ -167,7 +216,9 @@ class AudioFeatures:
     @classmethod
     def from_file(cls, path: str | Path, fps: float) -> "AudioFeatures":
         _librosa()  # the install hint before the decode
-        return cls.from_signal(read_audio(path), SAMPLE_RATE, fps)
+        y = read_audio(path)
+        _check_signal(y, SAMPLE_RATE, f"{path}: ")
+        return cls.from_signal(y, SAMPLE_RATE, fps)
 
     @classmethod
     def from_signal(cls, y: np.ndarray, sr: int, fps: float) -> "AudioFeatures":
@@ -177,6 +228,7 @@ class AudioFeatures:
         assert y.ndim == 1, f"mono samples [S] expected, got {list(y.shape)}"
         if not fps > 0:
             raise InputError(f"--fps must be positive, got {fps}")
+        _check_signal(y, sr)
         duration = len(y) / sr
         num_frames = max(1, round(duration * fps))
         mag = np.abs(librosa.stft(y, n_fft=N_FFT, hop_length=HOP))  # [bins, K]
@@ -228,11 +280,15 @@ class AudioFeatures:
         """Beat times: the detected beats, or a grid at `bpm` from the first detected beat (else from 0)."""
         if bpm is None:
             return self.beats
-        if not (bpm > 0 and math.isfinite(bpm)):
-            raise InputError(f"--bpm must be a positive number, got {bpm}")
+        check_bpm(bpm)
         start = float(self.beats[0]) if len(self.beats) else 0.0
         length = max(self.duration, self.num_frames / self.fps)
         return start + np.arange(0, math.ceil((length - start) * bpm / 60) + 1) * 60.0 / bpm
+
+
+def check_bpm(bpm: float) -> None:
+    if not 0 < bpm <= MAX_BPM:  # (NaN fails too)
+        raise InputError(f"--bpm must be a positive number up to {MAX_BPM:g}, got {bpm:g}")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -341,8 +397,8 @@ class AudioReaction:
             v = getattr(self, name)
             if not math.isfinite(v) or (name != "rotate" and v < 0):
                 raise InputError(f"--react {name}={v}: must be a finite number" + ("" if name == "rotate" else " >= 0"))
-        if self.bpm is not None and not (self.bpm > 0 and math.isfinite(self.bpm)):
-            raise InputError(f"--bpm must be a positive number, got {self.bpm}")
+        if self.bpm is not None:
+            check_bpm(self.bpm)
         if self.loop_bars is not None and self.loop_bars < 1:
             raise InputError(f"--loop-bars must be at least 1, got {self.loop_bars}")
         if self.pitch_seeds is not None and len(self.pitch_seeds) != 12:
@@ -352,6 +408,7 @@ class AudioReaction:
     def parse(cls, text: str | None, **extra: Any) -> "AudioReaction":
         """'speed=0.8,pulse=0.5,pitch=0.4,rotate=10' (unnamed keys keep their defaults) -> AudioReaction."""
         values: dict[str, Any] = dict(extra)
+        given: set[str] = set()
         for item in (text or "").split(","):
             if not item.strip():
                 continue
@@ -364,6 +421,9 @@ class AudioReaction:
                 values[key] = float(value)
             except ValueError:
                 raise InputError(f"bad --react {item.strip()!r}: the amount must be a number") from None
+            if key in given:
+                raise InputError(f"--react names {key} twice: give each reaction once")
+            given.add(key)
         return cls(**values)
 
     @property

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -109,7 +110,18 @@ class Motion:
         return input_transform(angles, shift).reshape(-1, 3, 3)
 
 
-def check_motion(motion: Motion, runtime) -> None:
-    """StyleGAN2 has no input transform: refuse motion for it, in one line, before any rendering."""
+def check_motion(motion: Motion, runtime, reaction: Any = None) -> None:
+    """StyleGAN2 has no input transform: refuse motion for it, in one line, before any rendering. With an audio
+    `reaction` (AudioReaction) the same for its own motion (--react rotate/translate, named as such); and its
+    translate scales the amplitude of the --translate curve, so without a curve (none, or a fixed X,Y shift) it
+    would do nothing without a word: refused too."""
     if motion.active and not runtime.is_stylegan3:
         raise InputError(f"{NO_TRANSFORM}: drop --rotate/--rotate-speed/--translate")
+    if reaction is None:
+        return
+    if reaction.moves and not runtime.is_stylegan3:
+        raise InputError(f"--react rotate/translate: {NO_TRANSFORM}")
+    if reaction.translate != 0 and (motion.translate is None or motion.translate.fixed):
+        why = "" if motion.translate is None else ", not a fixed X,Y shift"
+        raise InputError(f"--react translate needs a --translate curve, e.g. --translate circle:0.1 "
+                         f"(it scales the curve's amplitude on the beat{why})")

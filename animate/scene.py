@@ -37,7 +37,7 @@ class Animation:
         splits either into consecutive groups, one per tile. With `audio` (features at this fps) the video
         lasts as long as the track unless a length is given, and `reaction` (default AudioReaction())
         drives every frame."""
-        check_motion(motion, runtime)
+        check_motion(motion, runtime, None if audio is None else reaction or AudioReaction())
         if (seeds is None) == (ws is None):
             raise InputError("give the keyframes as seeds or as ws, not both" if ws is not None else "no keyframes")
         groups = grid.split_seeds(list(seeds) if ws is None else list(range(len(ws))))
@@ -51,8 +51,6 @@ class Animation:
         self.reactive = None
         if audio is not None:
             reaction = reaction or AudioReaction()
-            if reaction.moves and not runtime.is_stylegan3:
-                check_motion(Motion(rotate=1.0), runtime)  # the same one-line refusal as --rotate
             pitch_ws = None
             if reaction.pitch > 0:
                 pitch_seeds = reaction.pitch_seed_list(None if seeds is None else list(seeds)[0])

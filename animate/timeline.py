@@ -552,6 +552,10 @@ class TimelineAnimation:
             raise InputError("--loop-bars loops a seed path: a timeline's keys set its timing (drop --loop-bars)")
         if reaction.moves and not runtime.is_stylegan3:
             raise InputError(f"--react rotate/translate: {NO_TRANSFORM}")
+        if reaction.translate != 0 and all(k.translate is None for k in tl.keys):  # else it would change nothing
+            where = f"{tl.source}: " if tl.source else ""
+            raise InputError(f"{where}--react translate scales the keys' translate, and no key sets 'translate' "
+                             f"(add translate = [x, y] to a key)")
         n, keys = tl.num_frames, len(tl.keys)
         even = Timeline(n, max(1, keys if tl.loop else keys - 1), tl.loop)  # the pace the warp is measured against
         pitch_ws = None

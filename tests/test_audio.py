@@ -3,6 +3,7 @@ sound muxed into the video, and bad audio files refused in one line before any f
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 import wave
@@ -278,6 +279,23 @@ def test_cli_render_with_audio_and_plot(tmp_path):
     assert image.ndim == 3 and image.shape[1] > 1000 and (image < 250).any()
 
 
+@pytest.mark.parametrize("network, args, match", [
+    ("sg3r_64.pkl", ["--react", "translate=3"], "--react translate needs a --translate curve"),  # once: ignored
+    ("sg3r_64.pkl", ["--react", "translate=3", "--translate", "0.1,0"], "not a fixed X,Y shift"),
+    ("sg2_64.pkl", ["--react", "rotate=10"], "--react rotate/translate: StyleGAN2 has no input transform"),
+])
+def test_cli_motion_reactions_that_cannot_act_are_refused(tmp_path, network, args, match):
+    """A reaction that would change nothing (translate without a curve to scale) or cannot run (StyleGAN2 has no
+    input transform: the message named --rotate, which was not given) is one line before any frame."""
+    track = write_wav(tmp_path / "track.wav", click_track(1.2)[0])
+    result = runner.invoke(app, ["render", "-n", str(reference_file(network)), "--seeds", "0-1", "--fps", "5",
+                                 "--audio", str(track), *args, "-o", str(tmp_path / "clip.mp4")])
+    assert result.exit_code == 2, result.output
+    assert match in result.output and "rendering" not in result.output, result.output
+    assert "drop --rotate" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["track.wav"]
+
+
 def test_cli_gif_gets_no_sound_and_says_so(tmp_path):
     track = write_wav(tmp_path / "track.wav", click_track(0.6)[0])
     out = tmp_path / "clip.gif"
@@ -358,3 +376,118 @@ def test_animation_checks_its_audio(sg2, clicks):
         Animation(sg2, [0, 1], PathSpec(), FPS, reaction=AudioReaction())
     longer = Animation(sg2, [0, 1], PathSpec(), FPS, audio=clicks[2], duration=10.0)  # past the track: silence
     assert longer.num_frames == 300 and np.all(longer.reactive.controls.scale[240:] == 1)
+
+
+# ------------------------------------------------------------------------------------------------
+# QA fixes: damaged or degenerate audio, out-of-range options and reactions that would do nothing.
+
+
+def cli_refuses(tmp_path: Path, args: list[str], match: str) -> None:
+    """`sg3rt render ARGS` fails in one `error:` line naming `match`, exit 2, writing nothing."""
+    out = tmp_path / "out.mp4"
+    result = runner.invoke(app, ["render", *args, "-o", str(out)])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and match in lines[0], lines
+    assert not out.exists()
+
+
+def test_nan_or_inf_samples_are_one_line_errors(tmp_path):
+    import soundfile as sf
+
+    for name, bad in (("nan.wav", np.nan), ("inf.wav", np.inf)):
+        y = tone(440.0, 1.0).astype(np.float32)
+        y[1000:2000] = bad
+        path = tmp_path / name
+        sf.write(path, y, SR, subtype="FLOAT")  # a float WAV stores them as they are
+        with pytest.raises(InputError, match=f"{name}: the audio has NaN or infinite samples"):
+            read_audio(path)
+        cli_refuses(tmp_path, ["--audio", str(path)], f"{name}: the audio has NaN or infinite samples")
+        with pytest.raises(InputError, match="NaN or infinite"):  # a library caller's own samples
+            AudioFeatures.from_signal(y, SR, FPS)
+
+
+def truncated(path: Path, keep: int) -> Path:
+    """The first `keep` bytes of the file at `path`, written beside it (the header still promises the whole)."""
+    cut = path.with_name(f"cut{keep}-{path.name}")
+    cut.write_bytes(path.read_bytes()[:keep])
+    return cut
+
+
+def test_truncated_files_are_one_line_errors(tmp_path):
+    import soundfile as sf
+
+    y = tone(440.0, 2.0)
+    wav = write_wav(tmp_path / "full.wav", y)  # 44-byte header, 2 bytes a sample
+    size = wav.stat().st_size
+    flac = tmp_path / "full.flac"
+    sf.write(flac, y, SR)
+    for cut, holds in ((truncated(wav, 60), "0.00 s"), (truncated(wav, size // 2 + 1), "1.00 s"),
+                       (truncated(wav, 44 + 2 * 4096), "0.09 s"),  # on a packet boundary: ffmpeg says nothing
+                       (truncated(flac, flac.stat().st_size // 2), "s")):
+        with pytest.raises(InputError, match=f"{cut.name}: the file is truncated: its header promises 2.00 s of audio, "
+                                             f"it holds .*{holds}"):
+            read_audio(cut)
+    cli_refuses(tmp_path, ["--audio", str(truncated(wav, 60))], "the file is truncated")
+    assert abs(len(read_audio(truncated(wav, size - 2 * 100))) / SAMPLE_RATE - 2.0) < 0.01  # 100 samples short: used
+    streamed = bytearray(wav.read_bytes())  # a streamed WAV leaves the sizes open (0xFFFFFFFF): read to its end
+    streamed[4:8] = streamed[40:44] = b"\xff\xff\xff\xff"
+    (tmp_path / "streamed.wav").write_bytes(bytes(streamed))
+    assert abs(len(read_audio(tmp_path / "streamed.wav")) / SAMPLE_RATE - 2.0) < 0.01
+    assert abs(len(read_audio(flac)) / SAMPLE_RATE - 2.0) < 0.01
+
+
+def test_audio_too_short_to_analyse_is_a_one_line_error(tmp_path):
+    tiny = write_wav(tmp_path / "tiny.wav", tone(440.0, 0.01))  # complete, but shorter than one STFT window
+    with pytest.raises(InputError, match="tiny.wav: the audio is too short to analyse"):
+        AudioFeatures.from_file(tiny, FPS)
+    cli_refuses(tmp_path, ["--audio", str(tiny)], "too short to analyse")
+    assert AudioFeatures.from_file(write_wav(tmp_path / "short.wav", tone(440.0, 0.1)), FPS).num_frames == 3
+
+
+def test_bpm_is_bounded(clicks):
+    for bpm in (1e300, 1000.5, math.inf):
+        with pytest.raises(InputError, match="--bpm must be a positive number up to 1000"):
+            AudioReaction.parse(None, bpm=bpm)
+        with pytest.raises(InputError, match="up to 1000"):
+            clicks[2].beat_grid(bpm)  # (np.arange of 1e300 beats: "Maximum allowed size exceeded")
+    assert AudioReaction.parse(None, bpm=1000.0).bpm == 1000.0
+    assert len(clicks[2].beat_grid(1000.0)) > 100
+
+
+def test_react_parse_refuses_a_name_twice():
+    with pytest.raises(InputError, match="--react names speed twice"):
+        AudioReaction.parse("speed=0.5,speed=0.1")
+    with pytest.raises(InputError, match="--react names pulse twice"):
+        AudioReaction.parse("pulse=0.5, speed=1, pulse=0.5")
+
+
+@pytest.fixture(scope="module")
+def sg3():
+    with open_generator(reference_file("sg3r_64.pkl"), backend="torch", device="cpu") as runtime:
+        yield runtime
+
+
+def test_react_translate_needs_a_translate_curve(sg3):
+    """It scales the curve's amplitude: without a curve (none, or a fixed shift, which is never scaled) the frames
+    would be bit-identical to translate=0."""
+    from sg3rt.animate import check_motion
+
+    for motion in (Motion(), Motion(rotate=30.0), Motion(translate=Translation.parse("0.1,0"))):
+        with pytest.raises(InputError, match=r"--react translate needs a --translate curve, e\.g\. --translate circle"):
+            check_motion(motion, sg3, AudioReaction(translate=3.0))
+    check_motion(Motion(translate=Translation.parse("circle:0.1")), sg3, AudioReaction(translate=3.0))
+    check_motion(Motion(), sg3, AudioReaction(translate=0.0, rotate=10.0))
+    check_motion(Motion(), sg3, None)
+
+
+def test_react_motion_on_stylegan2_names_the_reaction(sg2):
+    from sg3rt.animate import check_motion
+
+    for reaction in (AudioReaction(rotate=10.0), AudioReaction(translate=1.0)):
+        with pytest.raises(InputError, match=r"^--react rotate/translate: StyleGAN2 has no input transform") as e:
+            check_motion(Motion(), sg2, reaction)
+        assert "drop --rotate" not in str(e.value)  # options the user never gave
+    with pytest.raises(InputError, match="drop --rotate"):  # the user's own --rotate is named first
+        check_motion(Motion(rotate=5.0), sg2, AudioReaction(rotate=10.0))
+    check_motion(Motion(), sg2, AudioReaction(pulse=1.0, speed=1.0))

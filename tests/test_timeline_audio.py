@@ -143,6 +143,9 @@ def test_checks_are_one_line_errors(sg2, sg3, clicks):
         show(loop=True).bind(sg3, f, AudioReaction(loop_bars=1))
     with pytest.raises(InputError, match="features"):
         show().bind(sg2, None, AudioReaction())
+    with pytest.raises(InputError, match="--react translate scales the keys' translate, and no key sets"):
+        show().bind(sg3, f, AudioReaction(translate=2))  # once: accepted, and changed nothing
+    show(translate=[0.1, 0.0]).bind(sg3, f, AudioReaction(translate=2))  # a key's translate: scaled on the beat
 
 
 def test_cli_renders_a_timeline_with_sound(tmp_path):
