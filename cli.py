@@ -537,6 +537,8 @@ def render(
     from .animate.latents import StagedWs, as_keyframes
     from .animate.paths import check_w_keyframes
     from .animate.scene import check_save_w
+    from .animate.writers import check_beside
+    from .fileio import FileSet
 
     # Everything that needs no network is checked first, so a typo fails in a blink.
     show = None if timeline is None else _load_timeline(ctx, timeline)  # (the other checks then see defaults)
@@ -561,12 +563,15 @@ def render(
         fail("--loop-bars loops a seed path: a timeline's keys set its timing (drop --loop-bars)")
     _check_batch(batch)
     output_codec(output, _value(codec), crf, fps)  # (the path as typed: "frames.v2/" is a folder)
+    for option, beside in (("--save-w", save_w), ("--react-plot", react_plot)):
+        if beside is not None:
+            check_beside(beside, output, option)  # (not inside a PNG output folder)
     if save_w is not None:
         check_save_w(spec)
     staged = None if save_w is None else StagedWs(save_w)  # (checks the place now; writes nothing yet)
     features, reaction = _audio_reaction(audio, react, bpm, loop_bars, react_plot, fps, output)
     writer = anim = None
-    with staged or contextlib.nullcontext():  # a staged w file not committed below is removed
+    with staged or contextlib.nullcontext(), FileSet() as plot:  # staged files not committed below are removed
         try:
             with open_writer(output, fps, crf, _value(codec), audio if features and takes_audio(output) else None) as writer, \
                     open_generator(network, backend=backend.value, device=device, precision=_value(precision),
@@ -578,8 +583,8 @@ def render(
                     anim = Animation(runtime, seed_list, spec, fps, motion=motion, grid=tiles, duration=duration,
                                      frames_per_transition=frames_per_transition, frames=frames, ws=ws,
                                      audio=features, reaction=reaction)
-                if react_plot is not None:
-                    plot_reaction(react_plot, features, anim.reactive.controls)
+                if react_plot is not None:  # staged like the w file: it appears with the finished video only
+                    plot.write(react_plot, lambda tmp: plot_reaction(tmp, features, anim.reactive.controls))
                 if staged is not None:  # written before the first frame, renamed once the video is complete
                     staged.stage(anim.keyframe_ws().cpu().numpy())  # [N, num_ws, w_dim]
                 h, w = anim.frame_size
@@ -593,12 +598,18 @@ def render(
         except KeyboardInterrupt as e:  # (an interrupted render saves no ws)
             if writer is not None and writer.kept:
                 total = f" of {anim.num_frames}" if anim is not None else ""
-                typer.echo(f"{_interrupted(e)}: kept the first {writer.count}{total} frames in {output}", err=True)
+                beside = writer.kept_path != writer.path  # (an existing output stays; the partial goes beside it)
+                where = f"{writer.kept_path} ({output} is unchanged)" if beside else output
+                typer.echo(f"{_interrupted(e)}: kept the first {writer.count}{total} frames in {where}", err=True)
             else:
                 typer.echo(f"{_interrupted(e)}: nothing written", err=True)
             raise typer.Exit(_exit_code(e)) from None
         if staged is not None:
             staged.commit(output)
+        try:
+            plot.commit()
+        except Sg3rtError as e:
+            raise type(e)(f"{e}; {output} was written, without its plot") from None
     typer.echo(f"wrote {output} ({writer.count} frames, {w}x{h}, {fps:g} fps, {writer.count / fps:.2f} s) "
                f"from {_network_note(network)}")
 

@@ -6,22 +6,102 @@ analysis/ and the CLI all write through these helpers.
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
+import stat
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import InputError, OutputError
+from .errors import InputError, OutputError, Sg3rtError
+
+
+NAME_MAX = 255  # bytes in one file name where the filesystem does not say (os.pathconf's PC_NAME_MAX)
+
+
+def reason(error: OSError, path: str | os.PathLike[str] | None = None) -> str:
+    """The cause of an OSError in words ('No space left on device'); for a name too long, how long and the limit."""
+    cause = error.strerror or str(error)
+    if error.errno == errno.ENAMETOOLONG and path is not None:
+        path = Path(os.path.abspath(path))
+        longest = max(_name_bytes(part) for part in path.parts)
+        limit = name_max(path.parent)
+        if longest > limit:
+            return f"{cause}: a name of {longest} bytes, at most {limit}"
+        return f"{cause}: the path is {_name_bytes(str(path))} bytes"
+    return cause
 
 
 def os_error(path: Path, error: OSError) -> OutputError:
     """One line naming the file and the cause (e.g. 'No space left on device')."""
-    return OutputError(f"{path}: cannot write ({error.strerror or error})")
+    return OutputError(f"{path}: cannot write ({reason(error, path)})")
+
+
+def place_error(path: str | os.PathLike[str], error: OSError, kind: type[Sg3rtError] = InputError) -> Sg3rtError:
+    """One line for a place that cannot be written: a bad output path found before the work (InputError) or
+    while writing (OutputError), naming the path and the cause."""
+    return kind(f"{path}: cannot write there ({reason(error, path)})")
+
+
+def lookup(path: str | os.PathLike[str], kind: type[Sg3rtError] = InputError,
+           shown: str | os.PathLike[str] | None = None) -> os.stat_result | None:
+    """os.stat(path), or None when nothing is there. Any other OSError (a name over NAME_MAX, no permission
+    to look) is a one-line `kind` error naming `shown` (default: path): Path.exists() and is_dir() raise those."""
+    try:
+        return os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as e:
+        if e.errno == errno.ELOOP:  # a symlink loop: nothing usable there (as Path.exists says)
+            return None
+        raise place_error(path if shown is None else shown, e, kind) from None
+
+
+def exists(path: str | os.PathLike[str], kind: type[Sg3rtError] = InputError,
+           shown: str | os.PathLike[str] | None = None) -> bool:
+    return lookup(path, kind, shown) is not None
+
+
+def is_dir(path: str | os.PathLike[str], kind: type[Sg3rtError] = InputError,
+           shown: str | os.PathLike[str] | None = None) -> bool:
+    found = lookup(path, kind, shown)
+    return found is not None and stat.S_ISDIR(found.st_mode)
+
+
+def name_max(folder: Path) -> int:
+    """The longest file name (bytes) the filesystem of `folder` (or of its nearest existing ancestor) takes."""
+    for place in (folder, *folder.parents):
+        try:
+            limit = os.pathconf(place, "PC_NAME_MAX")
+        except (OSError, ValueError):
+            continue
+        return limit if limit > 0 else NAME_MAX
+    return NAME_MAX
+
+
+def _name_bytes(name: str) -> int:
+    return len(os.fsencode(name))
+
+
+def check_name(path: Path) -> None:
+    """A final name longer than its filesystem takes fails now (OSError ENAMETOOLONG), not at the last rename:
+    the temp names are shortened to fit, the final name cannot be."""
+    if _name_bytes(path.name) > name_max(path.parent):
+        raise OSError(errno.ENAMETOOLONG, os.strerror(errno.ENAMETOOLONG), str(path))
+
+
+def hidden_name(folder: Path, stem: str, tail: str) -> str:
+    """"." + stem + tail (tail: the random part and suffixes), the stem cut short where the whole would be longer
+    than the filesystem takes: a legal output name near NAME_MAX still gets a temp name beside it."""
+    room = name_max(folder) - _name_bytes(f".{tail}")
+    while stem and _name_bytes(stem) > room:
+        stem = stem[:max(0, min(len(stem) - 1, room))]  # (characters: never half a UTF-8 sequence)
+    return f".{stem}{tail}"
 
 
 def temp_path(path: Path, suffix: str = ".tmp") -> Path:
     """A fresh hidden name beside `path` (same folder, so the final rename is atomic)."""
-    return path.parent / f".{path.name}.{secrets.token_hex(4)}{suffix}"
+    return path.parent / hidden_name(path.parent, path.name, f".{secrets.token_hex(4)}{suffix}")
 
 
 def create_temp_file(path: Path, suffix: str = ".tmp") -> Path:
@@ -30,70 +110,129 @@ def create_temp_file(path: Path, suffix: str = ".tmp") -> Path:
     os.open(..., 0o666) lets the kernel apply the process umask, so the umask is never read or changed
     (mkstemp would make the file 0600 and reading the umask means setting it: process-global state).
     """
-    return _create_beside(path, suffix, lambda tmp: os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)))
+    return _create_beside(path, suffix, _create_file)[0]
 
 
 def create_temp_dir(path: Path, suffix: str = ".tmp") -> Path:
     """Create an empty temp folder beside `path` with the mode a plain mkdir gives (the umask applies)."""
-    return _create_beside(path, suffix, lambda tmp: os.mkdir(tmp, 0o777))
+    return _create_beside(path, suffix, lambda tmp: os.mkdir(tmp, 0o777))[0]
 
 
-def make_parent(path: Path) -> None:
-    """Create the folders `path` goes in; a file in the way (or any OSError) is an OutputError naming it."""
+def _create_file(tmp: Path) -> None:
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+
+
+def make_parent(path: Path, kind: type[Sg3rtError] = OutputError) -> list[Path]:
+    """Create the folders `path` goes in; a file in the way (or any OSError) is a `kind` error naming it.
+
+    Returns the folders it made, deepest first: remove_made() takes them away again when the write that
+    needed them fails (a failed command leaves no empty folders behind)."""
+    path = Path(path)
+    missing = []
+    for folder in (path.parent, *path.parent.parents):
+        try:
+            os.stat(folder)
+            break
+        except FileNotFoundError:
+            missing.append(folder)
+        except OSError:  # not even looked at (a name too long, ...): mkdir says why
+            break
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        blocker = next((p for p in path.parents if p.exists()), None)
-        if blocker is not None and not blocker.is_dir():
-            raise OutputError(f"{path}: cannot write there ({blocker} is a file, not a folder)") from None
-        raise os_error(path, e) from None
+        remove_made(missing)  # what mkdir made before it failed
+        blocker = next((p for p in path.parents if _exists(p)), None)
+        if blocker is not None and not _isdir(blocker):
+            raise kind(f"{path}: cannot write there ({blocker} is a file, not a folder)") from None
+        raise (os_error(path, e) if kind is OutputError else place_error(path, e, kind)) from None
+    return missing
 
 
-def _create_beside(path: Path, suffix: str, create: Callable[[Path], Any]) -> Path:
-    """A fresh temp name beside `path`, made by `create` (which fails if the name exists); OSError -> OutputError."""
-    make_parent(path)  # outside the loop: its FileExistsError (a file in the way) is no name collision
-    while True:
-        tmp = temp_path(path, suffix)
+def remove_made(folders: list[Path]) -> None:
+    """Remove the folders make_parent made, deepest first, those that are empty (a folder something else has
+    written into stays, and so do the folders above it)."""
+    for folder in sorted(set(folders), key=lambda p: len(p.parts), reverse=True):
         try:
-            create(tmp)
-            return tmp
-        except FileExistsError:
-            continue
-        except OSError as e:
-            raise os_error(path, e) from None
+            folder.rmdir()
+        except OSError:
+            pass
+
+
+def _lexists(path: Path) -> bool:
+    try:
+        os.lstat(path)
+        return True
+    except OSError:
+        return False
+
+
+def _exists(path: Path) -> bool:
+    try:
+        os.stat(path)
+        return True
+    except OSError:
+        return False
+
+
+def _isdir(path: Path) -> bool:
+    try:
+        return stat.S_ISDIR(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _create_beside(path: Path, suffix: str, create: Callable[[Path], Any]) -> tuple[Path, list[Path]]:
+    """A fresh temp name beside `path`, made by `create` (which fails if the name exists), and the folders made
+    for it (deepest first); OSError -> OutputError, with those folders removed again."""
+    made = make_parent(path)  # outside the loop: its FileExistsError (a file in the way) is no name collision
+    try:
+        check_name(path)
+        while True:
+            tmp = temp_path(path, suffix)
+            try:
+                create(tmp)
+                return tmp, made
+            except FileExistsError:
+                continue
+    except OSError as e:
+        remove_made(made)
+        raise os_error(path, e) from None
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], Any]) -> None:
     """Call write(tmp_path) on a temp file beside `path`, then rename: never a half-written output.
 
-    A failed write (disk full, ...) is an OutputError naming `path`; the temp file is removed.
+    A failed write (disk full, ...) is an OutputError naming `path`; the temp file is removed, and so are
+    the folders made for it.
     """
     path = Path(path)
-    tmp = create_temp_file(path)
+    tmp, made = _create_beside(path, ".tmp", _create_file)
     try:
         write(tmp)
         os.replace(tmp, path)
     except OSError as e:
         tmp.unlink(missing_ok=True)
+        remove_made(made)
         raise os_error(path, e) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
+        remove_made(made)
         raise
 
 
 class FileSet:
     """Several files that appear together or not at all (e.g. `sg3rt image`'s PNGs): each is written
-    to a temp name; commit() renames them all, and leaving the block without commit removes them."""
+    to a temp name; commit() renames them all (or, when any rename fails, none), and leaving the block
+    without commit removes them."""
 
     def __init__(self) -> None:
         self.pending: list[tuple[Path, Path]] = []  # (temp, final)
-        self.made: list[Path] = []  # folders this set created (removed again if nothing is committed)
+        self.made: list[Path] = []  # folders this set created, deepest first (removed if nothing is committed)
 
     def write(self, path: str | os.PathLike[str], write: Callable[[Path], Any]) -> None:
         path = Path(path)
-        missing = [p for p in [path.parent, *path.parent.parents] if not p.exists()]
-        tmp = create_temp_file(path)
-        self.made += [p for p in missing if p not in self.made]
+        tmp, made = _create_beside(path, ".tmp", _create_file)
+        self.made += [p for p in made if p not in self.made]
         self.pending.append((tmp, path))
         try:
             write(tmp)
@@ -101,11 +240,26 @@ class FileSet:
             raise os_error(path, e) from None
 
     def commit(self) -> None:
-        for tmp, path in self.pending:
-            try:
+        """Rename every file into place, all or nothing: every target is checked first (a folder in the way),
+        each file a target replaces is kept aside (a hard link) until every rename has succeeded, and a
+        failed rename puts the earlier ones back. An OutputError then says that nothing was written."""
+        count = len(self.pending)
+        nothing = "nothing was written" if count == 1 else f"none of the {count} files was written"
+        for _, path in self.pending:
+            if is_dir(path, OutputError):
+                raise OutputError(f"{path}: cannot write (a folder of that name is in the way); {nothing}")
+        done: list[tuple[Path, Path, Path | None, bool]] = []  # (temp, final, the old file kept aside, renamed)
+        try:
+            for tmp, path in self.pending:
+                done.append((tmp, path, _keep_aside(path), False))
                 os.replace(tmp, path)
-            except OSError as e:
-                raise os_error(path, e) from None
+                done[-1] = (*done[-1][:3], True)
+        except OSError as e:
+            _put_back(done)
+            raise OutputError(f"{path}: cannot write ({reason(e)}); {nothing}") from None
+        for _, _, old, _ in done:
+            if old is not None:
+                old.unlink(missing_ok=True)
         self.pending = []
 
     def __enter__(self) -> "FileSet":
@@ -115,11 +269,44 @@ class FileSet:
         for tmp, _ in self.pending:
             tmp.unlink(missing_ok=True)
         if self.pending:
-            for folder in self.made:  # deepest first
-                try:
-                    folder.rmdir()
-                except OSError:
-                    pass
+            remove_made(self.made)
+
+
+def _keep_aside(path: Path) -> Path | None:
+    """A second name for the file at `path` (None: nothing there), so that it can be put back: a hard link
+    (the file keeps its name meanwhile), or, where the filesystem has none, the file renamed aside."""
+    if not _lexists(path):
+        return None
+    while True:
+        old = temp_path(path, ".old")
+        try:
+            os.link(path, old, follow_symlinks=False)
+            return old
+        except FileExistsError:
+            continue
+        except OSError:
+            if _lexists(old):
+                continue
+            os.rename(path, old)  # (an OSError here: nothing renamed yet for this file)
+            return old
+
+
+def _put_back(done: list[tuple[Path, Path, Path | None, bool]]) -> None:
+    """Undo FileSet.commit's renames, last first: the old files back under their names, new ones removed."""
+    for tmp, path, old, renamed in reversed(done):
+        try:
+            if renamed:
+                if old is not None:
+                    os.replace(old, path)
+                else:
+                    os.replace(path, tmp)  # (left for __exit__ to remove, with the other temp files)
+            elif old is not None:
+                if _lexists(path):
+                    old.unlink()  # a hard link: the old file is still at `path`
+                else:
+                    os.replace(old, path)  # renamed aside: back
+        except OSError:
+            pass  # nothing more can be done here; the OutputError says the commit failed
 
 
 def check_can_write(path: str | os.PathLike[str], suffixes: tuple[str, ...] = ()) -> None:
@@ -131,13 +318,17 @@ def check_can_write(path: str | os.PathLike[str], suffixes: tuple[str, ...] = ()
     path = Path(path)
     if suffixes and path.suffix.lower() not in suffixes:
         raise InputError(f"{path}: the file name must end in {' or '.join(suffixes)}")
-    if path.is_dir():
+    if is_dir(path):
         raise InputError(f"{path} is a folder: give a file name")
     parent = path.parent
-    while not parent.exists():
+    while not exists(parent, shown=path):
         parent = parent.parent
-    if not parent.is_dir():
+    if not is_dir(parent, shown=path):
         raise InputError(f"{path}: cannot write there ({parent} is a file, not a folder)")
+    try:
+        check_name(path)
+    except OSError as e:
+        raise place_error(path, e) from None
     if parent == path.parent:
         os.unlink(create_temp_file(path, ".probe"))
 

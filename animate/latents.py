@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, OutputError
-from ..fileio import FileSet, atomic_write, write_bytes
+from ..fileio import FileSet, atomic_write, is_dir, write_bytes
 from .writers import check_writable
 
 W_KEY = "w"  # the array's name in a .npz (the official projector's projected_w.npz uses it)
@@ -118,7 +118,7 @@ def check_w_output(path: str | Path) -> Path:
     """--save-w's path must be .npz/.npy in a folder we may write (checked before any work)."""
     path = Path(path)
     _check_suffix(path)
-    if path.is_dir():
+    if is_dir(path):  # (fileio's: a name too long is one line, not Path.is_dir's OSError)
         raise InputError(f"{path}: is a folder; give a file name for --save-w")
     check_writable(path)
     return path

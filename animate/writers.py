@@ -8,6 +8,7 @@ interruption still finishes the container (the MP4 trailer), so the frames so fa
 
 from __future__ import annotations
 
+import errno
 import numbers
 import os
 import re
@@ -22,7 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BackendUnavailableError, InputError, OutputError
-from ..fileio import png_bytes, write_bytes, write_png  # noqa: F401  (write_png re-exported: the still-image writer)
+from ..fileio import (check_name, exists, hidden_name, is_dir, make_parent, place_error, png_bytes, reason, remove_made,
+                      write_bytes)
+from ..fileio import write_png  # noqa: F401  (re-exported: the still-image writer)
 from ..vocab import CODECS
 
 FORMATS = {".mp4": "mp4", ".mov": "mov", ".webm": "webm", ".gif": "gif", "": "png"}  # suffix -> container ("" = PNG folder)
@@ -67,9 +70,9 @@ def output_format(path: str | os.PathLike[str]) -> str:
     if path.name.lower() in FORMATS:  # ".mp4": a hidden name, no suffix; surely meant as a video's suffix
         raise InputError(f"{path}: give a name before the suffix (e.g. out{path.name}), "
                          f"or end it with / for a folder of PNG frames named {path.name}")
-    if suffix in FORMATS and suffix and path.is_dir():
+    if suffix in FORMATS and suffix and is_dir(path):
         raise InputError(f"{path}: is a folder; give a file name for {suffix} output, or a folder without a suffix for PNG frames")
-    if path.is_dir():
+    if is_dir(path):
         return "png"
     if suffix not in FORMATS:
         raise InputError(f"{path}: unknown output type {suffix!r} (use .mp4, .mov, .webm, .gif, or a folder for PNG "
@@ -195,11 +198,18 @@ def encoder_failure(codec: str, log: str) -> str:
     return _unavailable(codec, ffmpeg_reason(log, NVENC_ENCODERS[codec]) or "ffmpeg gave no reason")
 
 
+OS_ERRORS = ("No space left on device", "Disk quota exceeded", "File too large", "Read-only file system",
+             "Permission denied")  # ffmpeg log words of a failing disk: the cause, whatever ffmpeg said last
+
+
 def ffmpeg_reason(log: str, encoder: str | None = None) -> str:
-    """Why ffmpeg failed, from its stderr: the lines `encoder` logged itself ("[h264_nvenc @ 0x..] ..."), where
-    there are any, else the last line; without ffmpeg's "[out#0/mp4 @ 0x..]" tags, joined by "; "."""
+    """Why ffmpeg failed, from its stderr: the first line that names an OS error (OS_ERRORS: a full disk says
+    "Could not write header ...: No space left on device", then "Nothing was written into output file ..."), else
+    the lines `encoder` logged itself ("[h264_nvenc @ 0x..] ..."), else the last line; without ffmpeg's
+    "[out#0/mp4 @ 0x..]" tags, joined by "; "."""
     lines = [line.strip() for line in log.splitlines() if line.strip()]
-    own = [line for line in lines if encoder is not None and line.startswith(f"[{encoder} @")] or lines[-1:]
+    own = ([line for line in lines if any(words in line for words in OS_ERRORS)][:1]
+           or [line for line in lines if encoder is not None and line.startswith(f"[{encoder} @")] or lines[-1:])
     reasons = [re.sub(r"^(\[[^\]]*\]\s*)+", "", line).rstrip(".") for line in own]
     return "; ".join(dict.fromkeys(r for r in reasons if r))
 
@@ -209,14 +219,31 @@ def _unavailable(codec: str, reason: str) -> str:
 
 
 def check_writable(path: str | os.PathLike[str]) -> None:
-    """The nearest existing ancestor of `path` must be a writable folder (missing folders get created)."""
+    """The nearest existing ancestor of `path` must be a writable folder (missing folders get created), and
+    no name in `path` may be longer than the filesystem takes; any other OSError is a one-line InputError."""
     parent = Path(os.path.abspath(path)).parent
-    while not parent.exists():
+    while not exists(parent, shown=path):
         parent = parent.parent
-    if not parent.is_dir():
+    if not is_dir(parent, shown=path):
         raise InputError(f"{path}: cannot write there ({parent} is a file, not a folder)")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise InputError(f"{path}: cannot write there (folder {parent} is not writable)")
+    try:
+        check_name(Path(os.path.abspath(path)))
+    except OSError as e:
+        raise place_error(path, e) from None
+
+
+def check_beside(path: str | os.PathLike[str], output: str | os.PathLike[str], option: str) -> None:
+    """A file written with a render (`option`: --save-w, --react-plot) must not go inside a PNG output folder:
+    that folder is renamed into place whole once the frames are done, so it must stay absent or empty until
+    then. A one-line InputError before any work."""
+    if output_format(output) != "png":
+        return
+    folder = Path(os.path.abspath(output))
+    if folder in Path(os.path.abspath(path)).parents:
+        raise InputError(f"{option} {path}: inside the PNG output folder {output}, which holds the frames only; "
+                         f"give it a path outside that folder")
 
 
 def even_size(frames: np.ndarray) -> np.ndarray:
@@ -239,11 +266,13 @@ class FrameWriter(ABC):
         self.size: tuple[int, int] | None = None  # (H, W) of the first frame
         self._closed = False
         self.kept = False  # renamed into place by close()
+        self.kept_path: Path | None = None  # where close() put the output: self.path, or beside it (a partial)
         check_writable(self.path)
+        # an existing file at the target: an interrupted render keeps its partial video beside it, not over it
+        self.replaces = exists(self.path) and not is_dir(self.path)
         # the folders made for the output, deepest first: removed again when nothing is kept (a failed render
         # leaves no empty folders behind)
-        self.made = [p for p in [self.path.parent, *self.path.parent.parents] if not p.exists()]
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.made = make_parent(self.path, InputError)
         try:
             self.tmp = self._make_tmp()
         except BaseException:
@@ -277,17 +306,21 @@ class FrameWriter(ABC):
         self._write(frames)
         self.count += len(frames)
 
-    def close(self, keep: bool = True) -> bool:
-        """Finish and rename into place (keep and at least one frame), else delete; True when kept. Idempotent."""
+    def close(self, keep: bool = True, partial: bool = False) -> bool:
+        """Finish and rename into place (keep and at least one frame), else delete; True when kept. Idempotent.
+
+        `partial`: the render was stopped early (Ctrl-C). Where a file was at the target before this writer
+        opened, the partial video is kept beside it (NAME.partial.mp4, kept_path) and the old file stays."""
         if self._closed:
             return self.kept
         self._closed = True
         try:
             self._finish()
             if keep and self.count > 0:
-                self._commit()
+                target = self._partial_name() if partial and self.replaces else self.path
+                self._commit(target)
                 self.tmp = None
-                self.kept = True
+                self.kept, self.kept_path = True, target
                 return True
             return False
         finally:
@@ -297,14 +330,27 @@ class FrameWriter(ABC):
                 self._remove_made()
 
     def _remove_made(self) -> None:
-        for folder in self.made:  # deepest first; a folder something else has written into stays
-            try:
-                folder.rmdir()
-            except OSError:
-                break
+        remove_made(self.made)  # (only the empty ones: a folder something else has written into stays)
 
-    def _commit(self) -> None:
-        os.replace(self.tmp, self.path)
+    def _partial_name(self) -> Path:
+        """NAME.partial.SUFFIX beside the target, or NAME.partial-2.SUFFIX, ... where that is taken."""
+        for n in range(1, 10_000):
+            tail = f".partial{'' if n == 1 else f'-{n}'}{self.path.suffix}"
+            name = hidden_name(self.path.parent, self.path.stem, tail)[1:]  # (the stem cut short to fit NAME_MAX)
+            if not os.path.lexists(self.path.parent / name):
+                return self.path.parent / name
+        raise OutputError(f"{self.path}: no free name for the partial video beside it")
+
+    def _commit(self, target: Path) -> None:
+        """Rename the finished temp output to `target`; a partial beside an old file never replaces another."""
+        try:
+            if target == self.path:
+                os.replace(self.tmp, target)
+            else:
+                _rename_new(Path(self.tmp), target)
+        except OSError as e:
+            raise OutputError(f"{target}: cannot put the finished output in place ({reason(e, target)}); "
+                              "nothing was written") from None
 
     def _remove_tmp(self) -> None:
         Path(self.tmp).unlink(missing_ok=True)
@@ -314,14 +360,34 @@ class FrameWriter(ABC):
 
     def __exit__(self, exc_type, exc, tb) -> None:
         # Finished normally or stopped early by the user: keep what was written. Any error: delete it.
-        self.close(keep=exc_type is None or issubclass(exc_type, (KeyboardInterrupt, GeneratorExit)))
+        stopped = exc_type is not None and issubclass(exc_type, (KeyboardInterrupt, GeneratorExit))
+        self.close(keep=exc_type is None or stopped, partial=stopped)
 
     def _tmp_name(self) -> Path:
-        """A fresh hidden name beside the target, keeping its suffix (ffmpeg and pillow pick the format by it).
+        """A fresh hidden name beside the target, keeping its suffix (ffmpeg and pillow pick the format by it);
+        the stem is cut short where the whole name would be longer than the filesystem takes.
 
         The writer creates it, so it gets the user's umask (mkstemp would make it 0600).
         """
-        return self.path.parent / f".{self.path.stem}.{secrets.token_hex(6)}.tmp{self.path.suffix}"
+        tail = f".{secrets.token_hex(6)}.tmp{self.path.suffix}"
+        return self.path.parent / hidden_name(self.path.parent, self.path.stem, tail)
+
+
+def _rename_new(source: Path, target: Path) -> None:
+    """Rename `source` to `target`, which must not exist: a hard link fails rather than replace a file that
+    appeared meanwhile; a folder (PNG frames), or a filesystem without hard links, is renamed after a check."""
+    if not source.is_dir():
+        try:
+            os.link(source, target)
+            source.unlink()
+            return
+        except FileExistsError:
+            raise
+        except OSError:
+            pass
+    if os.path.lexists(target):
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(target))
+    os.rename(source, target)
 
 
 PIX_FMT_IN = {1: "gray", 3: "rgb24", 4: "rgba"}  # frame channels -> ffmpeg input pixel format
@@ -369,7 +435,7 @@ class FfmpegWriter(FrameWriter):
         try:
             tmp.touch()  # fail here, with one line, rather than in ffmpeg's log after the first batch
         except OSError as e:
-            raise InputError(f"{self.path}: cannot write there ({e.strerror})") from None
+            raise place_error(self.path, e) from None
         return tmp
 
     @abstractmethod
@@ -548,17 +614,41 @@ class PngSequenceWriter(FrameWriter):
 
     def __init__(self, path: Path, fps: float):
         path = Path(path)
-        if path.exists() and not path.is_dir():
+        if exists(path) and not is_dir(path):
             raise InputError(f"{path}: exists and is not a folder")
-        if path.is_dir() and any(path.iterdir()):
+        if self._entries(path):
             raise InputError(f"{path}: folder is not empty; give a new or empty folder for the PNG frames")
         super().__init__(path, fps)
 
+    @staticmethod
+    def _entries(path: Path) -> list[str]:
+        """The names in the folder `path` ([] where there is no folder)."""
+        if not is_dir(path):
+            return []
+        try:
+            return sorted(os.listdir(path))
+        except OSError as e:
+            raise place_error(path, e) from None
+
     def _make_tmp(self) -> Path:
         tmp = self._tmp_name()
-        tmp.mkdir()
+        try:
+            tmp.mkdir()
+        except OSError as e:
+            raise place_error(self.path, e) from None
         self._pool = None  # PNG_THREADS encoders, made for the first batch of several frames
         return tmp
+
+    def check_frame_size(self, height: int, width: int) -> None:
+        """PNG frames take any size; but the target folder must still be absent or empty (it is renamed into
+        place whole at the end): a w file or plot written inside it (--save-w fr/keys.npz) fails here, before
+        any frame, not at the final rename after the whole render."""
+        names = self._entries(self.path)
+        if names:
+            shown = [m.group(1) if (m := re.fullmatch(r"\.(.+)\.[0-9a-f]+\.tmp", n)) else n for n in names]
+            raise InputError(f"{self.path}: files were written into the PNG output folder before its frames "
+                             f"({', '.join(shown[:3])}{', ...' if len(shown) > 3 else ''}); it holds the frames "
+                             f"only: give --save-w and --react-plot a path outside it")
 
     def _write(self, frames: np.ndarray) -> None:
         """A batch's frames are compressed side by side (PNG_THREADS: a 1024 px frame takes about 50 ms, one
