@@ -217,9 +217,9 @@ def load_or_build_engines(
 ) -> dict[str, EngineRecord]:
     """Engines for mapping (always fp32: tiny and precision-critical) and synthesis (`precision`)."""
     check_precision(precision, ENGINE_PRECISIONS, "TensorRT")
+    model = export if isinstance(export, ExportedModel) else read_model_json(export)  # a wrong path says so first
     trt = import_tensorrt()
     gpu = require_cuda_device(device)
-    model = export if isinstance(export, ExportedModel) else read_model_json(export)
     contract = model.contract
     if strong_typing_only(trt) and precision != contract.precision:  # TensorRT 11: the graph's types are the engine's
         raise EngineBuildError(

@@ -82,7 +82,13 @@ def test_no_gpu_error():
 
 
 @pytest.mark.skipif(trt_installed() and torch.cuda.is_available(), reason="TensorRT and a GPU are present")
-def test_cli_build_without_tensorrt_or_gpu(tmp_path):
+def test_cli_build_without_tensorrt_or_gpu(tmp_path, monkeypatch):
+    # A folder that is no export says so first (once: "TensorRT is not installed" for a typo'd path).
+    result = CliRunner().invoke(app, ["build", str(tmp_path / "nope"), "--precision", "fp16", "--batch", "1:4:16"])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "nope: not an sg3rt export" in lines[0]
+    monkeypatch.setattr("sg3rt.export.tensorrt_build.read_model_json", lambda path: object())  # an export: next
     result = CliRunner().invoke(app, ["build", str(tmp_path), "--precision", "fp16", "--batch", "1:4:16"])
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
