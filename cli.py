@@ -316,10 +316,12 @@ def convert(
 
     Example: sg3rt convert stylegan3-t-ffhq-1024x1024.pkl ffhq-t.safetensors
     """
+    from .fileio import check_can_write
     from .networks import load_generator, save_generator
 
     if output.suffix != ".safetensors":
         fail(f"{output}: output must end in .safetensors")
+    check_can_write(output)  # a folder in the way, a read-only place: now, not after reading the network
     G = load_generator(network, key=key)
     save_generator(G, output)
     typer.echo(f"wrote {output} ({G.kind}, {G.img_resolution}px, {G.summary()['params']:,} parameters)")
@@ -345,9 +347,10 @@ def export(
     Example: sg3rt export stylegan3-r-afhqv2-512x512.pkl -o afhq-onnx --precision fp16
     (--size 1920x1080: a StyleGAN3 canvas as the graph's fixed image shape)
     """
-    from .export import export_onnx
+    from .export import check_export_dir, export_onnx
 
     canvas = _canvas(size)
+    check_export_dir(output)  # a file or someone's folder in the way: before the network loads (export_onnx checks again)
     G = _load(network)
     result = export_onnx(G, output, precision=precision.value, frames=frames, noise_mode=noise.value,
                          opset=opset, source=network, size=canvas, target=target.value)
@@ -671,7 +674,7 @@ def image(
     from .animate import Edit, check_writable, still_batches
     from .animate.edits import check_still
     from .animate.latents import as_keyframes, check_w_output, ws_bytes
-    from .fileio import FileSet, png_bytes, write_bytes
+    from .fileio import FileSet, check_can_write, png_bytes, write_bytes
 
     seed_list, w_array = _keyframes(seeds, w_file)
     canvas = _canvas(size)
@@ -697,6 +700,10 @@ def image(
     else:
         names = {k: output / f"{tag}{k:04d}.png" for k in keys}
     check_writable(next(iter(names.values())))
+    check_can_write(next(iter(names.values())))  # a probe file where the folder exists (every name shares it)
+    taken = next((path for path in names.values() if path.is_dir()), None)  # e.g. -o shot.png, a folder
+    if taken is not None:
+        fail(f"{taken} is a folder: give a file name")
     if save_w is not None:
         check_w_output(save_w)
     _check_batch(batch)
@@ -741,11 +748,13 @@ def directions(
 ) -> None:
     """Find editing directions in a network (SeFa or PCA), strongest first, for --edit FILE.npz:K:AMOUNT."""
     from .animate.directions import METHODS, compute_directions
+    from .fileio import check_can_write
     from .vocab import check_choice
 
     check_choice(method, METHODS, "--method")
     if output.suffix != ".npz":
         fail(f"{output}: output must end in .npz")
+    check_can_write(output)  # before the network loads and the directions are computed
     G = _load(network)
     found = compute_directions(G, method, layers, count, samples, seed, class_idx)
     found.save(output)
@@ -838,10 +847,11 @@ def sticking(
     """
     from . import open_generator
     from .analysis.sticking import side_by_side, texture_sticking
-    from .fileio import write_png
+    from .fileio import check_can_write, write_png
 
     if output.suffix.lower() != ".png":
         fail(f"{output}: output must end in .png")
+    check_can_write(output)  # before the walk is rendered
     with open_generator(network, backend=backend.value, device=device, precision=_value(precision)) as rt:
         result = texture_sticking(rt, frames=frames, seed=seed, radius=radius, batch_size=batch, class_idx=class_idx)
     write_png(output, side_by_side(result))

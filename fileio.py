@@ -242,12 +242,12 @@ class FileSet:
     def commit(self) -> None:
         """Rename every file into place, all or nothing: every target is checked first (a folder in the way),
         each file a target replaces is kept aside (a hard link) until every rename has succeeded, and a
-        failed rename puts the earlier ones back. An OutputError then says that nothing was written."""
+        failed rename puts the earlier ones back. An OutputError then says that none was written."""
         count = len(self.pending)
-        nothing = "nothing was written" if count == 1 else f"none of the {count} files was written"
+        nothing = "" if count == 1 else f"; none of the {count} files was written"  # (one file: its error says it)
         for _, path in self.pending:
             if is_dir(path, OutputError):
-                raise OutputError(f"{path}: cannot write (a folder of that name is in the way); {nothing}")
+                raise OutputError(f"{path}: cannot write (a folder of that name is in the way){nothing}")
         done: list[tuple[Path, Path, Path | None, bool]] = []  # (temp, final, the old file kept aside, renamed)
         try:
             for tmp, path in self.pending:
@@ -256,7 +256,7 @@ class FileSet:
                 done[-1] = (*done[-1][:3], True)
         except OSError as e:
             _put_back(done)
-            raise OutputError(f"{path}: cannot write ({reason(e)}); {nothing}") from None
+            raise OutputError(f"{path}: cannot write ({reason(e)}){nothing}") from None
         for _, _, old, _ in done:
             if old is not None:
                 old.unlink(missing_ok=True)

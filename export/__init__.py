@@ -7,8 +7,8 @@ from .cache import cached_export
 from .contract import DEFAULT_OPSET, OnnxContract
 from .errors import EngineBuildError, ExportError, ExportVerificationError
 from .exported import ExportedModel, GraphFile, is_export_dir, read_model_json
-from .onnx_export import ExportResult, export_onnx
+from .onnx_export import ExportResult, check_export_dir, export_onnx
 
 __all__ = ["DEFAULT_OPSET", "OnnxContract", "ExportResult", "ExportedModel", "GraphFile", "cached_export",
-           "export_onnx", "is_export_dir", "read_model_json", "ExportError", "ExportVerificationError",
+           "check_export_dir", "export_onnx", "is_export_dir", "read_model_json", "ExportError", "ExportVerificationError",
            "EngineBuildError"]

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -23,6 +24,7 @@ MODEL_JSON = "model.json"  # the record inside every export directory
 MIRRORED_FIELDS = ("kind", "z_dim", "c_dim", "w_dim", "num_ws", "img_resolution", "img_channels", "precision",
                    "opset", "target")
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")  # a recorded graph hash
+MODEL_JSON_MAX_BYTES = 1 << 20  # ours is ~20 KB (w_avg); a larger model.json is not one an export wrote
 HASH_MEMO_SIZE = 16  # graph hashes remembered per process (an export opened twice is hashed once)
 ONNX_FLOAT, ONNX_UINT8 = "tensor(float)", "tensor(uint8)"  # ONNX Runtime's type names of the graphs' I/O
 UINT8_TENSORS = ("frames",)  # the one uint8 tensor of the contract; every other input and output is float32
@@ -123,10 +125,16 @@ def _same_shape(want: list[Any], got: list[Any]) -> bool:
                for w, g in zip(want, got))
 
 
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 @lru_cache(maxsize=HASH_MEMO_SIZE)
 def _sha256_of(path: str, identity: tuple[int, ...]) -> str:
-    from .onnx_export import file_sha256
-
     return file_sha256(Path(path))
 
 
@@ -167,6 +175,21 @@ def _check_mirrors(model: dict[str, Any], contract: OnnxContract) -> None:
     for key, value in ours.items():
         if key in model and (model[key] != value or isinstance(model[key], bool) != isinstance(value, bool)):
             raise ValueError(f"{key} is {model[key]!r} at the top level, {value!r} in the contract")
+
+
+def is_sg3rt_record(path: Path) -> bool:
+    """Whether the file `path` is a model.json that sg3rt's exporter wrote: a JSON object whose `format` is
+    EXPORT_FORMAT with an integer `format_version`, however broken the rest (a damaged export may be replaced).
+    Any other model.json (a HuggingFace config, ...) is someone else's, and so is the folder it is in."""
+    try:
+        if not path.is_file() or path.stat().st_size > MODEL_JSON_MAX_BYTES:
+            return False
+        model = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return False
+    version = model.get("format_version") if isinstance(model, dict) else None
+    return (isinstance(model, dict) and model.get("format") == EXPORT_FORMAT
+            and isinstance(version, int) and not isinstance(version, bool))
 
 
 def is_export_dir(path: Any) -> bool:

@@ -23,32 +23,30 @@ from torch import nn
 
 from ..version import __version__
 from ..errors import InputError
-from ..fileio import create_temp_dir, make_parent, os_error
+from ..fileio import check_can_write, create_temp_dir, create_temp_file, make_parent, os_error
 from ..networks import Generator, input_transform, on_device, to_uint8_frames
 from ..networks.forms import fir_form
 from ..vocab import DEFAULT_EXPORT_TARGET, one_hot, parse_size
 from .contract import BATCH, EXPORT_FORMAT, EXPORT_FORMAT_VERSION, FRAMES_TOL, GRAPH_CONTRACT_KEY, GRAPHS, OnnxContract
 from .errors import ExportError, ExportVerificationError
+from .exported import MODEL_JSON, file_sha256, is_sg3rt_record
 
 TRACE_BATCH = 2  # example batch for tracing: not 1, so no size-1 broadcast can be baked in
 VERIFY_BATCHES = (1, 3)  # batches ONNX Runtime is checked at, on the one dynamic graph
 VERIFY_SEED = 0  # random inputs of the verification step
 MAX_ROTATE_DEG = 180.0  # range of the random rotations of the verification step
 MAX_TRANSLATE = 0.3  # range of the random translations (image widths)
+# Every file an export writes (and all that `export_onnx` may replace in an existing folder): torch's exporter
+# writes one .onnx file per graph (external data only past protobuf's 2 GB, far beyond any StyleGAN, and
+# _record_contract saves each graph whole), ONNX Runtime's verification writes nothing.
+EXPORT_FILES = (MODEL_JSON, *(f"{name}.onnx" for name in GRAPHS))
+EXPORT_DIR_SHOWN = 3  # foreign entries named when an output folder is refused
 # The FIR form (networks/forms.py) written for each target. ONNX Runtime CPU: banded MatMul + polyphase
 # rows merged into the down-filters and channels padded to 16 (sg3r_64 0.3x -> about 1x PyTorch, sg3r_256
 # 0.65x with rows interleaved ("polyphase") -> see benchmarks/bench_backends.py and the README). The GPU
 # targets keep the depthwise (transposed) convolutions that cuDNN and TensorRT run directly: the other
 # forms are not measured on a GPU yet.
 TARGET_FIR_FORMS = {"portable": "conv", "onnxruntime-cpu": "merged", "onnxruntime-cuda": "conv", "tensorrt": "conv"}
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def generator_sha256(G: Generator) -> str:
@@ -225,14 +223,45 @@ class ExportResult:
         return [self.mapping, self.synthesis, self.model_json]
 
 
+def _foreign_entries(out_dir: Path) -> list[str]:
+    """The entries of an existing folder that an export would destroy but did not write: all of them unless its
+    model.json is an sg3rt export's (format, format_version), else those not in EXPORT_FILES (or not files)."""
+    names = sorted(os.listdir(out_dir))
+    if not is_sg3rt_record(out_dir / MODEL_JSON):
+        return sorted(names, key=lambda n: n != MODEL_JSON)  # a foreign model.json first: it says the most
+    return [n for n in names if n not in EXPORT_FILES or not (out_dir / n).is_file()]
+
+
+def check_export_dir(out_dir: str | os.PathLike[str]) -> Path:
+    """Refuse, before any work, an output folder an export cannot take: a file (or a link to nothing) in the
+    way, a folder holding anything but an earlier sg3rt export (the export replaces the whole folder), or a
+    place that cannot be written (a probe file beside it: the export's temp folder goes there). A new folder
+    or an empty one is fine. Missing folders are not made here."""
+    out_dir = Path(out_dir)
+    try:
+        if out_dir.is_dir():
+            foreign = _foreign_entries(out_dir)
+            if foreign:
+                shown = ", ".join(n + "/" if (out_dir / n).is_dir() else n for n in foreign[:EXPORT_DIR_SHOWN])
+                more = ", ..." if len(foreign) > EXPORT_DIR_SHOWN else ""
+                raise InputError(f"{out_dir} holds files that are not an sg3rt export ({shown}{more}): "
+                                 f"give a new or empty folder")
+            os.unlink(create_temp_file(out_dir, ".probe"))  # its parent exists: nothing is made but the probe
+        elif out_dir.exists() or out_dir.is_symlink():
+            raise InputError(f"{out_dir} is a file, not a folder: give a new or empty folder")
+        else:
+            check_can_write(out_dir)
+    except OSError as e:  # a name too long, a folder that cannot be listed
+        raise os_error(out_dir, e) from None
+    return out_dir
+
+
 def _place_dir(tmp: Path, out_dir: Path) -> None:
-    """Move a finished export into place, replacing an older export but nothing else."""
-    if out_dir.is_file():
-        raise ExportError(f"{out_dir}: is a file, not a directory")
+    """Move a finished export into place, replacing an earlier export but nothing else (checked again: the
+    folder may have changed during the export)."""
+    check_export_dir(out_dir)
     old = None
     if out_dir.exists():
-        if any(out_dir.iterdir()) and not (out_dir / "model.json").is_file():
-            raise ExportError(f"{out_dir}: exists and is not an sg3rt export; choose another directory")
         old = create_temp_dir(out_dir, ".old")
         os.replace(out_dir, old / "x")
     os.replace(tmp, out_dir)
@@ -252,7 +281,8 @@ def export_onnx(
     size: tuple[int, int] | None = None,  # (width, height): a StyleGAN3 canvas, a fixed graph shape (G.with_canvas)
     target: str = DEFAULT_EXPORT_TARGET,  # runtime the ops are chosen for (vocab.EXPORT_TARGETS, TARGET_FIR_FORMS)
 ) -> ExportResult:
-    """Write mapping.onnx, synthesis.onnx and model.json into `out_dir` (atomically)."""
+    """Write mapping.onnx, synthesis.onnx and model.json into `out_dir` (atomically): a new or empty folder, or
+    an earlier export, which is replaced whole; a folder holding anything else is refused (check_export_dir)."""
     if not isinstance(G, Generator):
         raise InputError(f"export_onnx needs an sg3rt Generator, got {type(G).__name__}")
     if size is not None:
@@ -262,7 +292,7 @@ def export_onnx(
     if opset is not None:
         options["opset"] = int(opset)
     contract = OnnxContract.for_generator(G, **options)
-    out_dir = Path(out_dir)
+    out_dir = check_export_dir(out_dir)  # before minutes of export: a file or someone's folder in the way
     make_parent(out_dir)
     source_info = {"path": None, "sha256": generator_sha256(G)}
     if source is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import onnx
@@ -164,9 +165,10 @@ def test_export_errors(tmp_path, load_reference):
     foreign = tmp_path / "photos"
     foreign.mkdir()
     (foreign / "cat.jpg").write_bytes(b"x")
-    with pytest.raises(ExportError, match="not an sg3rt export"):
+    with pytest.raises(InputError, match="not an sg3rt export"):
         export_onnx(G, foreign, verify=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photos"]  # no temp dirs left behind
+    assert (foreign / "cat.jpg").read_bytes() == b"x"
 
 
 def test_verification_failure_is_typed_and_atomic(tmp_path, load_reference, monkeypatch):
@@ -178,11 +180,10 @@ def test_verification_failure_is_typed_and_atomic(tmp_path, load_reference, monk
     assert list(tmp_path.iterdir()) == []
 
 
-def test_cli_export_replaces_previous_export(tmp_path):
+def test_cli_export_replaces_previous_export(tmp_path, exported):
     out = tmp_path / "onnx"
-    out.mkdir()
-    (out / "model.json").write_text("{}")  # an older export
-    (out / "stale.onnx").write_text("x")
+    shutil.copytree(exported("sg2_64"), out)  # an earlier export (const noise)
+    (out / "mapping.onnx").unlink()  # even a damaged one
     result = CliRunner().invoke(app, ["export", str(reference_file("sg2_64.pkl")), "-o", str(out), "--noise", "none"])
     assert result.exit_code == 0, result.output
     assert "verified with ONNX Runtime" in result.output and "max abs error" in result.output
@@ -196,3 +197,96 @@ def test_cli_export_bad_network(tmp_path):
     result = CliRunner().invoke(app, ["export", str(bad), "-o", str(tmp_path / "o")])
     assert result.exit_code == 2
     assert result.output.strip().startswith("error:") and len(result.output.strip().splitlines()) == 1
+
+
+# ------------------------------------------------------------------------------------------------
+# The output folder: an export replaces an earlier export whole, so anything else in it is refused first.
+
+
+def tree(root):
+    """{relative path: bytes} of every file under root (folders as None)."""
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
+
+
+@pytest.fixture
+def no_export_work(monkeypatch):
+    """Call it once the test's exports are made: from then on the export's first step fails loudly (a refusal
+    must come before it)."""
+    from sg3rt.export import onnx_export
+
+    def started(*args, **kwargs):
+        raise AssertionError("the export started")
+
+    return lambda: monkeypatch.setattr(onnx_export, "example_inputs", started)
+
+
+def test_cli_export_keeps_a_folder_with_a_foreign_model_json(tmp_path, no_export_work):
+    """A HuggingFace-style model.json is not an sg3rt export: the folder was renamed aside and deleted, exit 0."""
+    proj = tmp_path / "proj"
+    (proj / "data").mkdir(parents=True)
+    (proj / "model.json").write_text('{"architectures": ["BertModel"]}')
+    (proj / "train.py").write_text("important")
+    (proj / "data" / "x.csv").write_text("1")
+    before = tree(proj)
+    no_export_work()
+    result = CliRunner().invoke(app, ["export", str(reference_file("sg3r_64.pkl")), "-o", str(proj)])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == (f"error: {proj} holds files that are not an sg3rt export (model.json, data/, "
+                                     f"train.py): give a new or empty folder")
+    assert tree(proj) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["proj"]  # no temp folders
+
+
+@pytest.mark.parametrize("extra", ["NOTES.txt", "engines/a.plan", "model.json.bak", "mapping.onnx/"])
+def test_export_keeps_files_kept_beside_an_earlier_export(tmp_path, exported, load_reference, no_export_work, extra):
+    """Re-exporting into a real export deleted whatever else the user kept there (notes, engines)."""
+    out = tmp_path / "onnx"
+    shutil.copytree(exported("sg3r_64"), out)
+    if extra.endswith("/"):  # a folder where a graph file goes
+        (out / extra).unlink()
+        (out / extra).mkdir()
+    else:
+        (out / extra).parent.mkdir(exist_ok=True)
+        (out / extra).write_text("mine")
+    before = tree(out)
+    no_export_work()
+    with pytest.raises(InputError, match=rf"holds files that are not an sg3rt export \({extra.split('/')[0]}/?\)"):
+        export_onnx(load_reference("sg3r_64"), out)
+    assert tree(out) == before
+
+
+@pytest.mark.parametrize("model_json", ['{"format": "sg3rt-onnx"}', '{"format": "other", "format_version": 2}',
+                                        '["sg3rt-onnx"]', "not json", '{"format": "sg3rt-onnx", "format_version": true}'])
+def test_export_refuses_a_model_json_that_is_not_sg3rts(tmp_path, load_reference, no_export_work, model_json):
+    out = tmp_path / "onnx"
+    out.mkdir()
+    (out / "model.json").write_text(model_json)
+    no_export_work()
+    with pytest.raises(InputError, match=r"not an sg3rt export \(model.json\)"):
+        export_onnx(load_reference("sg2_64"), out)
+    assert (out / "model.json").read_text() == model_json
+
+
+def test_export_output_checked_before_the_work(tmp_path, load_reference, no_export_work):
+    """-o FILE, a link to nothing, and a file where a folder goes: refused in one line before the export (was
+    after it: minutes on a large network)."""
+    G = load_reference("sg2_64")
+    no_export_work()
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(InputError, match="afile is a file, not a folder: give a new or empty folder"):
+        export_onnx(G, tmp_path / "afile")
+    with pytest.raises(InputError, match="dangling is a file, not a folder"):
+        export_onnx(G, tmp_path / "dangling")
+    with pytest.raises(InputError, match=r"cannot write there \(.*afile is a file, not a folder\)"):
+        export_onnx(G, tmp_path / "afile" / "sub" / "onnx")
+    assert (tmp_path / "afile").read_text() == "x"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "dangling"]
+
+
+def test_export_into_an_empty_folder(tmp_path, load_reference):
+    out = tmp_path / "onnx"
+    out.mkdir()
+    export_onnx(load_reference("sg2_64"), out, verify=False)
+    assert sorted(p.name for p in out.iterdir()) == ["mapping.onnx", "model.json", "synthesis.onnx"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["onnx"]

@@ -68,12 +68,10 @@ def test_a_graph_copied_from_another_export_is_refused(exported, tmp_path):
 
 def test_graph_hashes_are_remembered_until_the_file_changes(exported, tmp_path, monkeypatch):
     """Opening an export twice (the cache, then the runtime) hashes each graph once; a changed file again."""
-    from sg3rt.export import onnx_export
-
     out = copy_export(exported("sg2_64"), tmp_path / "e")
     hashed = []
-    real = onnx_export.file_sha256
-    monkeypatch.setattr(onnx_export, "file_sha256", lambda path: hashed.append(path.name) or real(path))
+    real = exported_module.file_sha256
+    monkeypatch.setattr(exported_module, "file_sha256", lambda path: hashed.append(path.name) or real(path))
     exported_module._sha256_of.cache_clear()
     read_model_json(out)
     read_model_json(out)
@@ -189,3 +187,52 @@ def test_a_network_file_keeps_const_noise_by_default(load_reference):
     io = reference_io("sg2_64")
     with open_generator(load_reference("sg2_64"), backend="torch", device="cpu") as rt:
         assert float((rt.synthesis(io["ws_psi0.7"]) - io["img"]).abs().max()) <= PARITY_TOL
+
+
+# ------------------------------------------------------------------------------------------------
+# Output places checked before the work (QA writers item 7): a folder or a file in the way failed only after
+# the network was read and the work done (minutes on a real network). The library checks what it is given
+# before the work (export_onnx); convert, directions, sticking and image check in the CLI before loading.
+
+
+@pytest.fixture
+def no_loading(monkeypatch):
+    """Loading a network (file or runtime) fails loudly: a refusal must come before it."""
+    import sg3rt
+    import sg3rt.networks
+
+    def loaded(*args, **kwargs):
+        raise AssertionError("the network was loaded before the output place was checked")
+
+    monkeypatch.setattr(sg3rt.networks, "load_generator", loaded)
+    monkeypatch.setattr(sg3rt, "open_generator", loaded)
+
+
+NET = str(reference_file("sg3r_64.pkl"))
+
+
+@pytest.mark.parametrize("args, taken, message", [
+    (["convert", NET, "{d}/x.safetensors"], "x.safetensors/", "{d}/x.safetensors is a folder: give a file name"),
+    (["convert", NET, "{d}/afile/x.safetensors"], "afile",
+     "{d}/afile/x.safetensors: cannot write there ({d}/afile is a file, not a folder)"),
+    (["directions", NET, "-o", "{d}/x.npz"], "x.npz/", "{d}/x.npz is a folder: give a file name"),
+    (["sticking", NET, "-o", "{d}/x.png"], "x.png/", "{d}/x.png is a folder: give a file name"),
+    (["image", "-n", NET, "--seeds", "0", "-o", "{d}/x.png"], "x.png/", "{d}/x.png is a folder: give a file name"),
+    (["image", "-n", NET, "--seeds", "0-2", "-o", "{d}/x.png"], "x-seed0002.png/",
+     "{d}/x-seed0002.png is a folder: give a file name"),
+    (["export", NET, "-o", "{d}/afile"], "afile", "{d}/afile is a file, not a folder: give a new or empty folder"),
+    (["export", NET, "-o", "{d}/proj"], "proj/train.py",
+     "{d}/proj holds files that are not an sg3rt export (train.py): give a new or empty folder"),
+], ids=["convert-folder", "convert-file-above", "directions", "sticking", "image", "image-many", "export-file",
+        "export-foreign"])
+def test_output_places_are_checked_before_the_network_loads(tmp_path, no_loading, args, taken, message):
+    if taken.endswith("/"):
+        (tmp_path / taken).mkdir()
+    else:
+        (tmp_path / taken).parent.mkdir(exist_ok=True)
+        (tmp_path / taken).write_text("x")
+    before = sorted(str(p) for p in tmp_path.rglob("*"))
+    result = CliRunner().invoke(app, [a.replace("{d}", str(tmp_path)) for a in args])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == "error: " + message.replace("{d}", str(tmp_path))
+    assert sorted(str(p) for p in tmp_path.rglob("*")) == before  # nothing made, nothing removed

@@ -282,9 +282,19 @@ def test_image_files_appear_together_or_none_when_a_folder_is_in_the_way(tmp_pat
     (out / "seed0000.png").write_bytes(b"old image")
     (out / "seed0002.png").mkdir()
     result = runner.invoke(app, ["image", "-n", N64, "--seeds", "0-3", "--psi", "0.5", "-o", f"{out}/"])
-    _one_error_line(result, "seed0002.png", "folder", "none of the 4 files was written")
+    _one_error_line(result, "seed0002.png is a folder: give a file name")  # found before any image is made
     assert (out / "seed0000.png").read_bytes() == b"old image"
     assert _entries(out) == ["seed0000.png", "seed0002.png"] and not any((out / "seed0002.png").iterdir())
+    from sg3rt import fileio  # the commit itself, should a folder appear while the images render
+    from sg3rt.errors import OutputError
+
+    with fileio.FileSet() as files:
+        for seed in range(4):
+            files.write(out / f"seed{seed:04d}.png", lambda tmp: tmp.write_bytes(b"new image"))
+        with pytest.raises(OutputError, match="seed0002.png: cannot write .*folder.*none of the 4 files was written"):
+            files.commit()
+    assert (out / "seed0000.png").read_bytes() == b"old image"
+    assert _entries(out) == ["seed0000.png", "seed0002.png"]
 
 
 def test_a_file_set_puts_back_what_it_replaced_when_a_rename_fails(tmp_path, monkeypatch):
