@@ -411,6 +411,7 @@ def bench(
         check_can_write(json_path)  # before the runs, not after them
     if kind is not None and res is None:
         fail("--kind picks the official config of --res; it does not apply to NETWORK")
+    kind = kind or "stylegan3-r"
     backends = [check_choice(b.strip(), BACKENDS, "backend") for b in backend.split(",") if b.strip()]
     if not backends:
         fail(f"--backend names no backend: {backend!r} (e.g. torch,onnxruntime)")
@@ -423,7 +424,7 @@ def bench(
             fail("give either NETWORK or --res, not both")
         from .networks.configs import random_official_generator
 
-        target = random_official_generator(kind or "stylegan3-r", res)
+        target = random_official_generator(kind, res)
     lines, results = [], []
     with Bar(len(backends) * len(batches), "configurations") as bar:
         for r in bench_backends(target, backends, batches, device=device, precision=_value(precision), iters=iters,
@@ -438,7 +439,7 @@ def bench(
     for line in lines:
         typer.echo(line)
     if json_path is not None:
-        write_json(json_path, {"network": str(network) if network else (f"{kind or 'stylegan3-r'}-{res} random" if res else "default"),
+        write_json(json_path, {"network": str(network) if network else (f"{kind}-{res} random" if res else "default"),
                                "results": results})
         typer.echo(f"wrote {json_path}")
 
@@ -674,7 +675,7 @@ def image(
     from .animate import Edit, check_writable, still_batches
     from .animate.edits import check_still
     from .animate.latents import as_keyframes, check_w_output, ws_bytes
-    from .fileio import FileSet, check_can_write, png_bytes, write_bytes
+    from .fileio import FileSet, check_can_write, is_dir, png_bytes, write_bytes
 
     seed_list, w_array = _keyframes(seeds, w_file)
     canvas = _canvas(size)
@@ -701,7 +702,7 @@ def image(
         names = {k: output / f"{tag}{k:04d}.png" for k in keys}
     check_writable(next(iter(names.values())))
     check_can_write(next(iter(names.values())))  # a probe file where the folder exists (every name shares it)
-    taken = next((path for path in names.values() if path.is_dir()), None)  # e.g. -o shot.png, a folder
+    taken = next((path for path in names.values() if is_dir(path)), None)  # e.g. -o shot.png, a folder
     if taken is not None:
         fail(f"{taken} is a folder: give a file name")
     if save_w is not None:

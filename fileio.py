@@ -141,8 +141,8 @@ def make_parent(path: Path, kind: type[Sg3rtError] = OutputError) -> list[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         remove_made(missing)  # what mkdir made before it failed
-        blocker = next((p for p in path.parents if _exists(p)), None)
-        if blocker is not None and not _isdir(blocker):
+        blocker = next((p for p in path.parents if os.path.exists(p)), None)  # (os.path's: False on any OSError)
+        if blocker is not None and not os.path.isdir(blocker):
             raise kind(f"{path}: cannot write there ({blocker} is a file, not a folder)") from None
         raise (os_error(path, e) if kind is OutputError else place_error(path, e, kind)) from None
     return missing
@@ -156,29 +156,6 @@ def remove_made(folders: list[Path]) -> None:
             folder.rmdir()
         except OSError:
             pass
-
-
-def _lexists(path: Path) -> bool:
-    try:
-        os.lstat(path)
-        return True
-    except OSError:
-        return False
-
-
-def _exists(path: Path) -> bool:
-    try:
-        os.stat(path)
-        return True
-    except OSError:
-        return False
-
-
-def _isdir(path: Path) -> bool:
-    try:
-        return stat.S_ISDIR(os.stat(path).st_mode)
-    except OSError:
-        return False
 
 
 def _create_beside(path: Path, suffix: str, create: Callable[[Path], Any]) -> tuple[Path, list[Path]]:
@@ -275,7 +252,7 @@ class FileSet:
 def _keep_aside(path: Path) -> Path | None:
     """A second name for the file at `path` (None: nothing there), so that it can be put back: a hard link
     (the file keeps its name meanwhile), or, where the filesystem has none, the file renamed aside."""
-    if not _lexists(path):
+    if not os.path.lexists(path):
         return None
     while True:
         old = temp_path(path, ".old")
@@ -285,7 +262,7 @@ def _keep_aside(path: Path) -> Path | None:
         except FileExistsError:
             continue
         except OSError:
-            if _lexists(old):
+            if os.path.lexists(old):
                 continue
             os.rename(path, old)  # (an OSError here: nothing renamed yet for this file)
             return old
@@ -301,12 +278,28 @@ def _put_back(done: list[tuple[Path, Path, Path | None, bool]]) -> None:
                 else:
                     os.replace(path, tmp)  # (left for __exit__ to remove, with the other temp files)
             elif old is not None:
-                if _lexists(path):
+                if os.path.lexists(path):
                     old.unlink()  # a hard link: the old file is still at `path`
                 else:
                     os.replace(old, path)  # renamed aside: back
         except OSError:
             pass  # nothing more can be done here; the OutputError says the commit failed
+
+
+def check_place(path: str | os.PathLike[str]) -> Path:
+    """Where a file `path` could be written, checked before any work and without making anything: the nearest
+    existing ancestor is a folder, and no name is longer than its filesystem takes; returns that folder
+    (absolute). Any problem is a one-line InputError naming `path`."""
+    parent = Path(os.path.abspath(path)).parent
+    while not exists(parent, shown=path):
+        parent = parent.parent
+    if not is_dir(parent, shown=path):
+        raise InputError(f"{path}: cannot write there ({parent} is a file, not a folder)")
+    try:
+        check_name(Path(os.path.abspath(path)))
+    except OSError as e:
+        raise place_error(path, e) from None
+    return parent
 
 
 def check_can_write(path: str | os.PathLike[str], suffixes: tuple[str, ...] = ()) -> None:
@@ -320,16 +313,7 @@ def check_can_write(path: str | os.PathLike[str], suffixes: tuple[str, ...] = ()
         raise InputError(f"{path}: the file name must end in {' or '.join(suffixes)}")
     if is_dir(path):
         raise InputError(f"{path} is a folder: give a file name")
-    parent = path.parent
-    while not exists(parent, shown=path):
-        parent = parent.parent
-    if not is_dir(parent, shown=path):
-        raise InputError(f"{path}: cannot write there ({parent} is a file, not a folder)")
-    try:
-        check_name(path)
-    except OSError as e:
-        raise place_error(path, e) from None
-    if parent == path.parent:
+    if check_place(path) == Path(os.path.abspath(path)).parent:
         os.unlink(create_temp_file(path, ".probe"))
 
 

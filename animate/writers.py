@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BackendUnavailableError, InputError, OutputError
-from ..fileio import (check_name, exists, hidden_name, is_dir, make_parent, place_error, png_bytes, reason, remove_made,
-                      write_bytes)
+from ..fileio import (check_place, exists, hidden_name, is_dir, make_parent, place_error, png_bytes, reason,
+                      remove_made, write_bytes)
 from ..fileio import write_png  # noqa: F401  (re-exported: the still-image writer)
 from ..vocab import CODECS
 
@@ -221,17 +221,9 @@ def _unavailable(codec: str, reason: str) -> str:
 def check_writable(path: str | os.PathLike[str]) -> None:
     """The nearest existing ancestor of `path` must be a writable folder (missing folders get created), and
     no name in `path` may be longer than the filesystem takes; any other OSError is a one-line InputError."""
-    parent = Path(os.path.abspath(path)).parent
-    while not exists(parent, shown=path):
-        parent = parent.parent
-    if not is_dir(parent, shown=path):
-        raise InputError(f"{path}: cannot write there ({parent} is a file, not a folder)")
+    parent = check_place(path)
     if not os.access(parent, os.W_OK | os.X_OK):
         raise InputError(f"{path}: cannot write there (folder {parent} is not writable)")
-    try:
-        check_name(Path(os.path.abspath(path)))
-    except OSError as e:
-        raise place_error(path, e) from None
 
 
 def check_beside(path: str | os.PathLike[str], output: str | os.PathLike[str], option: str) -> None:
